@@ -1,0 +1,19 @@
+//! Terraform's data model and the provider traits, knowing nothing of Alloy.
+//!
+//! - [`value`]: values with null/unknown, decoded from and encoded to msgpack and JSON;
+//! - [`schema`]: attributes, nested attributes, blocks, descriptions;
+//! - [`diag`]: diagnostics with attribute paths;
+//! - [`resource`]: the traits a provider, resource, data source or ephemeral resource implements;
+//! - [`server`]: the tfplugin6 gRPC service that drives those traits.
+
+pub mod diag;
+pub mod resource;
+pub mod schema;
+pub mod value;
+
+pub use diag::{AttrPath, Diagnostics};
+pub use resource::{
+    ConfigureRequest, DataSource, EphemeralResource, Opened, Plan, Provider, Renewed, Resource,
+};
+pub use schema::{Attribute, Block, Nesting, Schema};
+pub use value::{Number, Type, Value};
