@@ -9,11 +9,14 @@
 pub mod diag;
 pub mod resource;
 pub mod schema;
+pub mod server;
 pub mod value;
+mod wire;
 
 pub use diag::{AttrPath, Diagnostics};
 pub use resource::{
     ConfigureRequest, DataSource, EphemeralResource, Opened, Plan, Provider, Renewed, Resource,
 };
 pub use schema::{Attribute, Block, Nesting, Schema};
+pub use server::Server;
 pub use value::{Number, Type, Value};
