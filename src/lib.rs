@@ -1,4 +1,19 @@
-//! terraform-provider-alloy: a Terraform provider for Alloy Automation's Embedded iPaaS.
+//! terraform-provider-alloy: a Terraform (and OpenTofu) provider for Alloy Automation's
+//! Embedded iPaaS, and a local emulator of Alloy's API.
+//!
+//! How a request flows, one module per layer (arrows point one way):
+//!
+//! - [`plugin`]: how Terraform reaches us — go-plugin handshake, AutoMTLS, the gRPC server,
+//!   shutdown, logs in Terraform's format.
+//! - [`proto`]: the generated protocol 6 and go-plugin types.
+//! - [`framework`]: Terraform's data model (schemas, values with null/unknown, diagnostics) and
+//!   the traits a resource implements; knows nothing of Alloy.
+//! - [`provider`]: the Alloy provider — its configuration, then one file per resource, data
+//!   source and ephemeral resource.
+//! - [`alloy`]: a typed client for Alloy's HTTP API; knows nothing of Terraform.
+//! - [`emulator`]: the local Alloy API used by the examples, the demo and every test; it shares
+//!   no types with [`alloy`], so a misreading of the API cannot hide in a shared struct.
 
+pub mod alloy;
 pub mod framework;
 pub mod proto;

@@ -1,0 +1,35 @@
+//! Typed client for Alloy Automation's Embedded API, as used by the Terraform provider.
+//!
+//! The client knows nothing of Terraform: it turns operations ("create user", "get integration")
+//! into HTTP calls and answers into typed values or an [`Error`] whose cause the provider can act
+//! on (`is_not_found()` → drop from state, `is_conflict()` → suggest import, ...).
+//!
+//! Why it is shaped this way:
+//! - One pooled `reqwest::Client` per [`AlloyClient`] (an `Arc` inside, so clones share the pool,
+//!   the throttle and the configuration). Terraform starts the provider several times per command,
+//!   so construction must stay cheap: system root certificates are loaded only for `https` base
+//!   URLs, and then lazily on the first request.
+//! - Every operation is bounded by a per-attempt timeout, a retry budget, an overall deadline and
+//!   Terraform's stop signal, because a provider that hangs is worse than one that fails.
+//! - Rate limiting is handled twice: each 429 is retried after `Retry-After`, and a shared
+//!   [`throttle`] lowers the request rate of all concurrent operations so that Terraform's
+//!   parallel walks stop provoking 429s.
+//! - `POST /users` is not idempotent, so a create whose outcome is unknown is resolved by looking
+//!   the username up instead of posting blindly again.
+//! - Wire types are private to this module (and distinct from the emulator's) so that the
+//!   documented field names are tested from the client's side.
+
+mod client;
+mod config;
+mod endpoint;
+mod error;
+mod model;
+mod retry;
+mod throttle;
+
+pub use client::AlloyClient;
+pub use config::{
+    ApiKey, ClientConfig, DEFAULT_DEADLINE, DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT,
+};
+pub use error::Error;
+pub use model::{Created, Integration, User, Workflow};
