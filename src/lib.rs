@@ -16,4 +16,5 @@
 
 pub mod alloy;
 pub mod framework;
+pub mod plugin;
 pub mod proto;

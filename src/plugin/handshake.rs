@@ -1,0 +1,217 @@
+//! The go-plugin handshake: what the launching process tells us through the
+//! environment, and the one line we answer on stdout.
+//!
+//! Kept free of I/O so every rule can be unit-tested: the caller snapshots the
+//! environment into [`LaunchEnv`] and prints what these functions return.
+
+use std::path::{Path, PathBuf};
+
+/// Environment variable Terraform sets to prove it launched us.
+pub const MAGIC_COOKIE_KEY: &str = "TF_PLUGIN_MAGIC_COOKIE";
+/// The value shared by Terraform, OpenTofu and terraform-plugin-go.
+pub const MAGIC_COOKIE_VALUE: &str =
+    "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
+/// go-plugin's own protocol version (first handshake field).
+pub const CORE_PROTOCOL_VERSION: u32 = 1;
+/// The only Terraform plugin protocol this provider speaks.
+pub const APP_PROTOCOL_VERSION: u32 = 6;
+
+/// The launch-related environment, read once at start-up.
+#[derive(Debug, Clone, Default)]
+pub struct LaunchEnv {
+    pub magic_cookie: Option<String>,
+    pub protocol_versions: Option<String>,
+    pub unix_socket_dir: Option<PathBuf>,
+    pub client_cert_pem: Option<String>,
+    pub disable_tls: bool,
+}
+
+impl LaunchEnv {
+    pub fn from_process() -> Self {
+        let non_empty = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        Self {
+            magic_cookie: non_empty(MAGIC_COOKIE_KEY),
+            protocol_versions: non_empty("PLUGIN_PROTOCOL_VERSIONS"),
+            unix_socket_dir: std::env::var_os("PLUGIN_UNIX_SOCKET_DIR")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+            client_cert_pem: non_empty("PLUGIN_CLIENT_CERT"),
+            disable_tls: non_empty("TF_DISABLE_PLUGIN_TLS").is_some(),
+        }
+    }
+
+    /// True when we were started by Terraform (or something posing as it).
+    pub fn has_magic_cookie(&self) -> bool {
+        self.magic_cookie.as_deref() == Some(MAGIC_COOKIE_VALUE)
+    }
+
+    /// The client certificate to pin, or `None` for plaintext: TLS explicitly
+    /// disabled, or no certificate offered (a client without AutoMTLS, as
+    /// go-plugin itself behaves).
+    pub fn tls_client_cert(&self) -> Option<&str> {
+        if self.disable_tls {
+            None
+        } else {
+            self.client_cert_pem.as_deref()
+        }
+    }
+}
+
+/// Shown (on stderr) when someone runs the binary by hand.
+pub fn not_a_command_text(binary_name: &str, provider_address: &str) -> String {
+    format!(
+        "{binary_name} is a Terraform provider plugin. Terraform starts it itself and talks to it\n\
+         over gRPC, so running it directly does nothing useful.\n\
+         \n\
+         Ways to use it:\n\
+         \x20 * declare it in your configuration and let Terraform launch it:\n\
+         \x20     terraform {{ required_providers {{ alloy = {{ source = \"{provider_address}\" }} }} }}\n\
+         \x20 * while developing, add a dev_overrides entry for \"{provider_address}\" pointing at the\n\
+         \x20   directory that holds this binary, in the file named by TF_CLI_CONFIG_FILE;\n\
+         \x20 * or start it with --debug and export the TF_REATTACH_PROVIDERS value it prints in the\n\
+         \x20   shell where you run terraform.\n"
+    )
+}
+
+/// Why we cannot speak any protocol the client offered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "this provider speaks Terraform plugin protocol {APP_PROTOCOL_VERSION} only, but the client \
+     offered PLUGIN_PROTOCOL_VERSIONS={offered:?}; use Terraform 1.0 or newer (or OpenTofu)"
+)]
+pub struct VersionMismatch {
+    pub offered: String,
+}
+
+/// Picks the protocol version from `PLUGIN_PROTOCOL_VERSIONS` (a comma list).
+/// Like go-plugin, an absent list means the client did not negotiate and gets
+/// our version; a list without 6 is an error.
+pub fn negotiate_version(offered: Option<&str>) -> Result<u32, VersionMismatch> {
+    let Some(list) = offered else {
+        return Ok(APP_PROTOCOL_VERSION);
+    };
+    let has_ours = list
+        .split(',')
+        .filter_map(|v| v.trim().parse::<u32>().ok())
+        .any(|v| v == APP_PROTOCOL_VERSION);
+    if has_ours {
+        Ok(APP_PROTOCOL_VERSION)
+    } else {
+        Err(VersionMismatch {
+            offered: list.to_owned(),
+        })
+    }
+}
+
+/// `CORE|APP|unix|<socket>|grpc|<cert>`; the certificate field is empty
+/// without TLS.
+pub fn handshake_line(socket: &Path, cert_field: Option<&str>) -> String {
+    format!(
+        "{CORE_PROTOCOL_VERSION}|{APP_PROTOCOL_VERSION}|unix|{}|grpc|{}",
+        socket.display(),
+        cert_field.unwrap_or("")
+    )
+}
+
+/// The `TF_REATTACH_PROVIDERS` JSON for a provider serving plaintext on
+/// `socket` (debug mode). `Test: true` tells Terraform not to stop it.
+pub fn reattach_json(provider_address: &str, pid: u32, socket: &Path) -> String {
+    let entry = serde_json::json!({
+        "Protocol": "grpc",
+        "ProtocolVersion": APP_PROTOCOL_VERSION,
+        "Pid": pid,
+        "Test": true,
+        "Addr": { "Network": "unix", "String": socket.to_string_lossy() },
+    });
+    let mut map = serde_json::Map::new();
+    map.insert(provider_address.to_owned(), entry);
+    serde_json::Value::Object(map).to_string()
+}
+
+/// What debug mode prints on stdout.
+pub fn debug_banner(binary_name: &str, reattach: &str) -> String {
+    format!(
+        "{binary_name} is running in debug mode and waiting for Terraform.\n\
+         Run terraform in a shell where this variable is set:\n\
+         \n\
+         \x20   TF_REATTACH_PROVIDERS='{reattach}'\n\
+         \n\
+         Terraform will use this process instead of starting its own and will leave it running;\n\
+         press Ctrl-C here to stop it.\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookie_must_match_exactly() {
+        let mut env = LaunchEnv::default();
+        assert!(!env.has_magic_cookie());
+        env.magic_cookie = Some("wrong".into());
+        assert!(!env.has_magic_cookie());
+        env.magic_cookie = Some(MAGIC_COOKIE_VALUE.into());
+        assert!(env.has_magic_cookie());
+    }
+
+    #[test]
+    fn version_negotiation() {
+        assert_eq!(negotiate_version(Some("5,6")), Ok(6));
+        assert_eq!(negotiate_version(Some("6,5")), Ok(6));
+        assert_eq!(negotiate_version(Some(" 6 ")), Ok(6));
+        assert_eq!(negotiate_version(None), Ok(6));
+        let err = negotiate_version(Some("4,5")).unwrap_err();
+        assert_eq!(err.offered, "4,5");
+        assert!(err.to_string().contains("\"4,5\""), "{err}");
+        assert!(err.to_string().contains("protocol 6"), "{err}");
+        assert!(negotiate_version(Some("60,x")).is_err());
+    }
+
+    #[test]
+    fn tls_choice() {
+        let mut env = LaunchEnv {
+            client_cert_pem: Some("PEM".into()),
+            ..Default::default()
+        };
+        assert_eq!(env.tls_client_cert(), Some("PEM"));
+        env.disable_tls = true;
+        assert_eq!(env.tls_client_cert(), None);
+        env.disable_tls = false;
+        env.client_cert_pem = None;
+        assert_eq!(env.tls_client_cert(), None);
+    }
+
+    #[test]
+    fn handshake_line_shape() {
+        let p = Path::new("/tmp/x/plugin.sock");
+        assert_eq!(
+            handshake_line(p, Some("QUJD")),
+            "1|6|unix|/tmp/x/plugin.sock|grpc|QUJD"
+        );
+        assert_eq!(handshake_line(p, None), "1|6|unix|/tmp/x/plugin.sock|grpc|");
+    }
+
+    #[test]
+    fn reattach_json_shape() {
+        let s = reattach_json("alloy-automation/alloy", 42, Path::new("/tmp/d/p.sock"));
+        let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+        let e = &v["alloy-automation/alloy"];
+        assert_eq!(e["Protocol"], "grpc");
+        assert_eq!(e["ProtocolVersion"].as_u64(), Some(6));
+        assert_eq!(e["Pid"].as_u64(), Some(42));
+        assert_eq!(e["Test"], true);
+        assert_eq!(e["Addr"]["Network"], "unix");
+        assert_eq!(e["Addr"]["String"], "/tmp/d/p.sock");
+        assert!(!s.contains('\''), "must survive single-quoting in a shell");
+        assert!(debug_banner("b", &s).contains(&format!("TF_REATTACH_PROVIDERS='{s}'")));
+    }
+
+    #[test]
+    fn explanation_mentions_the_ways_in() {
+        let t = not_a_command_text("terraform-provider-alloy", "alloy-automation/alloy");
+        assert!(t.contains("required_providers"));
+        assert!(t.contains("dev_overrides"));
+        assert!(t.contains("--debug"));
+    }
+}

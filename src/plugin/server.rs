@@ -1,0 +1,350 @@
+//! The gRPC server around a `tfplugin6::Provider`: unix socket, optional TLS,
+//! go-plugin housekeeping services, and the ways it stops.
+//!
+//! Shape and reasons:
+//! - The socket lives in a fresh 0700 directory so no other local user can
+//!   connect even in plaintext mode; the directory is removed on every clean
+//!   exit path (Shutdown RPC, SIGTERM, Ctrl-C in debug mode).
+//! - TLS handshakes run in their own tasks and feed finished streams to tonic
+//!   through a channel: one slow or failing client cannot stall the accept
+//!   loop or stop the server.
+//! - Everything stops through one `CancellationToken`. tonic then drains open
+//!   connections; the drain is bounded so the process always exits well
+//!   inside Terraform's 2 s kill window.
+
+use std::io;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tonic::codegen::BoxStream;
+use tonic::transport::server::Connected;
+use tonic::{Request, Response, Status};
+
+use crate::proto::plugin::grpc_controller_server::{GrpcController, GrpcControllerServer};
+use crate::proto::plugin::grpc_stdio_server::{GrpcStdio, GrpcStdioServer};
+use crate::proto::plugin::{Empty, StdioData};
+use crate::proto::tfplugin6::provider_server::{Provider, ProviderServer};
+
+/// terraform-plugin-go's limit; schemas and states can be large.
+pub const MAX_MESSAGE_SIZE: usize = 256 << 20;
+
+/// Upper bound on waiting for open connections after a stop request.
+const DRAIN_LIMIT: Duration = Duration::from_millis(1500);
+
+/// A client that has not finished its TLS handshake by then is dropped.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The socket's private directory; removed when dropped.
+#[derive(Debug)]
+pub struct SocketDir {
+    dir: tempfile::TempDir,
+    socket: PathBuf,
+}
+
+impl SocketDir {
+    /// Creates `<parent>/alloy-plugin-XXXXXX/` with mode 0700; `parent` is
+    /// `PLUGIN_UNIX_SOCKET_DIR` when given, else the system temp directory.
+    pub fn create(parent: Option<&Path>) -> io::Result<Self> {
+        let parent = parent.map_or_else(std::env::temp_dir, Path::to_path_buf);
+        let dir = tempfile::Builder::new()
+            .prefix("alloy-plugin-")
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir_in(&parent)?;
+        // Set explicitly as well: the creation mode is subject to the umask
+        // and to platform quirks; the final mode must not be.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))?;
+        let socket = dir.path().join("plugin.sock");
+        Ok(Self { dir, socket })
+    }
+
+    pub fn socket_path(&self) -> &Path {
+        &self.socket
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// One accepted connection, with or without TLS.
+enum Conn {
+    Plain(UnixStream),
+    Tls(Box<tokio_rustls::server::TlsStream<UnixStream>>),
+}
+
+impl Connected for Conn {
+    type ConnectInfo = ();
+    fn connect_info(&self) -> Self::ConnectInfo {}
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Conn::Plain(s) => s.is_write_vectored(),
+            Conn::Tls(s) => s.is_write_vectored(),
+        }
+    }
+}
+
+/// Accepts connections until `stop` fires, performing TLS handshakes (when
+/// configured) off the accept loop, and yields ready connections.
+fn incoming(
+    listener: UnixListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    stop: CancellationToken,
+) -> impl futures::Stream<Item = io::Result<Conn>> {
+    let (tx, mut rx) = mpsc::channel::<Conn>(16);
+    tokio::spawn(async move {
+        loop {
+            let stream = tokio::select! {
+                () = stop.cancelled() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(err) => {
+                        tracing::debug!(error = %err, "accept failed");
+                        // E.g. out of file descriptors: back off instead of spinning.
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                },
+            };
+            match &tls {
+                None => {
+                    if tx.send(Conn::Plain(stream)).await.is_err() {
+                        break;
+                    }
+                }
+                Some(acceptor) => {
+                    let acceptor = acceptor.clone();
+                    let tx = tx.clone();
+                    tokio::spawn(async move {
+                        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream))
+                            .await
+                        {
+                            Ok(Ok(tls_stream)) => {
+                                let _ = tx.send(Conn::Tls(Box::new(tls_stream))).await;
+                            }
+                            Ok(Err(err)) => {
+                                tracing::debug!(error = %err, "TLS handshake failed; connection dropped")
+                            }
+                            Err(_) => {
+                                tracing::debug!("TLS handshake timed out; connection dropped")
+                            }
+                        }
+                    });
+                }
+            }
+        }
+    });
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|c| c.map(Ok)))
+}
+
+/// go-plugin's controller: `Shutdown` stops the whole server.
+struct Controller {
+    stop: CancellationToken,
+}
+
+#[tonic::async_trait]
+impl GrpcController for Controller {
+    async fn shutdown(&self, _request: Request<Empty>) -> Result<Response<Empty>, Status> {
+        tracing::debug!("GRPCController.Shutdown received; stopping");
+        self.stop.cancel();
+        Ok(Response::new(Empty {}))
+    }
+}
+
+/// go-plugin's stdio forwarder. We never write to stdout/stderr for the host
+/// to relay (logs go to stderr directly), so the stream stays silent and ends
+/// when the server stops, letting the connection drain.
+struct Stdio {
+    stop: CancellationToken,
+}
+
+#[tonic::async_trait]
+impl GrpcStdio for Stdio {
+    async fn stream_stdio(
+        &self,
+        _request: Request<()>,
+    ) -> Result<Response<BoxStream<StdioData>>, Status> {
+        let stop = self.stop.clone();
+        let stream = futures::stream::unfold(Some(stop), |stop| async move {
+            if let Some(stop) = stop {
+                stop.cancelled().await;
+            }
+            None::<(Result<StdioData, Status>, Option<CancellationToken>)>
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+/// How the server was asked to listen.
+pub struct ServeOptions {
+    pub socket_dir: SocketDir,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub stop: CancellationToken,
+}
+
+/// A bound, not yet serving, server; split from [`Bound::serve`] so the
+/// caller can print the handshake line between "listening" and "serving".
+pub struct Bound {
+    listener: UnixListener,
+    opts: ServeOptions,
+}
+
+impl Bound {
+    /// Binds the socket (must be called inside the runtime).
+    pub fn bind(opts: ServeOptions) -> io::Result<Self> {
+        let listener = UnixListener::bind(opts.socket_dir.socket_path())?;
+        Ok(Self { listener, opts })
+    }
+
+    pub fn socket_path(&self) -> &Path {
+        self.opts.socket_dir.socket_path()
+    }
+
+    /// Serves `provider` until the stop token fires, then drains (bounded)
+    /// and removes the socket directory.
+    pub async fn serve<P: Provider>(self, provider: P) -> Result<(), tonic::transport::Error> {
+        let Bound { listener, opts } = self;
+        let ServeOptions {
+            socket_dir,
+            tls,
+            stop,
+        } = opts;
+
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_service_status("plugin", tonic_health::ServingStatus::Serving)
+            .await;
+
+        let provider = ProviderServer::new(provider)
+            .max_decoding_message_size(MAX_MESSAGE_SIZE)
+            .max_encoding_message_size(MAX_MESSAGE_SIZE);
+        let router = tonic::transport::Server::builder()
+            .add_service(provider)
+            .add_service(GrpcControllerServer::new(Controller { stop: stop.clone() }))
+            .add_service(GrpcStdioServer::new(Stdio { stop: stop.clone() }))
+            .add_service(health_service);
+
+        let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+        let conns = incoming(listener, acceptor, stop.clone());
+        let serve = router.serve_with_incoming_shutdown(conns, stop.clone().cancelled_owned());
+        let mut serve = std::pin::pin!(serve);
+
+        let result = tokio::select! {
+            r = &mut serve => r,
+            () = stop.cancelled() => {
+                match tokio::time::timeout(DRAIN_LIMIT, &mut serve).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        tracing::debug!("connections still open after the drain limit; exiting anyway");
+                        Ok(())
+                    }
+                }
+            }
+        };
+        // Wake anything still waiting (e.g. after a serve error).
+        stop.cancel();
+        health
+            .set_service_status("plugin", tonic_health::ServingStatus::NotServing)
+            .await;
+        drop(socket_dir);
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_dir_is_private_and_removed_on_drop() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = SocketDir::create(Some(parent.path())).unwrap();
+        let path = dir.path().to_path_buf();
+        assert!(path.starts_with(parent.path()));
+        assert_eq!(dir.socket_path().parent(), Some(path.as_path()));
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        std::fs::write(path.join("leftover"), b"x").unwrap();
+        drop(dir);
+        assert!(!path.exists());
+    }
+
+    #[tokio::test]
+    async fn stdio_stream_ends_when_stopped() {
+        use futures::StreamExt as _;
+        let stop = CancellationToken::new();
+        let stdio = Stdio { stop: stop.clone() };
+        let mut stream = stdio
+            .stream_stdio(Request::new(()))
+            .await
+            .unwrap()
+            .into_inner();
+        let pending = tokio::time::timeout(Duration::from_millis(20), stream.next()).await;
+        assert!(pending.is_err(), "must stay silent while serving");
+        stop.cancel();
+        assert!(stream.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn shutdown_cancels_the_token() {
+        let stop = CancellationToken::new();
+        let c = Controller { stop: stop.clone() };
+        c.shutdown(Request::new(Empty {})).await.unwrap();
+        assert!(stop.is_cancelled());
+    }
+}

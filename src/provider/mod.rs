@@ -1,0 +1,80 @@
+//! The Alloy provider: its configuration, then one file per resource, data source and ephemeral
+//! resource. This file only lists what the provider offers and turns configuration into the
+//! [`AlloyData`] every operation receives.
+
+pub mod config;
+mod user;
+
+use async_trait::async_trait;
+
+use crate::alloy::{self, AlloyClient};
+use crate::framework::{
+    ConfigureRequest, DataSource, Diagnostics, EphemeralResource, Provider, Resource, Schema, Value,
+};
+
+pub use config::Environment;
+
+/// The provider's version, reported by `--version` and carried in the User-Agent.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// What a configured provider hands every operation.
+pub struct AlloyData {
+    pub client: AlloyClient,
+    pub environment: Environment,
+}
+
+#[derive(Default)]
+pub struct AlloyProvider;
+
+#[async_trait]
+impl Provider for AlloyProvider {
+    type Data = AlloyData;
+
+    fn type_name(&self) -> &'static str {
+        "alloy"
+    }
+
+    fn schema(&self) -> Schema {
+        config::schema()
+    }
+
+    fn validate(&self, config: &Value, diags: &mut Diagnostics) {
+        config::validate(config, diags);
+    }
+
+    async fn configure(&self, req: ConfigureRequest, diags: &mut Diagnostics) -> Option<AlloyData> {
+        let user_agent = format!("terraform-provider-alloy/{VERSION} terraform/{}", req.terraform_version);
+        let env = |k: &str| std::env::var(k).ok();
+        let resolved = config::resolve(&req.config, &env, &user_agent, req.stop, diags)?;
+        crate::plugin::log::register_secret(resolved.client.api_key.expose());
+        let environment = resolved.environment;
+        match AlloyClient::new(resolved.client) {
+            Ok(client) => {
+                tracing::debug!(environment = environment.as_str(), "provider configured");
+                Some(AlloyData { client, environment })
+            }
+            Err(e) => {
+                diags.error("Cannot set up the Alloy API client", e.to_string());
+                None
+            }
+        }
+    }
+
+    fn resources(&self) -> Vec<Box<dyn Resource<AlloyData>>> {
+        vec![Box::new(user::UserResource)]
+    }
+
+    fn data_sources(&self) -> Vec<Box<dyn DataSource<AlloyData>>> {
+        vec![]
+    }
+
+    fn ephemeral_resources(&self) -> Vec<Box<dyn EphemeralResource<AlloyData>>> {
+        vec![]
+    }
+}
+
+/// Reports a failed API call: the summary says what we were doing, the detail is the client's
+/// sentence (which names the operation and the API's message, never the key).
+pub(crate) fn api_error(diags: &mut Diagnostics, summary: impl Into<String>, err: &alloy::Error) {
+    diags.error(summary, err.to_string());
+}

@@ -1,0 +1,676 @@
+//! End-to-end tests of the provider process as Terraform sees it: launch with
+//! the go-plugin environment, read the handshake line, connect over the unix
+//! socket (with go-plugin-style mTLS or in plaintext), call RPCs, and stop it.
+//! The last tests drive a real `terraform validate` when Terraform is on PATH.
+
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use terraform_provider_alloy::plugin::handshake::MAGIC_COOKIE_VALUE;
+use terraform_provider_alloy::proto::plugin::Empty;
+use terraform_provider_alloy::proto::plugin::grpc_controller_client::GrpcControllerClient;
+use terraform_provider_alloy::proto::plugin::grpc_stdio_client::GrpcStdioClient;
+use terraform_provider_alloy::proto::tfplugin6::get_provider_schema;
+use terraform_provider_alloy::proto::tfplugin6::provider_client::ProviderClient;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::UnixStream;
+use tonic::codegen::Service;
+use tonic::codegen::http::Uri;
+use tonic::transport::{Channel, Endpoint};
+
+const BIN: &str = env!("CARGO_BIN_EXE_terraform-provider-alloy");
+
+/// Safety net so a broken provider fails the test instead of hanging it.
+/// Not a performance assertion: healthy runs finish in milliseconds.
+const HANG_LIMIT: Duration = Duration::from_secs(30);
+
+// ---------------------------------------------------------------------------
+// Process helpers
+// ---------------------------------------------------------------------------
+
+/// The provider's environment, starting from nothing so the developer's
+/// TF_LOG and friends cannot leak in.
+fn base_command(socket_parent: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("PLUGIN_UNIX_SOCKET_DIR", socket_parent)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+fn managed_command(socket_parent: &Path) -> Command {
+    let mut cmd = base_command(socket_parent);
+    cmd.env("TF_PLUGIN_MAGIC_COOKIE", MAGIC_COOKIE_VALUE)
+        .env("PLUGIN_PROTOCOL_VERSIONS", "5,6")
+        .env("PLUGIN_MIN_PORT", "10000")
+        .env("PLUGIN_MAX_PORT", "25000");
+    cmd
+}
+
+/// A running provider with its handshake parsed.
+struct Provider {
+    child: Child,
+    /// Kept open: Terraform never closes the provider's stdout either.
+    _stdout: BufReader<std::process::ChildStdout>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+    socket: PathBuf,
+    cert_field: String,
+}
+
+impl Provider {
+    fn spawn(mut cmd: Command) -> Self {
+        let mut child = cmd.spawn().expect("spawn provider");
+        let stderr = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = BufReader::new(stderr).read_to_string(&mut s);
+            s
+        });
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("read handshake");
+        let line = line.trim_end().to_owned();
+        let fields: Vec<&str> = line.split('|').collect();
+        assert_eq!(fields.len(), 6, "handshake line: {line:?}");
+        assert_eq!(fields[0], "1");
+        assert_eq!(fields[1], "6");
+        assert_eq!(fields[2], "unix");
+        assert_eq!(fields[4], "grpc");
+        Self {
+            child,
+            _stdout: stdout,
+            stderr: Some(stderr),
+            socket: PathBuf::from(fields[3]),
+            cert_field: fields[5].to_owned(),
+        }
+    }
+
+    fn pid(&self) -> i32 {
+        i32::try_from(self.child.id()).unwrap()
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: plain kill(2) on our own child's pid.
+        let rc = unsafe { libc::kill(self.pid(), sig) };
+        assert_eq!(rc, 0);
+    }
+
+    /// Waits for exit (killing it past the hang limit) and returns the status
+    /// and everything it wrote to stderr.
+    fn wait(mut self) -> (ExitStatus, String) {
+        let start = Instant::now();
+        let status = loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                break st;
+            }
+            if start.elapsed() > HANG_LIMIT {
+                let _ = self.child.kill();
+                panic!("provider did not exit");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let stderr = self.stderr.take().unwrap().join().unwrap();
+        (status, stderr)
+    }
+
+    fn still_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the binary to completion (for the refusal cases).
+fn run_to_end(mut cmd: Command) -> (ExitStatus, String, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+// ---------------------------------------------------------------------------
+// A go-plugin-like client
+// ---------------------------------------------------------------------------
+
+/// What Terraform's go-plugin client generates: a self-signed ECDSA P-521
+/// CA certificate for localhost with client and server auth usages.
+struct ClientIdentity {
+    pem: String,
+    der: CertificateDer<'static>,
+    key: PrivateKeyDer<'static>,
+}
+
+fn go_plugin_client_identity() -> ClientIdentity {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+        KeyUsagePurpose, PKCS_ECDSA_P521_SHA512,
+    };
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P521_SHA512).unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "HashiCorp");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+        KeyUsagePurpose::KeyAgreement,
+        KeyUsagePurpose::KeyCertSign,
+    ];
+    params.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ClientAuth,
+        ExtendedKeyUsagePurpose::ServerAuth,
+    ];
+    let cert = params.self_signed(&key).unwrap();
+    ClientIdentity {
+        pem: cert.pem(),
+        der: cert.der().clone(),
+        key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+    }
+}
+
+/// rustls client config as go-plugin builds it: our client certificate, the
+/// server certificate from the handshake as the only root, ALPN h2.
+fn client_tls(server_cert_field: &str, me: &ClientIdentity) -> Arc<rustls::ClientConfig> {
+    let der = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(server_cert_field)
+        .expect("handshake cert is unpadded base64");
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from(der)).unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(vec![me.der.clone()], me.key.clone_key())
+        .unwrap();
+    cfg.alpn_protocols = vec![b"h2".to_vec()];
+    Arc::new(cfg)
+}
+
+/// Same, but presenting no client certificate at all.
+fn client_tls_without_cert(server_cert_field: &str) -> Arc<rustls::ClientConfig> {
+    let der = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(server_cert_field)
+        .unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from(der)).unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"h2".to_vec()];
+    Arc::new(cfg)
+}
+
+trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
+/// Connects to the unix socket, optionally wrapping it in TLS.
+#[derive(Clone)]
+struct UdsConnector {
+    socket: PathBuf,
+    tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl Service<Uri> for UdsConnector {
+    type Response = TokioIo<Box<dyn Io>>;
+    type Error = std::io::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _uri: Uri) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move {
+            let stream = UnixStream::connect(&this.socket).await?;
+            let io: Box<dyn Io> = match this.tls {
+                None => Box::new(stream),
+                Some(cfg) => {
+                    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+                    let tls = tokio_rustls::TlsConnector::from(cfg)
+                        .connect(name, stream)
+                        .await?;
+                    Box::new(tls)
+                }
+            };
+            Ok(TokioIo::new(io))
+        })
+    }
+}
+
+async fn connect(
+    socket: &Path,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> Result<Channel, tonic::transport::Error> {
+    // The URI is only used for the :authority header; the connector ignores it.
+    Endpoint::from_static("http://localhost")
+        .connect_with_connector(UdsConnector {
+            socket: socket.to_path_buf(),
+            tls,
+        })
+        .await
+}
+
+async fn health_check(ch: Channel) -> Result<i32, tonic::Status> {
+    let mut health = tonic_health::pb::health_client::HealthClient::new(ch);
+    let resp = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "plugin".to_owned(),
+        })
+        .await?;
+    Ok(resp.into_inner().status)
+}
+
+async fn get_schema(ch: Channel) -> Result<get_provider_schema::Response, tonic::Status> {
+    let mut client = ProviderClient::new(ch);
+    Ok(client
+        .get_provider_schema(get_provider_schema::Request {})
+        .await?
+        .into_inner())
+}
+
+async fn shutdown(ch: Channel) {
+    GrpcControllerClient::new(ch)
+        .shutdown(Empty {})
+        .await
+        .expect("Shutdown RPC");
+}
+
+const SERVING: i32 = tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
+
+// ---------------------------------------------------------------------------
+// Refusals
+// ---------------------------------------------------------------------------
+
+#[test]
+fn without_the_magic_cookie_it_explains_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let (status, stdout, stderr) = run_to_end(base_command(dir.path()));
+    assert_eq!(status.code(), Some(1));
+    assert!(stdout.is_empty(), "no handshake line: {stdout:?}");
+    assert!(stderr.contains("Terraform provider plugin"), "{stderr}");
+    assert!(stderr.contains("required_providers"), "{stderr}");
+    assert!(stderr.contains("dev_overrides"), "{stderr}");
+    assert!(stderr.contains("--debug"), "{stderr}");
+    // Nothing was created.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn protocol_5_only_is_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = managed_command(dir.path());
+    cmd.env("PLUGIN_PROTOCOL_VERSIONS", "5");
+    let (status, stdout, stderr) = run_to_end(cmd);
+    assert_eq!(status.code(), Some(1));
+    assert!(stdout.is_empty());
+    assert!(stderr.contains("protocol 6"), "{stderr}");
+    assert!(stderr.contains("\"5\""), "names what was offered: {stderr}");
+}
+
+#[test]
+fn version_flag_prints_name_and_version() {
+    let out = Command::new(BIN)
+        .arg("--version")
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("terraform-provider-alloy {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+// ---------------------------------------------------------------------------
+// AutoMTLS, services, Shutdown
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn mtls_session_like_terraform_then_shutdown_exits_cleanly() {
+    let parent = tempfile::tempdir().unwrap();
+    let me = go_plugin_client_identity();
+    let mut cmd = managed_command(parent.path());
+    cmd.env("PLUGIN_CLIENT_CERT", &me.pem);
+    let p = Provider::spawn(cmd);
+
+    assert!(p.cert_field.len() > 50, "a certificate is announced");
+    assert!(!p.cert_field.ends_with('='), "unpadded base64");
+    let socket_dir = p.socket.parent().unwrap().to_path_buf();
+    assert!(
+        socket_dir.starts_with(parent.path()),
+        "honours PLUGIN_UNIX_SOCKET_DIR"
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&socket_dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "socket directory is private");
+
+    let ch = connect(&p.socket, Some(client_tls(&p.cert_field, &me)))
+        .await
+        .expect("mTLS connect");
+    assert_eq!(health_check(ch.clone()).await.unwrap(), SERVING);
+    let schema = get_schema(ch.clone()).await.expect("GetProviderSchema");
+    assert!(
+        schema
+            .server_capabilities
+            .unwrap()
+            .get_provider_schema_optional
+    );
+    assert!(schema.provider.is_some());
+
+    // go-plugin opens the stdio stream right after connecting; it must stay
+    // open (and silent) without blocking shutdown.
+    let mut stdio = GrpcStdioClient::new(ch.clone())
+        .stream_stdio(())
+        .await
+        .unwrap()
+        .into_inner();
+    let stdio_task = tokio::spawn(async move { stdio.message().await });
+
+    shutdown(ch).await;
+    let (status, _stderr) = tokio::task::spawn_blocking(move || p.wait()).await.unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(!socket_dir.exists(), "socket directory removed on exit");
+    // The stdio stream ended without ever carrying data.
+    assert!(!matches!(stdio_task.await.unwrap(), Ok(Some(_))));
+}
+
+#[tokio::test]
+async fn a_different_client_certificate_is_refused() {
+    let parent = tempfile::tempdir().unwrap();
+    let expected = go_plugin_client_identity();
+    let intruder = go_plugin_client_identity();
+    let mut cmd = managed_command(parent.path());
+    cmd.env("PLUGIN_CLIENT_CERT", &expected.pem);
+    let p = Provider::spawn(cmd);
+
+    // With TLS 1.3 the client may believe the handshake succeeded; what
+    // matters is that no RPC gets through.
+    if let Ok(ch) = connect(&p.socket, Some(client_tls(&p.cert_field, &intruder))).await {
+        assert!(
+            health_check(ch.clone()).await.is_err(),
+            "health answered a stranger"
+        );
+        assert!(
+            get_schema(ch).await.is_err(),
+            "provider answered a stranger"
+        );
+    }
+    // A client without any certificate fares no better.
+    let no_cert = client_tls_without_cert(&p.cert_field);
+    if let Ok(ch) = connect(&p.socket, Some(no_cert)).await {
+        assert!(
+            get_schema(ch).await.is_err(),
+            "provider answered a client without a certificate"
+        );
+    }
+    // A plaintext client is refused too.
+    if let Ok(ch) = connect(&p.socket, None).await {
+        assert!(get_schema(ch).await.is_err(), "provider answered plaintext");
+    }
+
+    // Failed handshakes did not stop the server: the right client still works.
+    let ch = connect(&p.socket, Some(client_tls(&p.cert_field, &expected)))
+        .await
+        .expect("legitimate client connects");
+    assert_eq!(health_check(ch.clone()).await.unwrap(), SERVING);
+    shutdown(ch).await;
+    let (status, _) = tokio::task::spawn_blocking(move || p.wait()).await.unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test]
+async fn tls_disabled_gives_plaintext_handshake_and_working_rpcs() {
+    let parent = tempfile::tempdir().unwrap();
+    let me = go_plugin_client_identity();
+    let mut cmd = managed_command(parent.path());
+    // Even with a certificate offered, the user's switch wins.
+    cmd.env("PLUGIN_CLIENT_CERT", &me.pem)
+        .env("TF_DISABLE_PLUGIN_TLS", "1");
+    let p = Provider::spawn(cmd);
+    assert_eq!(p.cert_field, "", "empty certificate field");
+
+    let ch = connect(&p.socket, None).await.expect("plaintext connect");
+    assert_eq!(health_check(ch.clone()).await.unwrap(), SERVING);
+    assert!(get_schema(ch.clone()).await.is_ok());
+    shutdown(ch).await;
+    let (status, _) = tokio::task::spawn_blocking(move || p.wait()).await.unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+// ---------------------------------------------------------------------------
+// Signals
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn sigint_is_ignored_and_sigterm_stops() {
+    let parent = tempfile::tempdir().unwrap();
+    let mut p = Provider::spawn(managed_command(parent.path()));
+    let socket_dir = p.socket.parent().unwrap().to_path_buf();
+    let ch = connect(&p.socket, None).await.unwrap();
+
+    p.signal(libc::SIGINT);
+    // Give a mishandled SIGINT the chance to kill the process before we look;
+    // this pause only makes the check meaningful, it measures nothing.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(p.still_running(), "SIGINT must not stop a managed provider");
+    assert_eq!(health_check(ch.clone()).await.unwrap(), SERVING);
+    assert!(get_schema(ch).await.is_ok());
+
+    p.signal(libc::SIGTERM);
+    let (status, _) = tokio::task::spawn_blocking(move || p.wait()).await.unwrap();
+    assert_eq!(status.code(), Some(0), "SIGTERM is a clean stop");
+    assert!(!socket_dir.exists());
+}
+
+// ---------------------------------------------------------------------------
+// Debug (reattach) mode
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn debug_mode_prints_reattach_config_and_serves_plaintext() {
+    let parent = tempfile::tempdir().unwrap();
+    // No cookie: debug mode is meant to be started by hand.
+    let mut cmd = base_command(parent.path());
+    cmd.arg("--debug");
+    let mut child = cmd.spawn().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let reattach = loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "EOF before reattach line"
+        );
+        if let Some(rest) = line.trim().strip_prefix("TF_REATTACH_PROVIDERS='") {
+            break rest.strip_suffix('\'').unwrap().to_owned();
+        }
+    };
+    let v: serde_json::Value = serde_json::from_str(&reattach).unwrap();
+    let entry = &v["alloy-automation/alloy"];
+    assert_eq!(entry["Protocol"], "grpc");
+    assert_eq!(entry["ProtocolVersion"].as_u64(), Some(6));
+    assert_eq!(entry["Pid"].as_u64(), Some(u64::from(child.id())));
+    assert_eq!(entry["Test"], true);
+    assert_eq!(entry["Addr"]["Network"], "unix");
+    let socket = PathBuf::from(entry["Addr"]["String"].as_str().unwrap());
+
+    let ch = connect(&socket, None).await.expect("plaintext connect");
+    assert!(get_schema(ch).await.is_ok());
+
+    // Ctrl-C is how a developer stops it.
+    // SAFETY: kill(2) on our own child.
+    assert_eq!(
+        unsafe { libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGINT) },
+        0
+    );
+    let status = tokio::task::spawn_blocking(move || {
+        let start = Instant::now();
+        loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break st;
+            }
+            if start.elapsed() > HANG_LIMIT {
+                let _ = child.kill();
+                panic!("debug provider ignored Ctrl-C");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(!socket.parent().unwrap().exists());
+}
+
+// ---------------------------------------------------------------------------
+// Logging
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn trace_logging_writes_hclog_json_and_silence_writes_nothing() {
+    // With TF_LOG_PROVIDER=trace every stderr line is an hclog JSON object.
+    let parent = tempfile::tempdir().unwrap();
+    let mut cmd = managed_command(parent.path());
+    cmd.env("TF_LOG_PROVIDER", "trace");
+    let p = Provider::spawn(cmd);
+    let ch = connect(&p.socket, None).await.unwrap();
+    get_schema(ch.clone()).await.unwrap();
+    shutdown(ch).await;
+    let (status, stderr) = tokio::task::spawn_blocking(move || p.wait()).await.unwrap();
+    assert!(status.success());
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(!lines.is_empty(), "trace logging produced nothing");
+    for line in &lines {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(v["@level"].is_string(), "{line}");
+        assert!(v["@message"].is_string(), "{line}");
+        assert_eq!(v["@module"], "alloy", "{line}");
+    }
+    assert!(stderr.contains("Shutdown"), "{stderr}");
+
+    // Without TF_LOG the same session writes nothing at all to stderr.
+    let parent = tempfile::tempdir().unwrap();
+    let p = Provider::spawn(managed_command(parent.path()));
+    let ch = connect(&p.socket, None).await.unwrap();
+    get_schema(ch.clone()).await.unwrap();
+    shutdown(ch).await;
+    let (status, stderr) = tokio::task::spawn_blocking(move || p.wait()).await.unwrap();
+    assert!(status.success());
+    assert_eq!(stderr, "", "silent without TF_LOG");
+}
+
+// ---------------------------------------------------------------------------
+// Real Terraform
+// ---------------------------------------------------------------------------
+
+fn terraform_on_path() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("terraform"))
+        .find(|p| p.is_file())
+}
+
+/// `terraform validate` on `provider "alloy" {}` through dev_overrides, with a
+/// CLI configuration and HOME of our own.
+fn terraform_validate(disable_tls: bool) {
+    let Some(terraform) = terraform_on_path() else {
+        eprintln!("NOTICE: terraform not on PATH; skipping the real-Terraform test");
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let bin_dir = Path::new(BIN).parent().unwrap();
+    let cli_config = work.path().join("cli.tfrc");
+    std::fs::write(
+        &cli_config,
+        format!(
+            "provider_installation {{\n  dev_overrides {{\n    \"alloy-automation/alloy\" = {}\n  }}\n  direct {{}}\n}}\n",
+            serde_json::Value::String(bin_dir.to_string_lossy().into_owned())
+        ),
+    )
+    .unwrap();
+    let config_dir = work.path().join("config");
+    std::fs::create_dir(&config_dir).unwrap();
+    std::fs::write(
+        config_dir.join("main.tf"),
+        "terraform {\n  required_providers {\n    alloy = { source = \"alloy-automation/alloy\" }\n  }\n}\n\nprovider \"alloy\" {}\n",
+    )
+    .unwrap();
+
+    let mut cmd = Command::new(terraform);
+    cmd.arg("validate")
+        .arg("-no-color")
+        .current_dir(&config_dir)
+        .env("TF_CLI_CONFIG_FILE", &cli_config)
+        .env("HOME", work.path())
+        .env("CHECKPOINT_DISABLE", "1")
+        .env("TF_LOG", "debug")
+        .env_remove("TF_LOG_PROVIDER")
+        .env_remove("TF_LOG_PATH")
+        .env_remove("TF_PLUGIN_CACHE_DIR")
+        .env_remove("TF_REATTACH_PROVIDERS")
+        .env_remove("TF_DISABLE_PLUGIN_TLS");
+    if disable_tls {
+        cmd.env("TF_DISABLE_PLUGIN_TLS", "1");
+    }
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "terraform validate failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("Success!"), "{stdout}");
+    // Terraform really launched and negotiated with our binary...
+    assert!(stderr.contains("using plugin: version=6"), "{stderr}");
+    // ...over the transport we expect (our own debug line, relayed by Terraform)...
+    let tls_marker = if disable_tls { "tls=false" } else { "tls=true" };
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("provider.terraform-provider-alloy") && l.contains(tls_marker)),
+        "expected {tls_marker} in:\n{stderr}"
+    );
+    // ...and it exited by itself after Shutdown instead of being killed.
+    assert!(stderr.contains("plugin process exited"), "{stderr}");
+    assert!(!stderr.contains("failed to exit gracefully"), "{stderr}");
+}
+
+#[test]
+fn terraform_validate_with_automtls() {
+    terraform_validate(false);
+}
+
+#[test]
+fn terraform_validate_with_tls_disabled() {
+    terraform_validate(true);
+}
