@@ -18,3 +18,4 @@ pub mod alloy;
 pub mod framework;
 pub mod plugin;
 pub mod proto;
+pub mod provider;

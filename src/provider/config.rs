@@ -199,7 +199,10 @@ fn check_timeout(secs: f64, diags: &mut Diagnostics) {
 }
 
 fn check_retries(n: &crate::framework::Number, diags: &mut Diagnostics) {
-    if !n.as_i64().is_some_and(|i| (0..=MAX_RETRIES_LIMIT).contains(&i)) {
+    if !n
+        .as_i64()
+        .is_some_and(|i| (0..=MAX_RETRIES_LIMIT).contains(&i))
+    {
         diags.attr_error(
             AttrPath::attr("max_retries"),
             "Invalid retry count",
@@ -220,8 +223,17 @@ fn is_loopback(host: &url::Host<&str>) -> bool {
     }
 }
 
-fn check_base_url(raw: &str, path: AttrPath, source: &str, diags: &mut Diagnostics) -> Option<url::Url> {
-    let from = if source.is_empty() { String::new() } else { format!(" (from {source})") };
+fn check_base_url(
+    raw: &str,
+    path: AttrPath,
+    source: &str,
+    diags: &mut Diagnostics,
+) -> Option<url::Url> {
+    let from = if source.is_empty() {
+        String::new()
+    } else {
+        format!(" (from {source})")
+    };
     let url = match url::Url::parse(raw) {
         Ok(u) => u,
         Err(e) => {
@@ -297,7 +309,9 @@ pub fn resolve(
     diags: &mut Diagnostics,
 ) -> Option<Resolved> {
     let before = diags.0.len();
-    let setting = |attr: &str, var: &'static str, diags: &mut Diagnostics| match string_setting(config, attr, var, env) {
+    let setting = |attr: &str, var: &'static str, diags: &mut Diagnostics| match string_setting(
+        config, attr, var, env,
+    ) {
         Ok(v) => v,
         Err(()) => {
             unknown(attr, var, diags);
@@ -336,9 +350,10 @@ pub fn resolve(
             .or_else(|| env("ALLOY_API_KEY").filter(|k| !k.is_empty())),
     };
     if key.is_none() && !config.attr("api_key").is_unknown() {
-        let specific = environment.map_or("ALLOY_DEVELOPMENT_API_KEY or ALLOY_PRODUCTION_API_KEY".to_string(), |e| {
-            e.key_var().to_string()
-        });
+        let specific = environment.map_or(
+            "ALLOY_DEVELOPMENT_API_KEY or ALLOY_PRODUCTION_API_KEY".to_string(),
+            |e| e.key_var().to_string(),
+        );
         diags.attr_error(
             AttrPath::attr("api_key"),
             "Missing Alloy API key",
@@ -364,7 +379,9 @@ pub fn resolve(
             );
             None
         }
-        (Some((b, var)), _) => check_base_url(b, AttrPath::attr("base_url"), var.unwrap_or(""), diags),
+        (Some((b, var)), _) => {
+            check_base_url(b, AttrPath::attr("base_url"), var.unwrap_or(""), diags)
+        }
         (None, Some((r, _))) if r == "eu" => url::Url::parse(EU_BASE_URL).ok(),
         (None, _) => url::Url::parse(US_BASE_URL).ok(),
     };
@@ -400,7 +417,10 @@ pub fn resolve(
         _ => DEFAULT_MAX_RETRIES,
     };
 
-    if diags.0[before..].iter().any(|d| d.severity == crate::framework::diag::Severity::Error) {
+    if diags.0[before..]
+        .iter()
+        .any(|d| d.severity == crate::framework::diag::Severity::Error)
+    {
         return None;
     }
     let (environment, key, base_url) = (environment?, key?, base_url?);
@@ -410,7 +430,10 @@ pub fn resolve(
     // Bound a whole operation: every attempt may use its timeout, plus backoff between them.
     client.deadline = alloy::DEFAULT_DEADLINE.max(timeout * (retries + 1));
     client.stop = stop;
-    Some(Resolved { environment, client })
+    Some(Resolved {
+        environment,
+        client,
+    })
 }
 
 #[cfg(test)]
@@ -420,8 +443,16 @@ mod tests {
 
     fn config(pairs: &[(&str, Value)]) -> Value {
         let mut v = Value::object(
-            ["api_key", "environment", "base_url", "region", "api_version", "request_timeout", "max_retries"]
-                .map(|k| (k, Value::Null)),
+            [
+                "api_key",
+                "environment",
+                "base_url",
+                "region",
+                "api_version",
+                "request_timeout",
+                "max_retries",
+            ]
+            .map(|k| (k, Value::Null)),
         );
         for (k, val) in pairs {
             v.set_attr(k, val.clone());
@@ -430,24 +461,41 @@ mod tests {
     }
 
     fn run(cfg: &Value, env: &[(&str, &str)]) -> (Option<Resolved>, Diagnostics) {
-        let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let mut d = Diagnostics::new();
-        let r = resolve(cfg, &|k| env.get(k).cloned(), "ua", Default::default(), &mut d);
+        let r = resolve(
+            cfg,
+            &|k| env.get(k).cloned(),
+            "ua",
+            Default::default(),
+            &mut d,
+        );
         (r, d)
     }
 
     fn errors_on(d: &Diagnostics) -> Vec<String> {
-        d.iter().filter_map(|x| x.attribute.as_ref().map(|p| p.to_string())).collect()
+        d.iter()
+            .filter_map(|x| x.attribute.as_ref().map(|p| p.to_string()))
+            .collect()
     }
 
     #[test]
     fn hcl_values_resolve_with_defaults() {
-        let cfg = config(&[("api_key", Value::string("k-123456789")), ("environment", Value::string("production"))]);
+        let cfg = config(&[
+            ("api_key", Value::string("k-123456789")),
+            ("environment", Value::string("production")),
+        ]);
         let (r, d) = run(&cfg, &[]);
         assert!(d.is_empty(), "{d:?}");
         let r = r.unwrap();
         assert_eq!(r.environment, Environment::Production);
-        assert_eq!(r.client.base_url.as_str(), "https://production.runalloy.com/");
+        assert_eq!(
+            r.client.base_url.as_str(),
+            "https://production.runalloy.com/"
+        );
         assert_eq!(r.client.api_version, DEFAULT_API_VERSION);
         assert_eq!(r.client.max_retries, DEFAULT_MAX_RETRIES);
         assert_eq!(r.client.api_key.expose(), "k-123456789");
@@ -481,21 +529,60 @@ mod tests {
 
     #[test]
     fn bad_values_are_refused_with_the_attribute() {
-        let base = [("api_key", Value::string("k")), ("environment", Value::string("development"))];
-        let cases: Vec<(Vec<(&str, Value)>, &str, &str)> = vec![
-            (vec![("environment", Value::string("staging"))], "environment", "Invalid environment"),
-            (vec![("base_url", Value::string("http://example.com"))], "base_url", "Insecure base URL"),
-            (vec![("base_url", Value::string("ftp://x"))], "base_url", "Invalid base URL"),
-            (vec![("base_url", Value::string("not a url"))], "base_url", "Invalid base URL"),
+        let base = [
+            ("api_key", Value::string("k")),
+            ("environment", Value::string("development")),
+        ];
+        type Case = (Vec<(&'static str, Value)>, &'static str, &'static str);
+        let cases: Vec<Case> = vec![
             (
-                vec![("base_url", Value::string("https://x")), ("region", Value::string("eu"))],
+                vec![("environment", Value::string("staging"))],
+                "environment",
+                "Invalid environment",
+            ),
+            (
+                vec![("base_url", Value::string("http://example.com"))],
+                "base_url",
+                "Insecure base URL",
+            ),
+            (
+                vec![("base_url", Value::string("ftp://x"))],
+                "base_url",
+                "Invalid base URL",
+            ),
+            (
+                vec![("base_url", Value::string("not a url"))],
+                "base_url",
+                "Invalid base URL",
+            ),
+            (
+                vec![
+                    ("base_url", Value::string("https://x")),
+                    ("region", Value::string("eu")),
+                ],
                 "region",
                 "Conflicting provider settings",
             ),
-            (vec![("region", Value::string("asia"))], "region", "Invalid region"),
-            (vec![("api_version", Value::string("2025-13"))], "api_version", "Invalid API version"),
-            (vec![("request_timeout", Value::int(-1))], "request_timeout", "Invalid request timeout"),
-            (vec![("max_retries", Value::int(-3))], "max_retries", "Invalid retry count"),
+            (
+                vec![("region", Value::string("asia"))],
+                "region",
+                "Invalid region",
+            ),
+            (
+                vec![("api_version", Value::string("2025-13"))],
+                "api_version",
+                "Invalid API version",
+            ),
+            (
+                vec![("request_timeout", Value::int(-1))],
+                "request_timeout",
+                "Invalid request timeout",
+            ),
+            (
+                vec![("max_retries", Value::int(-3))],
+                "max_retries",
+                "Invalid retry count",
+            ),
         ];
         for (extra, attr, summary) in cases {
             let mut pairs: Vec<(&str, Value)> = base.to_vec();
@@ -504,27 +591,49 @@ mod tests {
             // Static validation sees it...
             let mut vd = Diagnostics::new();
             validate(&cfg, &mut vd);
-            assert_eq!(errors_on(&vd), vec![attr.to_string()], "validate {attr}: {vd:?}");
+            assert_eq!(
+                errors_on(&vd),
+                vec![attr.to_string()],
+                "validate {attr}: {vd:?}"
+            );
             assert_eq!(vd.0[0].summary, summary);
             // ...and so does configure.
             let (r, d) = run(&cfg, &[]);
             assert!(r.is_none(), "{attr}");
-            assert!(errors_on(&d).contains(&attr.to_string()), "configure {attr}: {d:?}");
+            assert!(
+                errors_on(&d).contains(&attr.to_string()),
+                "configure {attr}: {d:?}"
+            );
         }
     }
 
     #[test]
     fn bad_values_from_the_environment_name_the_variable() {
         let cfg = config(&[("api_key", Value::string("k"))]);
-        let (_, d) = run(&cfg, &[("ALLOY_ENVIRONMENT", "prod"), ("ALLOY_BASE_URL", "http://10.1.1.1")]);
+        let (_, d) = run(
+            &cfg,
+            &[
+                ("ALLOY_ENVIRONMENT", "prod"),
+                ("ALLOY_BASE_URL", "http://10.1.1.1"),
+            ],
+        );
         let text: Vec<_> = d.iter().map(|x| x.detail.clone()).collect();
-        assert!(text.iter().any(|t| t.contains("ALLOY_ENVIRONMENT")), "{text:?}");
-        assert!(text.iter().any(|t| t.contains("from ALLOY_BASE_URL")), "{text:?}");
+        assert!(
+            text.iter().any(|t| t.contains("ALLOY_ENVIRONMENT")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter().any(|t| t.contains("from ALLOY_BASE_URL")),
+            "{text:?}"
+        );
     }
 
     #[test]
     fn unknown_values_pass_validation_and_fail_configure_with_advice() {
-        let cfg = config(&[("api_key", Value::Unknown), ("environment", Value::string("development"))]);
+        let cfg = config(&[
+            ("api_key", Value::Unknown),
+            ("environment", Value::string("development")),
+        ]);
         let mut vd = Diagnostics::new();
         validate(&cfg, &mut vd);
         assert!(vd.is_empty());
@@ -536,15 +645,25 @@ mod tests {
 
     #[test]
     fn loopback_hosts_may_use_http() {
-        for url in ["http://127.0.0.1:1", "http://localhost:8787", "http://[::1]:9"] {
+        for url in [
+            "http://127.0.0.1:1",
+            "http://localhost:8787",
+            "http://[::1]:9",
+        ] {
             let mut d = Diagnostics::new();
-            assert!(check_base_url(url, AttrPath::attr("base_url"), "", &mut d).is_some(), "{url}");
+            assert!(
+                check_base_url(url, AttrPath::attr("base_url"), "", &mut d).is_some(),
+                "{url}"
+            );
         }
     }
 
     #[test]
     fn the_key_never_shows_in_debug_output() {
-        let cfg = config(&[("api_key", Value::string("super-secret-key-1")), ("environment", Value::string("development"))]);
+        let cfg = config(&[
+            ("api_key", Value::string("super-secret-key-1")),
+            ("environment", Value::string("development")),
+        ]);
         let (r, _) = run(&cfg, &[]);
         assert!(!format!("{:?}", r.unwrap()).contains("super-secret-key-1"));
     }

@@ -43,7 +43,10 @@ impl Provider for AlloyProvider {
     }
 
     async fn configure(&self, req: ConfigureRequest, diags: &mut Diagnostics) -> Option<AlloyData> {
-        let user_agent = format!("terraform-provider-alloy/{VERSION} terraform/{}", req.terraform_version);
+        let user_agent = format!(
+            "terraform-provider-alloy/{VERSION} terraform/{}",
+            req.terraform_version
+        );
         let env = |k: &str| std::env::var(k).ok();
         let resolved = config::resolve(&req.config, &env, &user_agent, req.stop, diags)?;
         crate::plugin::log::register_secret(resolved.client.api_key.expose());
@@ -51,7 +54,10 @@ impl Provider for AlloyProvider {
         match AlloyClient::new(resolved.client) {
             Ok(client) => {
                 tracing::debug!(environment = environment.as_str(), "provider configured");
-                Some(AlloyData { client, environment })
+                Some(AlloyData {
+                    client,
+                    environment,
+                })
             }
             Err(e) => {
                 diags.error("Cannot set up the Alloy API client", e.to_string());

@@ -1,0 +1,332 @@
+//! `alloy_user`: one Alloy end user (a tenant) per resource instance.
+//!
+//! Choices worth knowing:
+//! - `username` forces a new user. Alloy's docs disagree on whether a username can be changed,
+//!   and replacement is safe under either reading.
+//! - `environment` records where the user was created. A workspace whose provider now points at
+//!   the other environment fails at refresh/plan instead of "losing" every user (a 404 under the
+//!   other key) and re-creating them all there.
+//! - Create never duplicates: the client resolves an ambiguous create by looking the username up,
+//!   and a state is returned whenever a user exists, even when a later step failed.
+
+use async_trait::async_trait;
+
+use super::{AlloyData, api_error};
+use crate::alloy::{Error, User};
+use crate::framework::{AttrPath, Attribute, Block, Diagnostics, Plan, Resource, Schema, Value};
+
+pub struct UserResource;
+
+/// Longest username we accept, in characters.
+const MAX_USERNAME_CHARS: usize = 255;
+
+/// Checks a username (or a value that may be one) the way Alloy needs it. `what` names the
+/// attribute in the message.
+pub(crate) fn check_username(value: &str, path: AttrPath, what: &str, diags: &mut Diagnostics) {
+    let problem = if value.is_empty() {
+        Some("must not be empty".to_string())
+    } else if value.trim() != value {
+        Some("must not start or end with whitespace".to_string())
+    } else if let Some(c) = value.chars().find(|c| c.is_control()) {
+        Some(format!(
+            "must not contain control characters (found U+{:04X})",
+            c as u32
+        ))
+    } else if value.chars().count() > MAX_USERNAME_CHARS {
+        Some(format!(
+            "must be at most {MAX_USERNAME_CHARS} characters (it has {})",
+            value.chars().count()
+        ))
+    } else {
+        None
+    };
+    if let Some(p) = problem {
+        diags.attr_error(
+            path,
+            format!("Invalid {what}"),
+            format!("The {what} {p}. Alloy usernames are typically an email address or your own customer id."),
+        );
+    }
+}
+
+/// The state of a user as Alloy reports it. An empty full name means "none".
+fn user_state(user: &User, fallback_username: &Value, data: &AlloyData) -> Value {
+    Value::object([
+        ("id", Value::string(&user.user_id)),
+        (
+            "username",
+            user.username
+                .as_deref()
+                .map_or_else(|| fallback_username.clone(), Value::string),
+        ),
+        (
+            "full_name",
+            Value::opt_string(user.full_name.as_deref().filter(|n| !n.is_empty())),
+        ),
+        ("environment", Value::string(data.environment.as_str())),
+    ])
+}
+
+/// Refuses to touch a user recorded under another environment than the provider's.
+fn check_environment(state: &Value, data: &AlloyData, diags: &mut Diagnostics) -> bool {
+    match state.attr("environment").as_str() {
+        Some(recorded) if recorded != data.environment.as_str() => {
+            diags.attr_error(
+                AttrPath::attr("environment"),
+                "Alloy environment mismatch",
+                format!(
+                    "This user ({}, id {}) was created in the {recorded} environment, but the provider is \
+                     configured for {current}. Development and production keys see different users, so \
+                     going on would report it deleted and create a new user in {current}. Check the \
+                     provider's `environment` and API key (ALLOY_ENVIRONMENT, ALLOY_API_KEY, \
+                     ALLOY_{upper}_API_KEY): this workspace manages {recorded}. If you really mean to move \
+                     it, remove it from state (terraform state rm) and import the user in the new \
+                     environment.",
+                    state.attr("username").as_str().unwrap_or("?"),
+                    state.attr("id").as_str().unwrap_or("?"),
+                    current = data.environment.as_str(),
+                    upper = recorded.to_uppercase(),
+                ),
+            );
+            false
+        }
+        _ => true,
+    }
+}
+
+#[async_trait]
+impl Resource<AlloyData> for UserResource {
+    fn type_name(&self) -> &'static str {
+        "alloy_user"
+    }
+
+    fn schema(&self) -> Schema {
+        Schema::new(
+            0,
+            Block::new(
+                "An Alloy Embedded end user: one tenant of your application, who can connect third-party apps \
+                 through Alloy's modal. Other infrastructure can reference its `id` (Alloy's `userId`).",
+                vec![
+                    Attribute::string("id").computed().description(
+                        "Alloy's `userId` for this user (24 hexadecimal characters). Stable for the life of \
+                         the user.",
+                    ),
+                    Attribute::string("username").required().description(
+                        "Unique name of the user within its environment, typically an email address or your \
+                         own customer id. At most 255 characters, without leading or trailing whitespace or \
+                         control characters. Changing it forces a new user: Alloy's documentation does not \
+                         guarantee that a username can be renamed.",
+                    ),
+                    Attribute::string("full_name").optional().description(
+                        "Display name of the user. Changed in place; removing it clears the name in Alloy.",
+                    ),
+                    Attribute::string("environment").computed().description(
+                        "The environment (`development` or `production`) the user was created in, taken from \
+                         the provider configuration. A plan fails if the provider's environment later differs, \
+                         instead of re-creating the user in the other environment.",
+                    ),
+                ],
+            ),
+        )
+    }
+
+    fn validate(&self, config: &Value, diags: &mut Diagnostics) {
+        if let Some(u) = config.attr("username").as_str() {
+            check_username(u, AttrPath::attr("username"), "username", diags);
+        }
+        if let Some(n) = config.attr("full_name").as_str()
+            && n.is_empty()
+        {
+            diags.attr_error(
+                AttrPath::attr("full_name"),
+                "Invalid full_name",
+                "`full_name` is an empty string. Omit the attribute to leave the user without a display name.",
+            );
+        }
+    }
+
+    fn requires_replace(&self) -> &'static [&'static str] {
+        &["username"]
+    }
+
+    async fn modify_plan(&self, data: &AlloyData, plan: &mut Plan<'_>, diags: &mut Diagnostics) {
+        if plan.prior.is_null() {
+            // Known at plan time: the provider's environment.
+            plan.planned
+                .set_attr("environment", Value::string(data.environment.as_str()));
+            return;
+        }
+        if check_environment(plan.prior, data, diags) && plan.prior.attr("environment").is_null() {
+            plan.planned
+                .set_attr("environment", Value::string(data.environment.as_str()));
+        }
+    }
+
+    async fn read(&self, data: &AlloyData, state: Value, diags: &mut Diagnostics) -> Option<Value> {
+        if !check_environment(&state, data, diags) {
+            return Some(state);
+        }
+        let Some(id) = state.attr("id").as_str() else {
+            return Some(state);
+        };
+        match data.client.get_user(id).await {
+            Ok(user) => Some(user_state(&user, state.attr("username"), data)),
+            Err(e) if e.is_not_found() => {
+                diags.warning(
+                    "Alloy user deleted outside Terraform",
+                    format!(
+                        "The user {} (id {id}) no longer exists in the {} environment: it was deleted outside \
+                         Terraform. It has been removed from state and will be re-created on the next apply.",
+                        state.attr("username").as_str().unwrap_or("?"),
+                        data.environment.as_str(),
+                    ),
+                );
+                None
+            }
+            Err(e) => {
+                api_error(diags, "Cannot read Alloy user", &e);
+                Some(state)
+            }
+        }
+    }
+
+    async fn create(
+        &self,
+        data: &AlloyData,
+        planned: &Value,
+        _config: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
+        let username = planned.attr("username").as_str()?;
+        let full_name = planned.attr("full_name").as_str();
+        let created = match data.client.create_user(username, full_name).await {
+            Ok(c) => c,
+            Err(e @ Error::Conflict { .. }) => {
+                diags.attr_error(
+                    AttrPath::attr("username"),
+                    "Alloy user already exists",
+                    format!(
+                        "A user named {username:?} already exists in the {env} environment ({e}).\n\nTo manage \
+                         that user with Terraform, import it instead of creating it, either with\n\n  \
+                         terraform import <resource address> {username:?}\n\nor with an import block:\n\n  \
+                         import {{\n    to = <resource address>\n    id = {username:?}\n  }}\n\nOtherwise choose \
+                         another username.",
+                        env = data.environment.as_str(),
+                    ),
+                );
+                return None;
+            }
+            Err(e) => {
+                api_error(diags, "Cannot create Alloy user", &e);
+                return None;
+            }
+        };
+        if created.adopted {
+            tracing::info!(user_id = %created.user_id, "create answer was lost; adopted the user it created");
+        }
+        // Read back so state holds what Alloy stored.
+        match data.client.get_user(&created.user_id).await {
+            Ok(user) => Some(user_state(&user, planned.attr("username"), data)),
+            Err(e) => {
+                // The user exists: record it (Terraform marks it tainted) rather than orphan it.
+                api_error(diags, "Alloy user created, but reading it back failed", &e);
+                let mut state = planned.clone();
+                state.set_attr("id", Value::string(&created.user_id));
+                state.set_attr("environment", Value::string(data.environment.as_str()));
+                Some(state)
+            }
+        }
+    }
+
+    async fn update(
+        &self,
+        data: &AlloyData,
+        prior: &Value,
+        planned: &Value,
+        _config: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
+        if !check_environment(prior, data, diags) {
+            return None;
+        }
+        let id = prior.attr("id").as_str()?;
+        match data
+            .client
+            .update_user(id, planned.attr("full_name").as_str())
+            .await
+        {
+            Ok(user) => Some(user_state(&user, planned.attr("username"), data)),
+            Err(e) => {
+                api_error(diags, "Cannot update Alloy user", &e);
+                None
+            }
+        }
+    }
+
+    async fn delete(&self, data: &AlloyData, prior: &Value, diags: &mut Diagnostics) {
+        if !check_environment(prior, data, diags) {
+            return;
+        }
+        let Some(id) = prior.attr("id").as_str() else {
+            return;
+        };
+        match data.client.delete_user(id).await {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => {} // already gone: the goal is reached
+            Err(e) => api_error(diags, "Cannot delete Alloy user", &e),
+        }
+    }
+
+    async fn import(&self, data: &AlloyData, id: &str, diags: &mut Diagnostics) -> Option<Value> {
+        let id = id.trim();
+        if id.is_empty() {
+            diags.error(
+                "Invalid import id",
+                "Import an Alloy user by its userId or by its username, e.g. terraform import alloy_user.x \
+                 jane@example.com",
+            );
+            return None;
+        }
+        match data.client.get_user(id).await {
+            Ok(user) => Some(user_state(&user, &Value::string(id), data)),
+            Err(e) if e.is_not_found() => {
+                diags.error(
+                    "Alloy user not found",
+                    format!(
+                        "No user with userId or username {id:?} exists in the {} environment. Check the id, and \
+                         that the provider's environment and API key are the ones the user was created with.",
+                        data.environment.as_str()
+                    ),
+                );
+                None
+            }
+            Err(e) => {
+                api_error(diags, "Cannot import Alloy user", &e);
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(u: &str) -> Vec<String> {
+        let mut d = Diagnostics::new();
+        check_username(u, AttrPath::attr("username"), "username", &mut d);
+        d.iter().map(|x| x.detail.clone()).collect()
+    }
+
+    #[test]
+    fn usernames_are_checked() {
+        assert!(problems("jane@example.com").is_empty());
+        assert!(problems("Zoë Ünïcode").is_empty());
+        assert!(problems("")[0].contains("must not be empty"));
+        assert!(problems(" jane")[0].contains("whitespace"));
+        assert!(problems("jane\n")[0].contains("whitespace"));
+        assert!(problems("ja\u{7}ne")[0].contains("U+0007"));
+        assert!(problems(&"é".repeat(255)).is_empty());
+        assert!(problems(&"é".repeat(256))[0].contains("at most 255"));
+    }
+}
