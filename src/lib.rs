@@ -15,6 +15,7 @@
 //!   no types with [`alloy`], so a misreading of the API cannot hide in a shared struct.
 
 pub mod alloy;
+pub mod emulator;
 pub mod framework;
 pub mod plugin;
 pub mod proto;
