@@ -59,7 +59,12 @@ fn validate_plan_and_schema_work_with_a_provider_block() {
 #[test]
 fn bad_provider_configuration_names_the_attribute() {
     let emu = Emulator::start();
-    let cases: [(&str, Vec<(&str, &str)>, &[&str]); 5] = [
+    type Case = (
+        &'static str,
+        Vec<(&'static str, &'static str)>,
+        &'static [&'static str],
+    );
+    let cases: [Case; 5] = [
         (
             "provider \"alloy\" {\n  environment = \"development\"\n}",
             vec![],
