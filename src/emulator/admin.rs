@@ -1,0 +1,185 @@
+//! The admin API under `/_emulator`: what tests use to arrange state and to observe the API
+//! traffic, without going through the API (and so without faults, auth or request counting).
+//!
+//! It has no authentication, which is one reason the emulator refuses non-loopback listen
+//! addresses unless told otherwise.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+
+use super::App;
+use super::faults::FaultsPatch;
+use super::routes::{
+    ApiError, DataJson, SuccessJson, UserJson, json_bytes, json_response, method_not_allowed,
+    not_found, parse_body, query_param, render_integration,
+};
+use super::store::Environment;
+
+pub(crate) fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/_emulator/health", get(health))
+        .route("/_emulator/reset", axum::routing::post(reset))
+        .route("/_emulator/faults", get(get_faults).put(put_faults))
+        .route("/_emulator/users", get(list_users))
+        .route(
+            "/_emulator/users/{environment}/{id}",
+            axum::routing::delete(delete_user),
+        )
+        .route(
+            "/_emulator/installs",
+            axum::routing::post(install).delete(uninstall),
+        )
+        .route("/_emulator/requests", get(requests).delete(clear_requests))
+        .route("/_emulator/tokens", get(tokens))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(app)
+}
+
+fn environment(name: &str) -> Result<Environment, ApiError> {
+    Environment::parse(name).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "unknown environment {name:?}: expected development or production"
+        ))
+    })
+}
+
+async fn health() -> Response {
+    #[derive(Serialize)]
+    struct Health {
+        status: &'static str,
+    }
+    json_response(StatusCode::OK, &Health { status: "ok" })
+}
+
+async fn reset(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
+    let generation = app.lock_store().clear();
+    app.clear_tokens();
+    app.log.clear();
+    app.faults.set(Default::default());
+    app.commit(generation).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &SuccessJson { success: true },
+    ))
+}
+
+async fn get_faults(State(app): State<Arc<App>>) -> Response {
+    json_response(StatusCode::OK, &app.faults.current())
+}
+
+async fn put_faults(State(app): State<Arc<App>>, body: Bytes) -> Result<Response, ApiError> {
+    let patch: FaultsPatch = parse_body(&body)?;
+    let faults = patch.apply(&app.faults.current());
+    faults.validate().map_err(ApiError::bad_request)?;
+    app.faults.set(faults.clone());
+    Ok(json_response(StatusCode::OK, &faults))
+}
+
+async fn list_users(
+    State(app): State<Arc<App>>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let name = query_param(query.as_deref(), "environment").ok_or_else(|| {
+        ApiError::bad_request("environment query parameter is required (development or production)")
+    })?;
+    let env = environment(&name)?;
+    let store = app.lock_store();
+    let users: Vec<UserJson<'_>> = store.env(env).users().map(UserJson::from).collect();
+    Ok(json_response(StatusCode::OK, &DataJson { data: users }))
+}
+
+async fn delete_user(
+    State(app): State<Arc<App>>,
+    Path((env, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let env = environment(&env)?;
+    let (_, generation) = app.lock_store().delete_user(env, &id)?;
+    app.commit(generation).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &SuccessJson { success: true },
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InstallBody {
+    environment: String,
+    #[serde(rename = "userId")]
+    user_id: String,
+    #[serde(rename = "integrationId")]
+    integration_id: String,
+    #[serde(rename = "workflowId", default)]
+    workflow_id: Option<String>,
+}
+
+async fn change_install(app: &App, body: &Bytes, install: bool) -> Result<Response, ApiError> {
+    let body: InstallBody = parse_body(body)?;
+    let env = environment(&body.environment)?;
+    let (user_id, def, generation) = {
+        let mut store = app.lock_store();
+        let change = if install {
+            store.install(
+                env,
+                &body.user_id,
+                &body.integration_id,
+                body.workflow_id.as_deref(),
+            )
+        } else {
+            store.uninstall(
+                env,
+                &body.user_id,
+                &body.integration_id,
+                body.workflow_id.as_deref(),
+            )
+        };
+        change?
+    };
+    app.commit(generation).await?;
+    // Answer with the integration as that user now sees it.
+    let store = app.lock_store();
+    let installed = store
+        .env(env)
+        .installs_of(&user_id)
+        .and_then(|i| i.get(def.id));
+    Ok(json_response(
+        StatusCode::OK,
+        &DataJson {
+            data: render_integration(def, installed),
+        },
+    ))
+}
+
+async fn install(State(app): State<Arc<App>>, body: Bytes) -> Result<Response, ApiError> {
+    change_install(&app, &body, true).await
+}
+
+async fn uninstall(State(app): State<Arc<App>>, body: Bytes) -> Result<Response, ApiError> {
+    change_install(&app, &body, false).await
+}
+
+async fn requests(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
+    let bytes = app
+        .log
+        .to_json()
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(json_bytes(StatusCode::OK, bytes))
+}
+
+async fn clear_requests(State(app): State<Arc<App>>) -> Response {
+    app.log.clear();
+    json_response(StatusCode::OK, &SuccessJson { success: true })
+}
+
+async fn tokens(State(app): State<Arc<App>>) -> Response {
+    let tokens = app.tokens_json();
+    json_bytes(StatusCode::OK, tokens)
+}
