@@ -453,6 +453,34 @@ async fn user_lifecycle_by_id_and_by_username() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creates_of_one_username_make_one_user() {
+    let p = spawn(&[]);
+    let api = Api::new(&p.url, DEV);
+    let calls: Vec<_> = (0..16)
+        .map(|_| {
+            let api = api.clone();
+            tokio::spawn(async move { api.post("/users", json!({"username": "race"})).await.0 })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for c in calls {
+        statuses.push(c.await.unwrap());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 1);
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::UNPROCESSABLE_ENTITY)
+            .count(),
+        15
+    );
+    assert_eq!(
+        api.get("/users").await.1["data"].as_array().unwrap().len(),
+        1
+    );
+}
+
 #[tokio::test]
 async fn unknown_routes_and_methods_answer_json() {
     let p = spawn(&[]);
@@ -755,6 +783,17 @@ async fn admin_api_counts_resets_and_deletes_out_of_band() {
     // Admin calls are not counted.
     let (_, v) = api.admin(Method::GET, "/_emulator/requests", None).await;
     assert_eq!(v["total"], 4);
+    // `tail` bounds the log, not the counters.
+    let (_, v) = api
+        .admin(Method::GET, "/_emulator/requests?tail=1", None)
+        .await;
+    assert_eq!(v["total"], 4);
+    assert_eq!(v["log"].as_array().unwrap().len(), 1);
+    assert_eq!(v["log"][0]["status"], 404);
+    let (s, _) = api
+        .admin(Method::GET, "/_emulator/requests?tail=x", None)
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
 
     // Out-of-band delete, as a drift test would.
     let (s, v) = api
@@ -1221,4 +1260,141 @@ async fn library_api_runs_in_process() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::PermissionDenied);
+}
+
+/// Persistence under stress: thousands of users created (and some deleted) by concurrent
+/// clients across several `kill -9`s, each restart loading the file the last one left. Every
+/// create answered 200 must survive, every delete answered 200 must stay deleted, and no user may
+/// appear twice. Prints how long the rounds took (a figure, not an assertion).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_file_stress_across_repeated_kills() {
+    const ROUNDS: usize = 3;
+    const PER_ROUND: usize = 1000;
+    const WRITERS: usize = 16;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let state_arg = state.to_str().unwrap().to_owned();
+    // Acknowledged creates that were not deleted since (a delete in flight removes the user from
+    // here first: if it is cut off by the kill, the user may or may not exist).
+    let created: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+    let deleted: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+    let acked_creates = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+
+    for round in 0..ROUNDS {
+        let p = spawn(&["--state", &state_arg]);
+        let api = Api::new(&p.url, DEV);
+        // Everything acknowledged so far is there after the restart.
+        let (_, v) = api
+            .admin(
+                Method::GET,
+                "/_emulator/users?environment=development",
+                None,
+            )
+            .await;
+        let present: HashMap<String, String> = v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| {
+                (
+                    u["userId"].as_str().unwrap().to_owned(),
+                    u["username"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            present.len(),
+            v["data"].as_array().unwrap().len(),
+            "no duplicates"
+        );
+        for (id, name) in created.lock().unwrap().iter() {
+            assert_eq!(present.get(id), Some(name), "round {round}: {name} lost");
+        }
+        for id in deleted.lock().unwrap().iter() {
+            assert!(
+                !present.contains_key(id),
+                "round {round}: deleted {id} came back"
+            );
+        }
+
+        let started = Instant::now();
+        let target = (round + 1) * PER_ROUND;
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                let api = api.clone();
+                let created = created.clone();
+                let deleted = deleted.clone();
+                let acked_creates = acked_creates.clone();
+                tokio::spawn(async move {
+                    let mut mine = Vec::new();
+                    for i in 0.. {
+                        let username = format!("r{round}-w{w}-{i}");
+                        let Ok(r) = api
+                            .request(Method::POST, "/users")
+                            .json(&json!({"username": username}))
+                            .send()
+                            .await
+                        else {
+                            return;
+                        };
+                        if r.status() != StatusCode::OK {
+                            return;
+                        }
+                        let Ok(v) = r.json::<Value>().await else {
+                            return;
+                        };
+                        let id = v["userId"].as_str().unwrap().to_owned();
+                        created.lock().unwrap().insert(id.clone(), username);
+                        acked_creates.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        mine.push(id);
+                        // Every fourth create, delete an earlier user of this writer.
+                        if i % 4 == 3 {
+                            let victim = mine.remove(0);
+                            created.lock().unwrap().remove(&victim);
+                            let Ok(r) = api
+                                .request(Method::DELETE, &format!("/users/{victim}"))
+                                .send()
+                                .await
+                            else {
+                                return;
+                            };
+                            if r.status() != StatusCode::OK {
+                                return;
+                            }
+                            deleted.lock().unwrap().insert(victim);
+                        }
+                    }
+                })
+            })
+            .collect();
+        while acked_creates.load(std::sync::atomic::Ordering::SeqCst) < target {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        p.signal(libc::SIGKILL);
+        for w in writers {
+            w.await.unwrap();
+        }
+        eprintln!(
+            "round {round}: {PER_ROUND}+ creates with --state by {WRITERS} clients in {:?}",
+            started.elapsed()
+        );
+    }
+    // The final file parses and holds exactly the surviving users.
+    let file: Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    let ids: BTreeSet<&str> = file["development"]["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["userId"].as_str().unwrap())
+        .collect();
+    let created = created.lock().unwrap();
+    let deleted = deleted.lock().unwrap();
+    assert!(acked_creates.load(std::sync::atomic::Ordering::SeqCst) >= ROUNDS * PER_ROUND);
+    assert!(!deleted.is_empty());
+    for id in created.keys() {
+        assert!(ids.contains(id.as_str()));
+    }
+    for id in deleted.iter() {
+        assert!(!ids.contains(id.as_str()));
+    }
 }

@@ -166,10 +166,19 @@ async fn uninstall(State(app): State<Arc<App>>, body: Bytes) -> Result<Response,
     change_install(&app, &body, false).await
 }
 
-async fn requests(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
+async fn requests(
+    State(app): State<Arc<App>>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let tail = match query_param(query.as_deref(), "tail") {
+        None => None,
+        Some(n) => Some(n.parse::<usize>().map_err(|_| {
+            ApiError::bad_request(format!("tail must be a whole number, got {n:?}"))
+        })?),
+    };
     let bytes = app
         .log
-        .to_json()
+        .to_json(tail)
         .map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(json_bytes(StatusCode::OK, bytes))
 }

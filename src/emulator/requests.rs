@@ -85,18 +85,20 @@ impl RequestLog {
         *lock(&self.inner) = Inner::default();
     }
 
-    /// The admin view: `{"total", "lost_responses", "by_route", "by_status", "log"}`.
-    pub(crate) fn to_json(&self) -> serde_json::Result<Vec<u8>> {
+    /// The admin view: `{"total", "lost_responses", "by_route", "by_status", "log"}`, with only
+    /// the last `tail` entries in `log` when given (a full log can be megabytes).
+    pub(crate) fn to_json(&self, tail: Option<usize>) -> serde_json::Result<Vec<u8>> {
         #[derive(Serialize)]
         struct View<'a> {
             total: u64,
             lost_responses: u64,
             by_route: &'a BTreeMap<String, u64>,
             by_status: BTreeMap<String, u64>,
-            log: &'a VecDeque<Entry>,
+            log: Vec<&'a Entry>,
         }
         let inner = lock(&self.inner);
         let c = &inner.counters;
+        let skip = tail.map_or(0, |n| inner.entries.len().saturating_sub(n));
         serde_json::to_vec(&View {
             total: c.total,
             lost_responses: c.lost_responses,
@@ -106,7 +108,7 @@ impl RequestLog {
                 .iter()
                 .map(|(k, v)| (k.to_string(), *v))
                 .collect(),
-            log: &inner.entries,
+            log: inner.entries.iter().skip(skip).collect(),
         })
     }
 }
@@ -136,7 +138,7 @@ mod tests {
         log.record(entry("/users", 200));
         log.record(entry("/users", 429));
         log.record(entry("/users/{id}", 200));
-        let v: Value = serde_json::from_slice(&log.to_json().unwrap()).unwrap();
+        let v: Value = serde_json::from_slice(&log.to_json(None).unwrap()).unwrap();
         assert_eq!(v["total"], 3);
         assert_eq!(v["by_route"]["GET /users"], 2);
         assert_eq!(v["by_route"]["GET /users/{id}"], 1);
@@ -144,8 +146,14 @@ mod tests {
         assert_eq!(v["by_status"]["429"], 1);
         assert_eq!(v["log"][1]["status"], 429);
         assert_eq!(v["log"][1]["versioned_by"], "header");
+        let v: Value = serde_json::from_slice(&log.to_json(Some(1)).unwrap()).unwrap();
+        assert_eq!(v["total"], 3);
+        assert_eq!(v["log"].as_array().unwrap().len(), 1);
+        assert_eq!(v["log"][0]["route"], "/users/{id}");
+        let v: Value = serde_json::from_slice(&log.to_json(Some(0)).unwrap()).unwrap();
+        assert_eq!(v["log"], serde_json::json!([]));
         log.clear();
-        let v: Value = serde_json::from_slice(&log.to_json().unwrap()).unwrap();
+        let v: Value = serde_json::from_slice(&log.to_json(None).unwrap()).unwrap();
         assert_eq!(v["total"], 0);
     }
 
