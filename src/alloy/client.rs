@@ -30,7 +30,7 @@ use super::model::{
     TokenBody, UpdateUserBody, User,
 };
 use super::retry::{Backoff, parse_retry_after};
-use super::throttle::Throttle;
+use super::throttle::{Answer, Throttle};
 
 const OP_CREATE: &str = "create user";
 const OP_GET: &str = "get user";
@@ -523,10 +523,14 @@ impl AlloyClient {
         let elapsed_ms = u64::try_from(sent_at.elapsed().as_millis()).unwrap_or(u64::MAX);
         match result {
             Ok(reply) => {
-                let limited = reply.status == StatusCode::TOO_MANY_REQUESTS;
+                let answer = if reply.status == StatusCode::TOO_MANY_REQUESTS {
+                    Answer::Limited(reply.retry_after)
+                } else {
+                    Answer::Accepted
+                };
                 self.inner
                     .throttle
-                    .on_answer(sent_at, limited, Instant::now());
+                    .on_answer(sent_at, answer, Instant::now());
                 tracing::debug!(
                     op = call.op,
                     method = %call.method,
@@ -540,7 +544,7 @@ impl AlloyClient {
             }
             Err(e) => {
                 let (maybe_sent, retryable) = classify_transport(&e);
-                let detail = if e.is_timeout() {
+                let detail = if e.is_timeout() && !e.is_connect() {
                     format!(
                         "no answer within {} s (request timeout)",
                         self.inner.request_timeout.as_secs_f64()
@@ -901,19 +905,27 @@ fn classify_transport(e: &reqwest::Error) -> (bool, bool) {
 fn is_tls_failure(e: &reqwest::Error) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = e.source();
     while let Some(s) = source {
-        if s.downcast_ref::<rustls::Error>().is_some() {
-            return true;
-        }
-        if let Some(io) = s.downcast_ref::<std::io::Error>()
-            && io
-                .get_ref()
-                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
-        {
+        if is_rustls(s) {
             return true;
         }
         source = s.source();
     }
     false
+}
+
+/// `io::Error::source` skips the error it wraps, so wrapped errors are unwrapped by hand
+/// (hyper-util nests a rustls error two `io::Error`s deep).
+fn is_rustls(e: &(dyn std::error::Error + 'static)) -> bool {
+    if e.downcast_ref::<rustls::Error>().is_some() {
+        return true;
+    }
+    match e
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+    {
+        Some(inner) => is_rustls(inner),
+        None => false,
+    }
 }
 
 /// The error and its causes as one line, without repeating identical messages.

@@ -11,6 +11,9 @@
 //!   rejections lowers the rate once, not once per rejected request.
 //! - Each accepted request raises the rate a little (at least 0.5 request/s per second of
 //!   traffic, or 2 %/s at higher rates), probing back up towards the server's limit.
+//! - A 429's `Retry-After` pauses every caller, not only the one that got it: the server has
+//!   said its window is closed, and requests sent into it are wasted. 429s for requests sent
+//!   during that pause do not lower the rate again.
 //! - Requests are paced one slot at a time (no burst allowance), so at a rate `r` no one-second
 //!   window holds more than about `r` requests.
 //!
@@ -35,6 +38,18 @@ const GROWTH: f64 = 0.02;
 const MIN_GROWTH_PER_SEC: f64 = 0.5;
 /// Bound on remembered acceptances (only the last second is needed).
 const MAX_REMEMBERED: usize = 20_000;
+/// Longest shared pause taken from one `Retry-After` (the caller that got it still waits the
+/// full time, or gives up if that is past its deadline).
+const MAX_PAUSE: Duration = Duration::from_secs(30);
+
+/// How the server answered a request, as far as the throttle cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Answer {
+    /// Anything but 429.
+    Accepted,
+    /// 429, with the `Retry-After` it carried.
+    Limited(Option<Duration>),
+}
 
 #[derive(Debug)]
 pub(crate) struct Throttle {
@@ -49,8 +64,9 @@ struct State {
     next_slot: Instant,
     /// Send times of recently accepted (non-429) requests.
     accepted: VecDeque<Instant>,
-    /// When the rate was last lowered.
-    last_decrease: Option<Instant>,
+    /// 429s for requests sent before this instant do not lower the rate: they answer an
+    /// earlier rate or fall in a pause the server asked for.
+    decrease_guard: Option<Instant>,
 }
 
 impl Throttle {
@@ -60,7 +76,7 @@ impl Throttle {
                 rate: None,
                 next_slot: Instant::now(),
                 accepted: VecDeque::new(),
-                last_decrease: None,
+                decrease_guard: None,
             }),
         }
     }
@@ -90,7 +106,7 @@ impl Throttle {
     }
 
     /// Records the answer to a request sent at `sent_at`.
-    pub fn on_answer(&self, sent_at: Instant, rate_limited: bool, now: Instant) {
+    pub fn on_answer(&self, sent_at: Instant, answer: Answer, now: Instant) {
         let mut s = self.lock();
         let horizon = now.checked_sub(WINDOW);
         while let Some(&front) = s.accepted.front() {
@@ -100,7 +116,7 @@ impl Throttle {
                 break;
             }
         }
-        if !rate_limited {
+        let Answer::Limited(retry_after) = answer else {
             s.accepted.push_back(sent_at);
             if let Some(rate) = s.rate {
                 let step = GROWTH.max(MIN_GROWTH_PER_SEC / rate);
@@ -108,9 +124,12 @@ impl Throttle {
                 s.rate = (grown < MAX_RATE).then_some(grown);
             }
             return;
-        }
-        // A 429 for a request sent before the last decrease reflects the old rate.
-        if s.last_decrease.is_some_and(|d| sent_at < d) {
+        };
+        let pause_end = now + retry_after.unwrap_or(Duration::ZERO).min(MAX_PAUSE);
+        if s.decrease_guard.is_some_and(|g| sent_at < g) {
+            if s.rate.is_some() {
+                s.next_slot = s.next_slot.max(pause_end);
+            }
             return;
         }
         let accepted_last_window = s
@@ -124,17 +143,22 @@ impl Throttle {
             None => target,
         }
         .max(MIN_RATE);
-        if s.rate.is_none() {
-            s.next_slot = now;
-        }
+        s.next_slot = if s.rate.is_none() {
+            pause_end
+        } else {
+            s.next_slot.max(pause_end)
+        };
         s.rate = Some(new_rate);
-        s.last_decrease = Some(now);
+        s.decrease_guard = Some(pause_end);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const OK: Answer = Answer::Accepted;
+    const LIMITED: Answer = Answer::Limited(None);
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
@@ -145,7 +169,7 @@ mod tests {
         let t = Throttle::new();
         let t0 = Instant::now();
         for i in 0..100 {
-            t.on_answer(t0 + ms(i), false, t0 + ms(i + 1));
+            t.on_answer(t0 + ms(i), OK, t0 + ms(i + 1));
             assert_eq!(t.reserve(t0 + ms(i)), Duration::ZERO);
         }
         assert_eq!(t.rate(), None);
@@ -157,14 +181,14 @@ mod tests {
         let t0 = Instant::now();
         // 20 accepted in the last 500 ms, and 30 accepted long before (outside the window).
         for i in 0..30 {
-            t.on_answer(t0 + ms(i), false, t0 + ms(i));
+            t.on_answer(t0 + ms(i), OK, t0 + ms(i));
         }
         let base = t0 + ms(5_000);
         for i in 0..20 {
-            t.on_answer(base + ms(i * 25), false, base + ms(i * 25 + 1));
+            t.on_answer(base + ms(i * 25), OK, base + ms(i * 25 + 1));
         }
         let now = base + ms(520);
-        t.on_answer(now - ms(5), true, now);
+        t.on_answer(now - ms(5), LIMITED, now);
         let rate = t.rate().unwrap();
         assert!((rate - 18.0).abs() < 1e-9, "{rate}");
     }
@@ -174,16 +198,16 @@ mod tests {
         let t = Throttle::new();
         let t0 = Instant::now();
         for i in 0..20 {
-            t.on_answer(t0 + ms(i * 10), false, t0 + ms(i * 10 + 1));
+            t.on_answer(t0 + ms(i * 10), OK, t0 + ms(i * 10 + 1));
         }
         let now = t0 + ms(300);
         // Ten callers all sent before the first 429 arrived.
         for k in 0..10 {
-            t.on_answer(t0 + ms(250 + k), true, now + ms(k));
+            t.on_answer(t0 + ms(250 + k), LIMITED, now + ms(k));
         }
         assert!((t.rate().unwrap() - 18.0).abs() < 1e-9);
         // A 429 for a request sent after the decrease lowers the rate again.
-        t.on_answer(now + ms(50), true, now + ms(60));
+        t.on_answer(now + ms(50), LIMITED, now + ms(60));
         let r = t.rate().unwrap();
         assert!(r < 18.0 * DECREASE + 1e-9, "{r}");
     }
@@ -192,7 +216,7 @@ mod tests {
     fn floor_when_nothing_was_accepted() {
         let t = Throttle::new();
         let t0 = Instant::now();
-        t.on_answer(t0, true, t0 + ms(1));
+        t.on_answer(t0, LIMITED, t0 + ms(1));
         assert_eq!(t.rate(), Some(MIN_RATE));
     }
 
@@ -201,10 +225,10 @@ mod tests {
         let t = Throttle::new();
         let t0 = Instant::now();
         for i in 0..10 {
-            t.on_answer(t0 + ms(i), false, t0 + ms(i + 1));
+            t.on_answer(t0 + ms(i), OK, t0 + ms(i + 1));
         }
         let now = t0 + ms(20);
-        t.on_answer(t0 + ms(15), true, now); // rate = 9/s
+        t.on_answer(t0 + ms(15), LIMITED, now); // rate = 9/s
         let waits: Vec<Duration> = (0..9).map(|_| t.reserve(now)).collect();
         assert_eq!(waits[0], Duration::ZERO);
         for pair in waits.windows(2) {
@@ -222,13 +246,13 @@ mod tests {
         let t = Throttle::new();
         let t0 = Instant::now();
         for i in 0..20 {
-            t.on_answer(t0 + ms(i), false, t0 + ms(i + 1));
+            t.on_answer(t0 + ms(i), OK, t0 + ms(i + 1));
         }
-        t.on_answer(t0 + ms(30), true, t0 + ms(31));
+        t.on_answer(t0 + ms(30), LIMITED, t0 + ms(31));
         let r0 = t.rate().unwrap();
         // About one second of traffic at the current rate.
         for i in 0..18 {
-            t.on_answer(t0 + ms(100 + i), false, t0 + ms(101 + i));
+            t.on_answer(t0 + ms(100 + i), OK, t0 + ms(101 + i));
         }
         let r1 = t.rate().unwrap();
         let gained = r1 - r0;
@@ -241,9 +265,48 @@ mod tests {
         let mut n = 0;
         while t.rate().is_some() {
             now += ms(1);
-            t.on_answer(now, false, now);
+            t.on_answer(now, OK, now);
             n += 1;
             assert!(n < 1_000_000, "never switched off");
         }
+    }
+
+    #[test]
+    fn retry_after_pauses_every_caller_and_guards_the_rate() {
+        let t = Throttle::new();
+        let t0 = Instant::now();
+        for i in 0..20 {
+            t.on_answer(t0 + ms(i), OK, t0 + ms(i + 1));
+        }
+        let now = t0 + ms(30);
+        t.on_answer(
+            t0 + ms(25),
+            Answer::Limited(Some(Duration::from_secs(1))),
+            now,
+        );
+        assert!((t.rate().unwrap() - 18.0).abs() < 1e-9);
+        // Nobody is sent before the server's window reopens.
+        assert_eq!(t.reserve(now), Duration::from_secs(1));
+        // A request sent during the pause (reserved earlier, say) that is refused does not
+        // lower the rate a second time, but it does extend the pause.
+        t.on_answer(
+            now + ms(10),
+            Answer::Limited(Some(Duration::from_secs(1))),
+            now + ms(20),
+        );
+        assert!((t.rate().unwrap() - 18.0).abs() < 1e-9);
+        assert!(t.reserve(now + ms(20)) >= Duration::from_secs(1));
+        // After the pause, a refusal is news again.
+        let later = now + ms(2_500);
+        t.on_answer(later, LIMITED, later + ms(5));
+        assert!(t.rate().unwrap() < 18.0 * DECREASE + 1e-9);
+    }
+
+    #[test]
+    fn pause_is_bounded() {
+        let t = Throttle::new();
+        let t0 = Instant::now();
+        t.on_answer(t0, Answer::Limited(Some(Duration::from_secs(3_600))), t0);
+        assert_eq!(t.reserve(t0), MAX_PAUSE);
     }
 }
