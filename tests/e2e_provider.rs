@@ -107,7 +107,7 @@ fn bad_provider_configuration_names_the_attribute() {
         let run = ws
             .tf(&["plan", "-input=false"])
             .expect_fail("plan with a bad provider block");
-        let out = run.all();
+        let out = run.flat();
         for e in expected {
             assert!(out.contains(e), "expected {e:?} in:\n{out}");
         }

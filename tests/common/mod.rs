@@ -185,6 +185,12 @@ impl Run {
         format!("{}\n{}", self.stdout, self.stderr)
     }
 
+    /// stdout and stderr with whitespace folded, so assertions on sentences survive Terraform
+    /// wrapping diagnostic text at its terminal width.
+    pub fn flat(&self) -> String {
+        self.all().split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
     /// Panics with the whole output unless the command succeeded.
     pub fn expect_ok(self, what: &str) -> Run {
         assert!(self.ok(), "{what} failed:\n{}", self.all());

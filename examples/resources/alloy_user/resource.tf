@@ -1,0 +1,25 @@
+# One Alloy end user per customer of your application.
+resource "alloy_user" "acme" {
+  username  = "acme-corp@customers.example.com"
+  full_name = "Acme Corporation"
+}
+
+# Tenants from a map: adding a key adds a user, removing one deletes it.
+variable "tenants" {
+  type = map(string)
+  default = {
+    "globex"  = "Globex Inc."
+    "initech" = "Initech LLC"
+  }
+}
+
+resource "alloy_user" "tenant" {
+  for_each  = var.tenants
+  username  = "${each.key}@customers.example.com"
+  full_name = each.value
+}
+
+# Other infrastructure references the userId.
+output "tenant_user_ids" {
+  value = { for k, u in alloy_user.tenant : k => u.id }
+}

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit tests and the end-to-end tests that drive the
+# real terraform CLI against the provider binary and the emulator on loopback.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+command -v terraform >/dev/null || { echo "test: Terraform (>= 1.10) must be on PATH" >&2; exit 1; }
+terraform version | head -n 1
+
+cargo fmt --check
+cargo clippy --all-targets --quiet -- -D warnings
+cargo test --all-targets
