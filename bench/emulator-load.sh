@@ -3,7 +3,7 @@
 #
 # Builds the emulator in release mode, starts it on a free loopback port and drives it with wrk.
 # Scenarios: GET /users/{id}, POST /users (in memory), and POST /users with --state (every answered
-# write fsynced to disk first). Each scenario runs RUNS times for DURATION seconds, with a reset of
+# write fsynced to disk first), from CONNECTIONS clients and from a single one. Each scenario runs RUNS times for DURATION seconds, with a reset of
 # the emulator between runs; the script prints the median requests/s and the latency percentiles
 # of the median run, plus the status codes the emulator counted (to show no run was all errors).
 #
@@ -95,6 +95,7 @@ scenario() {
   while [ "$1" != "--" ]; do emu_args+=("$1"); shift; done
   shift
   start_emulator "${emu_args[@]}"
+  curl -fsS -X POST "$URL/_emulator/reset" >/dev/null
   local id
   id=$(curl -fsS -X POST "$URL/users" -H "Authorization: Bearer $KEY" \
     -H 'Content-Type: application/json' -d '{"username":"bench-target","fullName":"Target"}' |
@@ -136,3 +137,5 @@ echo "alloy-emulator load test: $RUNS runs x ${DURATION}s, $CONNECTIONS connecti
 scenario "GET /users/{id}" -- "@URL@/users/@ID@"
 scenario "POST /users (in memory)" -- -s "$work/post.lua" "@URL@"
 scenario "POST /users (--state, fsync before each answer)" --state "$work/state.json" -- -s "$work/post.lua" "@URL@"
+# One client writing sequentially: no concurrent writes to share an fsync with.
+scenario "POST /users (--state, 1 connection)" --state "$work/state.json" -- -c 1 -s "$work/post.lua" "@URL@"

@@ -26,10 +26,10 @@ struct Args {
     #[arg(long)]
     allow_remote: bool,
     /// API key that acts as the development key.
-    #[arg(long, env = "ALLOY_EMULATOR_DEVELOPMENT_KEY", default_value = DEFAULT_DEVELOPMENT_KEY, hide_env_values = true, hide_default_value = true)]
+    #[arg(long, env = "ALLOY_EMULATOR_DEVELOPMENT_KEY", default_value = DEFAULT_DEVELOPMENT_KEY, hide_env_values = true)]
     development_key: String,
     /// API key that acts as the production key.
-    #[arg(long, env = "ALLOY_EMULATOR_PRODUCTION_KEY", default_value = DEFAULT_PRODUCTION_KEY, hide_env_values = true, hide_default_value = true)]
+    #[arg(long, env = "ALLOY_EMULATOR_PRODUCTION_KEY", default_value = DEFAULT_PRODUCTION_KEY, hide_env_values = true)]
     production_key: String,
     /// Load users and installs from this file and save every change to it.
     #[arg(long, value_name = "FILE")]

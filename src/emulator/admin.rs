@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use super::App;
 use super::faults::FaultsPatch;
 use super::routes::{
-    ApiError, DataJson, SuccessJson, UserJson, json_bytes, json_response, method_not_allowed,
-    not_found, parse_body, query_param, render_integration,
+    ApiError, SuccessJson, integration_response, json_bytes, json_response, method_not_allowed,
+    not_found, parse_body, query_param, users_response,
 };
 use super::store::Environment;
 
@@ -91,9 +91,7 @@ async fn list_users(
         ApiError::bad_request("environment query parameter is required (development or production)")
     })?;
     let env = environment(&name)?;
-    let store = app.lock_store();
-    let users: Vec<UserJson<'_>> = store.env(env).users().map(UserJson::from).collect();
-    Ok(json_response(StatusCode::OK, &DataJson { data: users }))
+    Ok(users_response(&app, env))
 }
 
 async fn delete_user(
@@ -145,17 +143,7 @@ async fn change_install(app: &App, body: &Bytes, install: bool) -> Result<Respon
     };
     app.commit(generation).await?;
     // Answer with the integration as that user now sees it.
-    let store = app.lock_store();
-    let installed = store
-        .env(env)
-        .installs_of(&user_id)
-        .and_then(|i| i.get(def.id));
-    Ok(json_response(
-        StatusCode::OK,
-        &DataJson {
-            data: render_integration(def, installed),
-        },
-    ))
+    Ok(integration_response(app, env, &user_id, def))
 }
 
 async fn install(State(app): State<Arc<App>>, body: Bytes) -> Result<Response, ApiError> {

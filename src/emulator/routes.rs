@@ -288,7 +288,7 @@ pub(crate) fn bearer_key(headers: &HeaderMap) -> Option<&str> {
 // ---- Wire types -------------------------------------------------------------------------------
 
 #[derive(Serialize)]
-pub(crate) struct UserJson<'a> {
+struct UserJson<'a> {
     #[serde(rename = "userId")]
     user_id: &'a str,
     username: &'a str,
@@ -308,8 +308,8 @@ impl<'a> From<&'a User> for UserJson<'a> {
 }
 
 #[derive(Serialize)]
-pub(crate) struct DataJson<T> {
-    pub data: T,
+struct DataJson<T> {
+    data: T,
 }
 
 #[derive(Serialize)]
@@ -343,7 +343,7 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct IntegrationJson<'a> {
+struct IntegrationJson<'a> {
     integration_id: &'a str,
     app: &'a str,
     primary_connector: &'a str,
@@ -379,7 +379,7 @@ struct ConnectorJson<'a> {
 }
 
 /// An integration as one user sees it: `installed` from that user's installs.
-pub(crate) fn render_integration(
+fn render_integration(
     def: &'static IntegrationDef,
     installed_workflows: Option<&std::collections::BTreeSet<&'static str>>,
 ) -> IntegrationJson<'static> {
@@ -480,10 +480,35 @@ async fn batch_create(
 }
 
 async fn list_users(State(app): State<Arc<App>>, Extension(env): Env) -> Response {
-    // Serialised under the lock: copying thousands of users first would cost more.
+    users_response(&app, env)
+}
+
+/// `{"data": [user, ...]}` for one environment, in creation order. Serialised under the lock:
+/// copying thousands of users out first would cost more than it saves.
+pub(crate) fn users_response(app: &App, env: Environment) -> Response {
     let store = app.lock_store();
     let users: Vec<UserJson<'_>> = store.env(env).users().map(UserJson::from).collect();
     json_response(StatusCode::OK, &DataJson { data: users })
+}
+
+/// `{"data": integration}` as the user `user_id` sees it.
+pub(crate) fn integration_response(
+    app: &App,
+    env: Environment,
+    user_id: &str,
+    def: &'static IntegrationDef,
+) -> Response {
+    let store = app.lock_store();
+    let installed = store
+        .env(env)
+        .installs_of(user_id)
+        .and_then(|i| i.get(def.id));
+    json_response(
+        StatusCode::OK,
+        &DataJson {
+            data: render_integration(def, installed),
+        },
+    )
 }
 
 async fn get_user(
@@ -594,17 +619,7 @@ async fn get_integration(
 ) -> Result<Response, ApiError> {
     let user_id = integration_user(&app, env, query.as_deref())?;
     let def = find_integration(&id).ok_or(StoreError::IntegrationNotFound)?;
-    let store = app.lock_store();
-    let installed = store
-        .env(env)
-        .installs_of(&user_id)
-        .and_then(|i| i.get(def.id));
-    Ok(json_response(
-        StatusCode::OK,
-        &DataJson {
-            data: render_integration(def, installed),
-        },
-    ))
+    Ok(integration_response(&app, env, &user_id, def))
 }
 
 #[cfg(test)]
