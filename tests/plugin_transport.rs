@@ -57,7 +57,8 @@ fn managed_command(socket_parent: &Path) -> Command {
 
 /// A running provider with its handshake parsed.
 struct Provider {
-    child: Child,
+    /// `None` only after [`Provider::take_child`].
+    child: Option<Child>,
     /// Kept open: Terraform never closes the provider's stdout either.
     _stdout: BufReader<std::process::ChildStdout>,
     stderr: Option<std::thread::JoinHandle<String>>,
@@ -85,7 +86,7 @@ impl Provider {
         assert_eq!(fields[2], "unix");
         assert_eq!(fields[4], "grpc");
         Self {
-            child,
+            child: Some(child),
             _stdout: stdout,
             stderr: Some(stderr),
             socket: PathBuf::from(fields[3]),
@@ -93,11 +94,20 @@ impl Provider {
         }
     }
 
-    fn pid(&self) -> i32 {
-        i32::try_from(self.child.id()).unwrap()
+    fn child(&mut self) -> &mut Child {
+        self.child.as_mut().expect("child already taken")
     }
 
-    fn signal(&self, sig: i32) {
+    /// Hands the process over (the caller becomes responsible for reaping it).
+    fn take_child(&mut self) -> Child {
+        self.child.take().expect("child already taken")
+    }
+
+    fn pid(&mut self) -> i32 {
+        i32::try_from(self.child().id()).unwrap()
+    }
+
+    fn signal(&mut self, sig: i32) {
         // SAFETY: plain kill(2) on our own child's pid.
         let rc = unsafe { libc::kill(self.pid(), sig) };
         assert_eq!(rc, 0);
@@ -108,11 +118,11 @@ impl Provider {
     fn wait(mut self) -> (ExitStatus, String) {
         let start = Instant::now();
         let status = loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
+            if let Some(st) = self.child().try_wait().unwrap() {
                 break st;
             }
             if start.elapsed() > HANG_LIMIT {
-                let _ = self.child.kill();
+                let _ = self.child().kill();
                 panic!("provider did not exit");
             }
             std::thread::sleep(Duration::from_millis(5));
@@ -122,14 +132,16 @@ impl Provider {
     }
 
     fn still_running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
+        self.child().try_wait().unwrap().is_none()
     }
 }
 
 impl Drop for Provider {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -673,4 +685,104 @@ fn terraform_validate_with_automtls() {
 #[test]
 fn terraform_validate_with_tls_disabled() {
     terraform_validate(true);
+}
+
+// ---------------------------------------------------------------------------
+// Benchmark driver (not a test): run through bench/startup.sh
+// ---------------------------------------------------------------------------
+
+fn median(v: &mut [Duration]) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn p90(v: &mut [Duration]) -> Duration {
+    v.sort();
+    v[(v.len() * 9 / 10).min(v.len() - 1)]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// Prints the median time from spawn to handshake line and from the Shutdown
+/// RPC to process exit, with AutoMTLS and in plaintext. Asserts nothing
+/// about the figures; `BENCH_RUNS` sets the number of runs (default 50).
+#[test]
+#[ignore = "benchmark; run bench/startup.sh"]
+fn bench_startup_and_shutdown() {
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    // A worker thread keeps the client's connections serviced (answering
+    // HTTP/2 PINGs during the server's graceful shutdown) while this thread
+    // blocks, as Go's client does.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    println!("binary: {BIN}");
+    println!("runs per mode: {runs}");
+
+    // In-process cost of the TLS identity the provider creates at start-up.
+    let mut tls_setup = Vec::new();
+    let client = go_plugin_client_identity();
+    for _ in 0..runs {
+        let t = Instant::now();
+        let id = terraform_provider_alloy::plugin::tls::ServerIdentity::generate().unwrap();
+        let _cfg =
+            terraform_provider_alloy::plugin::tls::server_config(&id, vec![client.der.clone()])
+                .unwrap();
+        tls_setup.push(t.elapsed());
+    }
+    println!(
+        "in-process P-256 cert + rustls config: median {} (p90 {})",
+        ms(median(&mut tls_setup)),
+        ms(p90(&mut tls_setup))
+    );
+
+    for tls in [true, false] {
+        let mut to_handshake = Vec::new();
+        let mut to_exit = Vec::new();
+        for _ in 0..runs {
+            let parent = tempfile::tempdir().unwrap();
+            let me = go_plugin_client_identity();
+            let mut cmd = managed_command(parent.path());
+            if tls {
+                cmd.env("PLUGIN_CLIENT_CERT", &me.pem);
+            }
+            let start = Instant::now();
+            let mut p = Provider::spawn(cmd);
+            to_handshake.push(start.elapsed());
+
+            let tls_cfg = tls.then(|| client_tls(&p.cert_field, &me));
+            let ch = rt.block_on(connect(&p.socket, tls_cfg)).unwrap();
+            rt.block_on(get_schema(ch.clone())).unwrap();
+
+            // Wait for the exit on a thread that is already blocked in wait(2)
+            // when Shutdown is sent, so the exit instant is precise.
+            let mut child = p.take_child();
+            let waiter = std::thread::spawn(move || {
+                let status = child.wait().unwrap();
+                (status, Instant::now())
+            });
+            let sent = Instant::now();
+            // shutdown() consumes the channel, closing it as soon as the RPC
+            // returns, as go-plugin does.
+            rt.block_on(shutdown(ch));
+            let (status, exited) = waiter.join().unwrap();
+            assert!(status.success());
+            to_exit.push(exited.duration_since(sent));
+        }
+        let mode = if tls { "AutoMTLS" } else { "plaintext" };
+        println!(
+            "{mode:>9}: start -> handshake median {} (p90 {}); Shutdown -> exit median {} (p90 {})",
+            ms(median(&mut to_handshake)),
+            ms(p90(&mut to_handshake)),
+            ms(median(&mut to_exit)),
+            ms(p90(&mut to_exit)),
+        );
+    }
 }

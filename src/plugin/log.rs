@@ -330,33 +330,48 @@ fn format_timestamp(t: time::OffsetDateTime) -> String {
 /// treats a `@message` starting with `panic: ` as a crash report.
 fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
-        let payload = info.payload();
-        let text = if let Some(s) = payload.downcast_ref::<&str>() {
-            (*s).to_owned()
-        } else if let Some(s) = payload.downcast_ref::<String>() {
-            s.clone()
-        } else {
-            "non-string panic payload".to_owned()
-        };
-        let mut fields: Vec<(&str, Value)> = Vec::new();
-        if let Some(loc) = info.location() {
-            fields.push(("location", Value::String(loc.to_string())));
-        }
-        if let Some(name) = std::thread::current().name() {
-            fields.push(("thread", Value::String(name.to_owned())));
-        }
+        let thread = std::thread::current();
         let bt = std::backtrace::Backtrace::capture();
-        if bt.status() == std::backtrace::BacktraceStatus::Captured {
-            fields.push(("backtrace", Value::String(bt.to_string())));
-        }
-        let line = format_line(
-            Level::ERROR,
-            &format!("panic: {text}"),
+        let backtrace =
+            (bt.status() == std::backtrace::BacktraceStatus::Captured).then(|| bt.to_string());
+        let line = panic_line(
+            info.payload(),
+            info.location().map(ToString::to_string),
+            thread.name(),
+            backtrace,
             &timestamp_now(),
-            &fields,
         );
-        write_stderr_line(&redact(&line));
+        write_stderr_line(&line);
     }));
+}
+
+/// The (redacted) hclog line for a panic.
+fn panic_line(
+    payload: &(dyn std::any::Any + Send),
+    location: Option<String>,
+    thread: Option<&str>,
+    backtrace: Option<String>,
+    timestamp: &str,
+) -> String {
+    let text = if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    };
+    let mut fields: Vec<(&str, Value)> = Vec::new();
+    if let Some(loc) = location {
+        fields.push(("location", Value::String(loc)));
+    }
+    if let Some(name) = thread {
+        fields.push(("thread", Value::String(name.to_owned())));
+    }
+    if let Some(bt) = backtrace {
+        fields.push(("backtrace", Value::String(bt)));
+    }
+    let line = format_line(Level::ERROR, &format!("panic: {text}"), timestamp, &fields);
+    redact(&line).into_owned()
 }
 
 #[cfg(test)]
@@ -483,6 +498,30 @@ mod tests {
         assert_eq!(v["weird key\""], "x");
         assert_eq!(v["@level"], "error");
         assert!(!line.contains('\n'));
+    }
+
+    #[test]
+    fn panics_become_one_redacted_error_line() {
+        register_secret("panic-secret-value-123");
+        let payload: Box<dyn std::any::Any + Send> =
+            Box::new(String::from("bad state: panic-secret-value-123"));
+        let line = panic_line(
+            payload.as_ref(),
+            Some("src/x.rs:1:2".into()),
+            Some("tokio-runtime-worker"),
+            None,
+            "2024-01-01T00:00:00.000000Z",
+        );
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["@level"], "error");
+        assert_eq!(v["@message"], format!("panic: bad state: {REDACTED}"));
+        assert_eq!(v["location"], "src/x.rs:1:2");
+        assert_eq!(v["thread"], "tokio-runtime-worker");
+        let payload: Box<dyn std::any::Any + Send> = Box::new("static str");
+        let line = panic_line(payload.as_ref(), None, None, Some("bt".into()), "t");
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["@message"], "panic: static str");
+        assert_eq!(v["backtrace"], "bt");
     }
 
     #[test]

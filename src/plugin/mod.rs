@@ -21,8 +21,6 @@ use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
-
 use crate::proto::tfplugin6::provider_server::Provider;
 use handshake::LaunchEnv;
 
@@ -145,7 +143,7 @@ async fn serve<P: Provider>(
     mode: Mode,
     provider: P,
 ) -> Result<(), String> {
-    let stop = CancellationToken::new();
+    let stop = server::StopHandle::new();
     let debug_mode = matches!(mode, Mode::Debug);
     // Signals first, so a signal sent right after the handshake is handled.
     spawn_signal_watch(stop.clone(), debug_mode)
@@ -210,23 +208,23 @@ async fn serve<P: Provider>(
 /// us: Terraform forwards Ctrl-C to the whole process group and then asks
 /// politely through StopProvider and Shutdown. In debug mode nobody else will
 /// stop us, so SIGINT stops the server too.
-fn spawn_signal_watch(stop: CancellationToken, debug: bool) -> std::io::Result<()> {
+fn spawn_signal_watch(stop: server::StopHandle, debug: bool) -> std::io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     tokio::spawn(async move {
         loop {
             tokio::select! {
-                () = stop.cancelled() => break,
+                () = stop.stopped() => break,
                 _ = term.recv() => {
                     tracing::debug!("SIGTERM received; stopping");
-                    stop.cancel();
+                    stop.stop(server::SIGNAL_DRAIN);
                     break;
                 }
                 _ = int.recv() => {
                     if debug {
                         tracing::debug!("interrupt received; stopping (debug mode)");
-                        stop.cancel();
+                        stop.stop(server::SIGNAL_DRAIN);
                         break;
                     }
                     tracing::debug!("interrupt ignored; Terraform will call StopProvider");

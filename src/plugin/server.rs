@@ -8,18 +8,21 @@
 //! - TLS handshakes run in their own tasks and feed finished streams to tonic
 //!   through a channel: one slow or failing client cannot stall the accept
 //!   loop or stop the server.
-//! - Everything stops through one `CancellationToken`. tonic then drains open
-//!   connections; the drain is bounded so the process always exits well
-//!   inside Terraform's 2 s kill window.
+//! - Everything stops through one [`StopHandle`]. tonic then drains open
+//!   connections; the drain is bounded (short after Shutdown, longer after a
+//!   signal) so the process always exits well inside Terraform's 2 s kill
+//!   window, whatever the client does.
 
 use std::io;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures::StreamExt as _;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
@@ -36,11 +39,63 @@ use crate::proto::tfplugin6::provider_server::{Provider, ProviderServer};
 /// terraform-plugin-go's limit; schemas and states can be large.
 pub const MAX_MESSAGE_SIZE: usize = 256 << 20;
 
-/// Upper bound on waiting for open connections after a stop request.
-const DRAIN_LIMIT: Duration = Duration::from_millis(1500);
+/// How long open connections may drain after `GRPCController.Shutdown`.
+/// Terraform has finished with the provider by then and closes its side at
+/// once; go-plugin's own servers even stop hard. The bound only matters for a
+/// client that stops reading, and keeps us far from the 2 s kill.
+pub const SHUTDOWN_DRAIN: Duration = Duration::from_millis(200);
+
+/// How long in-flight RPCs may finish after SIGTERM (or Ctrl-C in debug mode).
+pub const SIGNAL_DRAIN: Duration = Duration::from_millis(1500);
 
 /// A client that has not finished its TLS handshake by then is dropped.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Stops the server; shared by the Shutdown RPC and the signal handlers.
+/// Each stop request names how long connections may drain; the shortest wins.
+#[derive(Debug, Clone)]
+pub struct StopHandle {
+    token: CancellationToken,
+    drain_ms: Arc<AtomicU64>,
+}
+
+impl Default for StopHandle {
+    fn default() -> Self {
+        Self {
+            token: CancellationToken::new(),
+            drain_ms: Arc::new(AtomicU64::new(u64::MAX)),
+        }
+    }
+}
+
+impl StopHandle {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Requests a stop, allowing open connections `drain` to finish.
+    pub fn stop(&self, drain: Duration) {
+        let ms = u64::try_from(drain.as_millis()).unwrap_or(u64::MAX);
+        self.drain_ms.fetch_min(ms, Ordering::SeqCst);
+        self.token.cancel();
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// Resolves once a stop was requested.
+    pub async fn stopped(&self) {
+        self.token.cancelled().await;
+    }
+
+    fn drain(&self) -> Duration {
+        match self.drain_ms.load(Ordering::SeqCst) {
+            u64::MAX => SIGNAL_DRAIN,
+            ms => Duration::from_millis(ms),
+        }
+    }
+}
 
 /// The socket's private directory; removed when dropped.
 #[derive(Debug)]
@@ -194,14 +249,14 @@ fn incoming(
 
 /// go-plugin's controller: `Shutdown` stops the whole server.
 struct Controller {
-    stop: CancellationToken,
+    stop: StopHandle,
 }
 
 #[tonic::async_trait]
 impl GrpcController for Controller {
     async fn shutdown(&self, _request: Request<Empty>) -> Result<Response<Empty>, Status> {
         tracing::debug!("GRPCController.Shutdown received; stopping");
-        self.stop.cancel();
+        self.stop.stop(SHUTDOWN_DRAIN);
         Ok(Response::new(Empty {}))
     }
 }
@@ -210,7 +265,7 @@ impl GrpcController for Controller {
 /// to relay (logs go to stderr directly), so the stream stays silent and ends
 /// when the server stops, letting the connection drain.
 struct Stdio {
-    stop: CancellationToken,
+    stop: StopHandle,
 }
 
 #[tonic::async_trait]
@@ -220,12 +275,10 @@ impl GrpcStdio for Stdio {
         _request: Request<()>,
     ) -> Result<Response<BoxStream<StdioData>>, Status> {
         let stop = self.stop.clone();
-        let stream = futures::stream::unfold(Some(stop), |stop| async move {
-            if let Some(stop) = stop {
-                stop.cancelled().await;
-            }
-            None::<(Result<StdioData, Status>, Option<CancellationToken>)>
-        });
+        let stream = futures::stream::once(async move {
+            stop.stopped().await;
+        })
+        .filter_map(|()| async { None::<Result<StdioData, Status>> });
         Ok(Response::new(Box::pin(stream)))
     }
 }
@@ -234,7 +287,7 @@ impl GrpcStdio for Stdio {
 pub struct ServeOptions {
     pub socket_dir: SocketDir,
     pub tls: Option<Arc<rustls::ServerConfig>>,
-    pub stop: CancellationToken,
+    pub stop: StopHandle,
 }
 
 /// A bound, not yet serving, server; split from [`Bound::serve`] so the
@@ -280,14 +333,15 @@ impl Bound {
             .add_service(health_service);
 
         let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
-        let conns = incoming(listener, acceptor, stop.clone());
-        let serve = router.serve_with_incoming_shutdown(conns, stop.clone().cancelled_owned());
+        let conns = incoming(listener, acceptor, stop.token.clone());
+        let serve =
+            router.serve_with_incoming_shutdown(conns, stop.token.clone().cancelled_owned());
         let mut serve = std::pin::pin!(serve);
 
         let result = tokio::select! {
             r = &mut serve => r,
-            () = stop.cancelled() => {
-                match tokio::time::timeout(DRAIN_LIMIT, &mut serve).await {
+            () = stop.stopped() => {
+                match tokio::time::timeout(stop.drain(), &mut serve).await {
                     Ok(r) => r,
                     Err(_) => {
                         tracing::debug!("connections still open after the drain limit; exiting anyway");
@@ -297,7 +351,7 @@ impl Bound {
             }
         };
         // Wake anything still waiting (e.g. after a serve error).
-        stop.cancel();
+        stop.stop(Duration::ZERO);
         health
             .set_service_status("plugin", tonic_health::ServingStatus::NotServing)
             .await;
@@ -327,7 +381,7 @@ mod tests {
     #[tokio::test]
     async fn stdio_stream_ends_when_stopped() {
         use futures::StreamExt as _;
-        let stop = CancellationToken::new();
+        let stop = StopHandle::new();
         let stdio = Stdio { stop: stop.clone() };
         let mut stream = stdio
             .stream_stdio(Request::new(()))
@@ -336,15 +390,28 @@ mod tests {
             .into_inner();
         let pending = tokio::time::timeout(Duration::from_millis(20), stream.next()).await;
         assert!(pending.is_err(), "must stay silent while serving");
-        stop.cancel();
+        stop.stop(SIGNAL_DRAIN);
         assert!(stream.next().await.is_none());
     }
 
     #[tokio::test]
     async fn shutdown_cancels_the_token() {
-        let stop = CancellationToken::new();
+        let stop = StopHandle::new();
         let c = Controller { stop: stop.clone() };
         c.shutdown(Request::new(Empty {})).await.unwrap();
-        assert!(stop.is_cancelled());
+        assert!(stop.is_stopped());
+        assert_eq!(stop.drain(), SHUTDOWN_DRAIN);
+    }
+
+    #[test]
+    fn shortest_drain_wins() {
+        let stop = StopHandle::new();
+        assert!(!stop.is_stopped());
+        stop.stop(SIGNAL_DRAIN);
+        assert_eq!(stop.drain(), SIGNAL_DRAIN);
+        stop.stop(SHUTDOWN_DRAIN);
+        assert_eq!(stop.drain(), SHUTDOWN_DRAIN);
+        stop.stop(SIGNAL_DRAIN);
+        assert_eq!(stop.drain(), SHUTDOWN_DRAIN);
     }
 }
