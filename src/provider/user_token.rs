@@ -415,6 +415,136 @@ mod tests {
         assert_eq!(bytes, br#"{"user_id":"u-1"}"#);
     }
 
+    /// A provider's data pointed at an in-process emulator, for what terraform cannot show:
+    /// renewal happens only 25 minutes into an operation.
+    async fn emulator() -> (crate::emulator::RunningEmulator, AlloyData) {
+        use crate::alloy::{AlloyClient, ApiKey, ClientConfig};
+        let emu = crate::emulator::RunningEmulator::start(
+            crate::emulator::EmulatorConfig::default(),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+        let cfg = ClientConfig::new(
+            url::Url::parse(&emu.url()).unwrap(),
+            "2025-09",
+            ApiKey::new(emu.development_key()),
+            "unit-test",
+        );
+        let data = AlloyData {
+            client: AlloyClient::new(cfg).unwrap(),
+            environment: crate::provider::Environment::Development,
+        };
+        (emu, data)
+    }
+
+    async fn issued(emu: &crate::emulator::RunningEmulator) -> Vec<serde_json::Value> {
+        let v: serde_json::Value = reqwest::get(format!("{}/_emulator/tokens", emu.url()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["tokens"].as_array().unwrap().clone()
+    }
+
+    #[tokio::test]
+    async fn open_renew_and_close_against_the_emulator() {
+        let (emu, data) = emulator().await;
+        let user = data
+            .client
+            .create_user("renew@example.com", None)
+            .await
+            .unwrap();
+        let mut d = Diagnostics::new();
+        let config = Value::object([
+            ("user_id", Value::string("renew@example.com")),
+            ("token", Value::Null),
+            ("expires_at", Value::Null),
+        ]);
+        let opened = UserTokenEphemeral
+            .open(&data, &config, &mut d)
+            .await
+            .unwrap();
+        assert!(d.is_empty(), "{d:?}");
+        let tokens = issued(&emu).await;
+        assert_eq!(tokens.len(), 1);
+        let token = tokens[0]["token"].as_str().unwrap();
+        assert_eq!(tokens[0]["userId"], user.user_id.as_str());
+        assert_eq!(opened.result.attr("token"), &Value::string(token));
+        let exp = tokens[0]["exp"].as_i64().unwrap();
+        assert_eq!(
+            opened.result.attr("expires_at"),
+            &Value::string(rfc3339(exp).unwrap())
+        );
+        assert_eq!(
+            opened.renew_at,
+            Some(UNIX_EPOCH + Duration::from_secs(exp as u64 - 300))
+        );
+        // The private bytes name the user and hold nothing of the token.
+        let private = String::from_utf8(opened.private.clone()).unwrap();
+        assert!(private.contains("renew@example.com"));
+        assert!(!private.contains(token) && !private.contains(token.split('.').nth(1).unwrap()));
+        // Registered with the log scrubber as soon as it arrived.
+        assert_eq!(
+            crate::plugin::log::redact(&format!("x {token} y")),
+            "x [REDACTED] y"
+        );
+
+        let renewed = UserTokenEphemeral
+            .renew(&data, &opened.private, &mut d)
+            .await
+            .unwrap();
+        assert!(d.is_empty(), "{d:?}");
+        assert_eq!(renewed.private, opened.private);
+        let tokens = issued(&emu).await;
+        assert_eq!(tokens.len(), 2, "renew fetches a fresh token");
+        let fresh_exp = tokens[1]["exp"].as_i64().unwrap();
+        assert_eq!(
+            renewed.renew_at,
+            Some(UNIX_EPOCH + Duration::from_secs(fresh_exp as u64 - 300))
+        );
+        let fresh = tokens[1]["token"].as_str().unwrap();
+        assert_eq!(crate::plugin::log::redact(fresh), "[REDACTED]");
+
+        UserTokenEphemeral
+            .close(&data, &opened.private, &mut d)
+            .await;
+        assert!(d.is_empty());
+        assert_eq!(issued(&emu).await.len(), 2, "close makes no API call");
+
+        // Private bytes that are not ours: an error, and no API call.
+        assert!(
+            UserTokenEphemeral
+                .renew(&data, b"garbage", &mut d)
+                .await
+                .is_none()
+        );
+        assert!(d.has_errors());
+        assert!(!d.0[0].detail.contains(token));
+        assert_eq!(issued(&emu).await.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn unknown_user_is_an_error_naming_it() {
+        let (_emu, data) = emulator().await;
+        let mut d = Diagnostics::new();
+        let config = Value::object([("user_id", Value::string("nobody@example.com"))]);
+        assert!(
+            UserTokenDataSource
+                .read(&data, &config, &mut d)
+                .await
+                .is_none()
+        );
+        assert_eq!(d.0[0].attribute, Some(AttrPath::attr("user_id")));
+        assert!(
+            d.0[0].detail.contains("\"nobody@example.com\""),
+            "{}",
+            d.0[0].detail
+        );
+        assert!(d.0[0].detail.contains("development"));
+    }
+
     #[test]
     fn data_source_description_warns_about_state() {
         let d = UserTokenDataSource.schema().block.description;
