@@ -863,3 +863,61 @@ fn schemas_are_documented_and_the_token_is_sensitive() {
     );
     assert_eq!(emu.total_requests(), 0);
 }
+
+// ------------------------------------------------------------------------------------------
+// examples
+
+/// Each example of this suite's types is valid on its own and applies against the emulator.
+#[test]
+fn examples_apply_against_the_emulator() {
+    let emu = Emulator::start();
+    let jane = emu.create_user(DEV_KEY, "jane@example.com", Some("Jane Doe"));
+    let salesforce = &catalogue()[index_of("Salesforce")];
+    install(&emu, &jane, salesforce.id, None);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let examples = [
+        "data-sources/alloy_user/data-source.tf",
+        "data-sources/alloy_user_token/data-source.tf",
+        "data-sources/alloy_integrations/data-source.tf",
+        "data-sources/alloy_ip_addresses/data-source.tf",
+        "ephemeral-resources/alloy_user_token/ephemeral-resource.tf",
+    ];
+    let mut outputs = Vec::new();
+    for example in examples {
+        let hcl = std::fs::read_to_string(root.join(example)).expect("example exists");
+        assert!(hcl.contains("provider \"alloy\" {}") && hcl.contains("alloy-automation/alloy"));
+        let ws = Workspace::new(&emu);
+        ws.write("main.tf", &hcl);
+        ws.tf(&["validate"]).expect_ok(example);
+        let run = ws.apply();
+        assert!(run.stdout.contains("Apply complete!"), "{example}");
+        outputs.push((example, ws.state()["values"]["outputs"].clone(), run));
+    }
+    assert_eq!(outputs[0].1["jane_user_id"]["value"], jane.as_str());
+    assert_eq!(
+        outputs[2].1["installed_integrations"]["value"],
+        json!(["Salesforce"])
+    );
+    let crm = &outputs[2].1["crm_workflows"]["value"];
+    assert_eq!(
+        crm.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["HubSpot", "Salesforce"]
+    );
+    assert_eq!(
+        outputs[3].1["alloy_cidr_blocks"]["value"],
+        json!(["3.211.13.53/32", "54.160.36.113/32"])
+    );
+    // The ephemeral example opened a token for Ada and handed it over without printing it.
+    let ada = emu
+        .users("development")
+        .into_iter()
+        .find(|u| u.1 == "ada@example.com")
+        .expect("the example created Ada")
+        .0;
+    let tokens = issued(&emu);
+    assert!(tokens.iter().any(|t| t.user_id == ada));
+    let run = &outputs[4].2;
+    assert!(run.stdout.contains("output suppressed"), "{}", run.stdout);
+    let all: String = outputs.iter().map(|o| o.2.all()).collect();
+    assert_no_token(all.as_bytes(), &tokens, "terraform's output");
+}
