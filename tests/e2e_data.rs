@@ -921,3 +921,42 @@ fn examples_apply_against_the_emulator() {
     let all: String = outputs.iter().map(|o| o.2.all()).collect();
     assert_no_token(all.as_bytes(), &tokens, "terraform's output");
 }
+
+// ------------------------------------------------------------------------------------------
+// API failures
+
+/// A failing API is reported with what was being done and the API's answer, per data source.
+#[test]
+fn api_failures_say_what_failed() {
+    let emu = Emulator::start();
+    emu.create_user(DEV_KEY, "failing@example.com", None);
+    emu.set_faults(json!({"error_rate": 1.0}));
+    let cases: [(&str, &str); 4] = [
+        (
+            "data \"alloy_user\" \"x\" {\n  username = \"failing@example.com\"\n}",
+            "Cannot read Alloy user",
+        ),
+        (
+            "data \"alloy_user_token\" \"x\" {\n  user_id = \"failing@example.com\"\n}",
+            "Cannot get Alloy user token",
+        ),
+        (
+            "ephemeral \"alloy_user_token\" \"x\" {\n  user_id = \"failing@example.com\"\n}",
+            "Cannot get Alloy user token",
+        ),
+        (
+            "data \"alloy_integrations\" \"x\" {\n  user_id = \"failing@example.com\"\n}",
+            "Cannot list Alloy integrations",
+        ),
+    ];
+    for (block, summary) in cases {
+        let ws = Workspace::new(&emu);
+        ws.write_main(&format!(
+            "provider \"alloy\" {{\n  max_retries = 0\n}}\n\n{block}\n"
+        ));
+        let out = ws.tf(&["plan", "-input=false"]).expect_fail(block).all();
+        assert!(out.contains(summary), "expected {summary:?} in:\n{out}");
+        assert!(out.contains("server error (HTTP 5"), "{out}");
+    }
+    assert!(issued(&emu).is_empty());
+}
