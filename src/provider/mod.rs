@@ -3,7 +3,11 @@
 //! [`AlloyData`] every operation receives.
 
 pub mod config;
+mod integrations;
+mod ip_addresses;
 mod user;
+mod user_data;
+mod user_token;
 
 use async_trait::async_trait;
 
@@ -71,11 +75,16 @@ impl Provider for AlloyProvider {
     }
 
     fn data_sources(&self) -> Vec<Box<dyn DataSource<AlloyData>>> {
-        vec![]
+        vec![
+            Box::new(user_data::UserDataSource),
+            Box::new(user_token::UserTokenDataSource),
+            Box::new(integrations::IntegrationsDataSource),
+            Box::new(ip_addresses::IpAddressesDataSource),
+        ]
     }
 
     fn ephemeral_resources(&self) -> Vec<Box<dyn EphemeralResource<AlloyData>>> {
-        vec![]
+        vec![Box::new(user_token::UserTokenEphemeral)]
     }
 }
 
