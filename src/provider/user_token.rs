@@ -12,12 +12,13 @@
 //! the key and have no reason to), never logged, and anything that does not look like a JWT with
 //! a numeric `exp` simply yields a null `expires_at` instead of an error.
 //!
-//! Renewal: `open` asks Terraform to call `renew` a safe margin before the token expires. The
-//! private bytes carry only the user id, so nothing secret sits in Terraform's memory twice.
-//! Terraform's protocol gives `renew` no way to hand a new result back to the configuration, so
-//! a fresh token fetched there cannot replace the one already handed out; `renew` still fetches
-//! one, which confirms the user and the key still work while a long apply runs, and schedules the
-//! next renewal from it. Every token is registered with the log scrubber the moment it arrives.
+//! Renewal: Terraform opens the ephemeral resource afresh in every plan and apply, so a token is
+//! at most one run old. Within one run, protocol 6 gives `renew` no way to hand a new value back
+//! to the configuration, so fetching a fresh token there would only pretend to help. Instead
+//! `open` asks Terraform to call `renew` a safe margin before the token expires, and `renew`
+//! (with no API call) warns that anything reading the value after its expiry gets a stale token:
+//! a long apply never hands out an expired token silently. The private bytes carry the user id and
+//! the expiry, never the token. Every token is registered with the log scrubber on arrival.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -38,10 +39,13 @@ const RENEW_MARGIN: Duration = Duration::from_secs(5 * 60);
 pub struct UserTokenEphemeral;
 pub struct UserTokenDataSource;
 
-/// What Terraform keeps for us between open, renew and close: the user, never the token.
+/// What Terraform keeps for us between open, renew and close: the user and the expiry, never
+/// the token.
 #[derive(Serialize, Deserialize)]
 struct Private {
     user_id: String,
+    #[serde(default)]
+    expires: Option<i64>,
 }
 
 /// The `exp` claim of a JWT, in seconds since the epoch, when `token` is a JWS in compact form
@@ -206,6 +210,7 @@ impl EphemeralResource<AlloyData> for UserTokenEphemeral {
         let token = fetch(data, user_id, diags).await?;
         let private = serde_json::to_vec(&Private {
             user_id: user_id.to_string(),
+            expires: jwt_exp(&token),
         })
         .ok()?;
         Some(Opened {
@@ -217,23 +222,35 @@ impl EphemeralResource<AlloyData> for UserTokenEphemeral {
 
     async fn renew(
         &self,
-        data: &AlloyData,
+        _data: &AlloyData,
         private: &[u8],
         diags: &mut Diagnostics,
     ) -> Option<Renewed> {
         let Ok(p) = serde_json::from_slice::<Private>(private) else {
             diags.error(
                 "Cannot renew Alloy user token",
-                "Terraform handed back data this provider did not write when opening the token. The \
-                 token already given to the configuration stays as it was. Please report this to the \
-                 provider developers.",
+                "Terraform handed back data this provider did not write when opening the token. Please \
+                 report this to the provider developers.",
             );
             return None;
         };
-        let token = fetch(data, &p.user_id, diags).await?;
-        tracing::debug!("renewed an Alloy user token");
+        let when = p
+            .expires
+            .and_then(rfc3339)
+            .unwrap_or_else(|| "soon".to_string());
+        diags.warning(
+            "Alloy user token about to expire",
+            format!(
+                "The token opened for user {:?} expires at {when}. Terraform cannot replace an ephemeral \
+                 value while a run uses it, so anything that reads this token after it expires gets a \
+                 stale token. Keep runs that use it shorter than the token's life (at most 30 minutes), \
+                 or split them; the next plan or apply fetches a fresh token.",
+                p.user_id
+            ),
+        );
+        // Nothing more to do until Terraform closes it.
         Some(Renewed {
-            renew_at: renew_time_for(&token),
+            renew_at: None,
             private: private.to_vec(),
         })
     }
@@ -407,12 +424,13 @@ mod tests {
     }
 
     #[test]
-    fn private_data_carries_the_user_not_the_token() {
+    fn private_data_carries_the_user_and_expiry_not_the_token() {
         let bytes = serde_json::to_vec(&Private {
             user_id: "u-1".into(),
+            expires: Some(1_700_000_000),
         })
         .unwrap();
-        assert_eq!(bytes, br#"{"user_id":"u-1"}"#);
+        assert_eq!(bytes, br#"{"user_id":"u-1","expires":1700000000}"#);
     }
 
     /// A provider's data pointed at an in-process emulator, for what terraform cannot show:
@@ -491,27 +509,27 @@ mod tests {
             "x [REDACTED] y"
         );
 
+        // Renew cannot replace the value Terraform already handed out: it warns, with the expiry,
+        // and makes no API call.
         let renewed = UserTokenEphemeral
             .renew(&data, &opened.private, &mut d)
             .await
             .unwrap();
-        assert!(d.is_empty(), "{d:?}");
+        assert!(!d.has_errors(), "{d:?}");
+        assert_eq!(d.0.len(), 1);
+        assert_eq!(d.0[0].summary, "Alloy user token about to expire");
+        assert!(d.0[0].detail.contains(&rfc3339(exp).unwrap()), "{d:?}");
+        assert!(!d.0[0].detail.contains(token));
         assert_eq!(renewed.private, opened.private);
-        let tokens = issued(&emu).await;
-        assert_eq!(tokens.len(), 2, "renew fetches a fresh token");
-        let fresh_exp = tokens[1]["exp"].as_i64().unwrap();
-        assert_eq!(
-            renewed.renew_at,
-            Some(UNIX_EPOCH + Duration::from_secs(fresh_exp as u64 - 300))
-        );
-        let fresh = tokens[1]["token"].as_str().unwrap();
-        assert_eq!(crate::plugin::log::redact(fresh), "[REDACTED]");
+        assert_eq!(renewed.renew_at, None);
+        assert_eq!(issued(&emu).await.len(), 1, "renew makes no API call");
+        let mut d = Diagnostics::new();
 
         UserTokenEphemeral
             .close(&data, &opened.private, &mut d)
             .await;
         assert!(d.is_empty());
-        assert_eq!(issued(&emu).await.len(), 2, "close makes no API call");
+        assert_eq!(issued(&emu).await.len(), 1, "close makes no API call");
 
         // Private bytes that are not ours: an error, and no API call.
         assert!(
@@ -522,7 +540,7 @@ mod tests {
         );
         assert!(d.has_errors());
         assert!(!d.0[0].detail.contains(token));
-        assert_eq!(issued(&emu).await.len(), 2);
+        assert_eq!(issued(&emu).await.len(), 1);
     }
 
     #[tokio::test]
