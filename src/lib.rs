@@ -13,6 +13,8 @@
 //! - [`alloy`]: a typed client for Alloy's HTTP API; knows nothing of Terraform.
 //! - [`emulator`]: the local Alloy API used by the examples, the demo and every test; it shares
 //!   no types with [`alloy`], so a misreading of the API cannot hide in a shared struct.
+//! - [`xtask`]: developer tasks (Registry docs from the schema, release artefacts, mirror
+//!   install) behind the `xtask` binary; nothing at run time depends on it.
 
 pub mod alloy;
 pub mod emulator;
@@ -20,3 +22,4 @@ pub mod framework;
 pub mod plugin;
 pub mod proto;
 pub mod provider;
+pub mod xtask;

@@ -1,0 +1,128 @@
+//! `cargo run --bin xtask -- <task>`: developer tasks (docs, release, install). Flags only; the
+//! work is in `terraform_provider_alloy::xtask`, where tests can call it in-process.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use terraform_provider_alloy::xtask::{self, docs, install, release};
+
+/// Developer tasks for terraform-provider-alloy.
+#[derive(Parser)]
+#[command(name = "xtask", version)]
+struct Args {
+    /// The checkout to work on (holds examples/, docs/ and the registry manifest).
+    #[arg(long, global = true, value_name = "DIR", hide = true)]
+    root: Option<PathBuf>,
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Generate the Registry docs (docs/) from the provider's schema and examples/.
+    Docs {
+        /// Do not write; exit 1 and list the files that are out of date.
+        #[arg(long)]
+        check: bool,
+        /// Docs directory [default: docs/ in the checkout].
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// Build the release binary and lay out the zip, manifest, SHA256SUMS and signature.
+    Release {
+        /// Release version, X.Y.Z [default: Cargo.toml's].
+        #[arg(long)]
+        version: Option<String>,
+        /// Output directory [default: <target dir>/dist/<version>].
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// GPG key (RSA or DSA) to sign the SHA256SUMS file with; unsigned without it.
+        #[arg(long, value_name = "ID")]
+        gpg_key: Option<String>,
+        /// GnuPG home holding the key [default: gpg's].
+        #[arg(long, value_name = "DIR")]
+        gnupg_home: Option<PathBuf>,
+        /// Package this provider binary instead of running `cargo build --release`.
+        #[arg(long, value_name = "PATH")]
+        binary: Option<PathBuf>,
+    },
+    /// Install the provider into a filesystem mirror for offline `terraform init`.
+    Install {
+        /// Mirror directory [default: <target dir>/terraform-mirror].
+        #[arg(long, value_name = "DIR")]
+        mirror: Option<PathBuf>,
+        /// Host part of the provider source address; a special-use name, never a real registry.
+        #[arg(long, default_value = install::DEFAULT_HOST)]
+        host: String,
+        /// Version to install as [default: Cargo.toml's].
+        #[arg(long)]
+        version: Option<String>,
+        /// Write the CLI configuration (filesystem_mirror + direct exclude) to this file.
+        #[arg(long, value_name = "FILE")]
+        write_cli_config: Option<PathBuf>,
+        /// Install this provider binary instead of running `cargo build --release`.
+        #[arg(long, value_name = "PATH")]
+        binary: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let root = args.root.unwrap_or_else(xtask::repo_root);
+    let mut out = std::io::stdout();
+    let result = match args.task {
+        Task::Docs { check, out: dir } => docs::docs_command(
+            &docs::DocsOptions {
+                out: dir.unwrap_or_else(|| root.join("docs")),
+                root,
+                check,
+            },
+            &mut out,
+        ),
+        Task::Release {
+            version,
+            out: dir,
+            gpg_key,
+            gnupg_home,
+            binary,
+        } => release::release_command(
+            &release::ReleaseOptions {
+                root,
+                version,
+                out: dir,
+                gpg_key,
+                gnupg_home,
+                binary,
+            },
+            &mut out,
+        )
+        .map(|_| true),
+        Task::Install {
+            mirror,
+            host,
+            version,
+            write_cli_config,
+            binary,
+        } => install::install_command(
+            &install::InstallOptions {
+                root,
+                mirror,
+                host,
+                version,
+                binary,
+                write_cli_config,
+            },
+            &mut out,
+        )
+        .map(|_| true),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,308 @@
+//! A minimal zip writer: just what a release archive needs (a few files, deflated, with Unix
+//! permissions), reproducible byte for byte.
+//!
+//! Why our own: a release zip holds one executable, so the container is a few dozen lines of
+//! headers around `flate2`'s raw deflate; the `zip` crate's current releases need a newer Rust
+//! than the crate's rust-version. No zip64: archives over 4 GiB are refused, not mis-written.
+//!
+//! Every entry gets the same fixed timestamp (the DOS epoch, 1980-01-01 00:00) so the same
+//! binary always gives the same archive and the same checksum. Entries record "made by Unix" and
+//! their mode, so Terraform (Go's archive/zip) extracts the provider as an executable.
+
+use std::io::{self, Write};
+
+use flate2::Compression;
+use flate2::Crc;
+use flate2::write::DeflateEncoder;
+
+const LOCAL_HEADER: u32 = 0x0403_4b50;
+const CENTRAL_HEADER: u32 = 0x0201_4b50;
+const END_OF_CENTRAL_DIRECTORY: u32 = 0x0605_4b50;
+/// Zip 2.0: deflate.
+const VERSION_NEEDED: u16 = 20;
+/// High byte 3 = Unix, so the external attributes carry a Unix mode.
+const VERSION_MADE_BY: u16 = (3 << 8) | 20;
+/// General purpose flag bit 11: names are UTF-8.
+const FLAG_UTF8: u16 = 1 << 11;
+const METHOD_STORED: u16 = 0;
+const METHOD_DEFLATED: u16 = 8;
+/// 1980-01-01 in DOS date format (year offset 0, month 1, day 1); time 00:00:00.
+const DOS_DATE: u16 = (1 << 5) | 1;
+const DOS_TIME: u16 = 0;
+/// Unix file type bits for a regular file (S_IFREG).
+const S_IFREG: u32 = 0o100_000;
+
+/// One file of an archive.
+pub struct Entry<'a> {
+    pub name: &'a str,
+    pub data: &'a [u8],
+    /// Unix permission bits, e.g. 0o755 for an executable.
+    pub mode: u32,
+}
+
+fn too_big(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{what} exceeds what a zip without zip64 can hold"),
+    )
+}
+
+fn u32_of(n: usize, what: &str) -> io::Result<u32> {
+    u32::try_from(n).map_err(|_| too_big(what))
+}
+
+fn u16_of(n: usize, what: &str) -> io::Result<u16> {
+    u16::try_from(n).map_err(|_| too_big(what))
+}
+
+/// Writes a complete archive of `entries`, in the order given.
+pub fn write(entries: &[Entry<'_>], mut out: impl Write) -> io::Result<()> {
+    let mut central = Vec::new();
+    let mut offset: usize = 0;
+    for e in entries {
+        let mut crc = Crc::new();
+        crc.update(e.data);
+        let mut enc = DeflateEncoder::new(Vec::new(), Compression::default());
+        enc.write_all(e.data)?;
+        let deflated = enc.finish()?;
+        // Incompressible data is stored: deflate would only make it larger.
+        let (method, body) = if deflated.len() < e.data.len() {
+            (METHOD_DEFLATED, deflated.as_slice())
+        } else {
+            (METHOD_STORED, e.data)
+        };
+        let name = e.name.as_bytes();
+        let name_len = u16_of(name.len(), "an entry name")?;
+        let size = u32_of(e.data.len(), e.name)?;
+        let compressed = u32_of(body.len(), e.name)?;
+        let header_offset = u32_of(offset, "the archive")?;
+
+        let mut local = Vec::with_capacity(30 + name.len());
+        local.extend_from_slice(&LOCAL_HEADER.to_le_bytes());
+        local.extend_from_slice(&VERSION_NEEDED.to_le_bytes());
+        local.extend_from_slice(&FLAG_UTF8.to_le_bytes());
+        local.extend_from_slice(&method.to_le_bytes());
+        local.extend_from_slice(&DOS_TIME.to_le_bytes());
+        local.extend_from_slice(&DOS_DATE.to_le_bytes());
+        local.extend_from_slice(&crc.sum().to_le_bytes());
+        local.extend_from_slice(&compressed.to_le_bytes());
+        local.extend_from_slice(&size.to_le_bytes());
+        local.extend_from_slice(&name_len.to_le_bytes());
+        local.extend_from_slice(&0u16.to_le_bytes()); // extra field length
+        local.extend_from_slice(name);
+        out.write_all(&local)?;
+        out.write_all(body)?;
+        offset += local.len() + body.len();
+
+        central.extend_from_slice(&CENTRAL_HEADER.to_le_bytes());
+        central.extend_from_slice(&VERSION_MADE_BY.to_le_bytes());
+        central.extend_from_slice(&VERSION_NEEDED.to_le_bytes());
+        central.extend_from_slice(&FLAG_UTF8.to_le_bytes());
+        central.extend_from_slice(&method.to_le_bytes());
+        central.extend_from_slice(&DOS_TIME.to_le_bytes());
+        central.extend_from_slice(&DOS_DATE.to_le_bytes());
+        central.extend_from_slice(&crc.sum().to_le_bytes());
+        central.extend_from_slice(&compressed.to_le_bytes());
+        central.extend_from_slice(&size.to_le_bytes());
+        central.extend_from_slice(&name_len.to_le_bytes());
+        central.extend_from_slice(&0u16.to_le_bytes()); // extra field length
+        central.extend_from_slice(&0u16.to_le_bytes()); // comment length
+        central.extend_from_slice(&0u16.to_le_bytes()); // disk number
+        central.extend_from_slice(&0u16.to_le_bytes()); // internal attributes
+        central.extend_from_slice(&((S_IFREG | (e.mode & 0o7777)) << 16).to_le_bytes());
+        central.extend_from_slice(&header_offset.to_le_bytes());
+        central.extend_from_slice(name);
+    }
+    let count = u16_of(entries.len(), "the number of entries")?;
+    let mut end = Vec::with_capacity(22);
+    end.extend_from_slice(&END_OF_CENTRAL_DIRECTORY.to_le_bytes());
+    end.extend_from_slice(&0u16.to_le_bytes()); // this disk
+    end.extend_from_slice(&0u16.to_le_bytes()); // disk with the central directory
+    end.extend_from_slice(&count.to_le_bytes());
+    end.extend_from_slice(&count.to_le_bytes());
+    end.extend_from_slice(&u32_of(central.len(), "the central directory")?.to_le_bytes());
+    end.extend_from_slice(&u32_of(offset, "the archive")?.to_le_bytes());
+    end.extend_from_slice(&0u16.to_le_bytes()); // comment length
+    out.write_all(&central)?;
+    out.write_all(&end)?;
+    out.flush()
+}
+
+/// A file read back from an archive (tests only).
+#[cfg(test)]
+#[derive(Debug, PartialEq)]
+pub struct ReadEntry {
+    pub name: String,
+    pub mode: u32,
+    pub data: Vec<u8>,
+}
+
+/// Reads an archive through its central directory, checking each entry's CRC. Independent of
+/// the writer's bookkeeping: it starts from the end record, as unzip tools do.
+#[cfg(test)]
+pub fn read(bytes: &[u8]) -> Vec<ReadEntry> {
+    use std::io::Read;
+    let u16_at = |i: usize| u16::from_le_bytes([bytes[i], bytes[i + 1]]);
+    let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap());
+    let end = bytes.len() - 22;
+    assert_eq!(u32_at(end), END_OF_CENTRAL_DIRECTORY, "end record");
+    let count = u16_at(end + 10) as usize;
+    let mut at = u32_at(end + 16) as usize;
+    let mut out = Vec::new();
+    for _ in 0..count {
+        assert_eq!(u32_at(at), CENTRAL_HEADER, "central header");
+        let method = u16_at(at + 10);
+        let crc = u32_at(at + 16);
+        let csize = u32_at(at + 20) as usize;
+        let size = u32_at(at + 24) as usize;
+        let name_len = u16_at(at + 28) as usize;
+        let extra_len = u16_at(at + 30) as usize;
+        let comment_len = u16_at(at + 32) as usize;
+        let external = u32_at(at + 38);
+        let local = u32_at(at + 42) as usize;
+        let name = String::from_utf8(bytes[at + 46..at + 46 + name_len].to_vec()).unwrap();
+        assert_eq!(u32_at(local), LOCAL_HEADER, "local header of {name}");
+        let start = local + 30 + u16_at(local + 26) as usize + u16_at(local + 28) as usize;
+        let body = &bytes[start..start + csize];
+        let data = match method {
+            METHOD_STORED => body.to_vec(),
+            METHOD_DEFLATED => {
+                let mut v = Vec::new();
+                flate2::read::DeflateDecoder::new(body)
+                    .read_to_end(&mut v)
+                    .unwrap();
+                v
+            }
+            m => panic!("unexpected method {m}"),
+        };
+        assert_eq!(data.len(), size, "size of {name}");
+        let mut c = Crc::new();
+        c.update(&data);
+        assert_eq!(c.sum(), crc, "CRC of {name}");
+        out.push(ReadEntry {
+            name,
+            mode: external >> 16,
+            data,
+        });
+        at += 46 + name_len + extra_len + comment_len;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn archive(entries: &[Entry<'_>]) -> Vec<u8> {
+        let mut v = Vec::new();
+        write(entries, &mut v).unwrap();
+        v
+    }
+
+    #[test]
+    fn round_trips_compressible_and_incompressible_files() {
+        let text = b"terraform ".repeat(1000);
+        // A byte sequence deflate cannot shrink (xorshift noise).
+        let mut x: u32 = 2_463_534_242;
+        let noise: Vec<u8> = (0..4096)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
+        let bytes = archive(&[
+            Entry {
+                name: "terraform-provider-x_v1.0.0",
+                data: &text,
+                mode: 0o755,
+            },
+            Entry {
+                name: "noise.bin",
+                data: &noise,
+                mode: 0o644,
+            },
+            Entry {
+                name: "empty",
+                data: b"",
+                mode: 0o600,
+            },
+        ]);
+        assert!(bytes.len() < text.len(), "text was deflated");
+        let read = read(&bytes);
+        assert_eq!(
+            read,
+            vec![
+                ReadEntry {
+                    name: "terraform-provider-x_v1.0.0".into(),
+                    mode: S_IFREG | 0o755,
+                    data: text.clone()
+                },
+                ReadEntry {
+                    name: "noise.bin".into(),
+                    mode: S_IFREG | 0o644,
+                    data: noise.clone()
+                },
+                ReadEntry {
+                    name: "empty".into(),
+                    mode: S_IFREG | 0o600,
+                    data: Vec::new()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn the_same_input_gives_the_same_bytes() {
+        let e = [Entry {
+            name: "a",
+            data: b"same",
+            mode: 0o755,
+        }];
+        assert_eq!(archive(&e), archive(&e));
+    }
+
+    #[test]
+    fn unzip_accepts_the_archive_when_installed() {
+        // A second, independent reader when the machine has one; the round trip above always runs.
+        let Ok(status) = std::process::Command::new("unzip")
+            .arg("-v")
+            .stdout(std::process::Stdio::null())
+            .status()
+        else {
+            eprintln!("unzip not on PATH: independent check skipped");
+            return;
+        };
+        assert!(status.success());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.zip");
+        let text = b"hello zip\n".repeat(100);
+        std::fs::write(
+            &path,
+            archive(&[Entry {
+                name: "bin_v1",
+                data: &text,
+                mode: 0o755,
+            }]),
+        )
+        .unwrap();
+        let out = std::process::Command::new("unzip")
+            .arg("-o")
+            .arg(&path)
+            .arg("-d")
+            .arg(dir.path().join("x"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let extracted = dir.path().join("x/bin_v1");
+        assert_eq!(std::fs::read(&extracted).unwrap(), text);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&extracted).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o755);
+    }
+}

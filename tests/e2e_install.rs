@@ -1,0 +1,238 @@
+//! Installing the provider the way a user consumes a release: `xtask install` into a filesystem
+//! mirror, then the real `terraform init` (offline, with a lock file), apply against the
+//! emulator, and destroy. Also: a release zip served from a packed mirror is accepted by
+//! Terraform, and the binary reports the version it is published under.
+//!
+//! The binary installed is the one this test run built (`--binary`), not a release build.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::{Emulator, Workspace};
+use terraform_provider_alloy::xtask::install;
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+const HOST: &str = "terraform.local";
+
+fn provider_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_terraform-provider-alloy")
+}
+
+fn xtask(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .output()
+        .expect("run xtask");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "xtask {args:?} failed:\n{text}");
+    text
+}
+
+fn main_tf(body: &str) -> String {
+    format!(
+        "terraform {{\n  required_providers {{\n    alloy = {{\n      source  = \"{HOST}/alloy-automation/alloy\"\n      version = \"{VERSION}\"\n    }}\n  }}\n}}\n\nprovider \"alloy\" {{}}\n\n{body}\n"
+    )
+}
+
+/// The `h1:` hashes the lock file records for our provider.
+fn locked_hashes(ws: &Workspace) -> Vec<String> {
+    let lock = std::fs::read_to_string(ws.path().join(".terraform.lock.hcl"))
+        .expect("terraform init writes .terraform.lock.hcl");
+    let block = lock
+        .split(&format!("provider \"{HOST}/alloy-automation/alloy\""))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no entry for our provider in the lock file:\n{lock}"));
+    assert!(
+        block.contains(&format!("version     = \"{VERSION}\"")),
+        "{block}"
+    );
+    block
+        .split('"')
+        .filter(|s| s.starts_with("h1:"))
+        .map(str::to_string)
+        .collect()
+}
+
+fn printed_hash(out: &str) -> String {
+    out.split_whitespace()
+        .skip_while(|w| *w != "hash")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no package hash in:\n{out}"))
+        .to_string()
+}
+
+#[test]
+fn the_provider_binary_reports_the_cargo_version() {
+    let out = Command::new(provider_bin())
+        .arg("--version")
+        .output()
+        .expect("--version");
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("terraform-provider-alloy {VERSION}")
+    );
+    assert_eq!(terraform_provider_alloy::provider::VERSION, VERSION);
+}
+
+#[test]
+fn install_into_a_mirror_then_init_offline_apply_and_destroy() {
+    let emu = Emulator::start();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mirror = tmp.path().join("mirror");
+    let rc = tmp.path().join("mirror.tfrc");
+    let out = xtask(&[
+        "install",
+        "--mirror",
+        mirror.to_str().expect("utf-8"),
+        "--host",
+        HOST,
+        "--write-cli-config",
+        rc.to_str().expect("utf-8"),
+        "--binary",
+        provider_bin(),
+    ]);
+    assert!(
+        out.contains(&format!("source  = \"{HOST}/alloy-automation/alloy\"")),
+        "{out}"
+    );
+    assert!(out.contains(&format!("version = \"{VERSION}\"")), "{out}");
+    let target = terraform_provider_alloy::xtask::Target::host().expect("host");
+    let installed = install::package_dir(&mirror, HOST, VERSION, target)
+        .join(format!("terraform-provider-alloy_v{VERSION}"));
+    assert!(installed.is_file(), "{}", installed.display());
+    let hash = printed_hash(&out);
+
+    let mut ws = Workspace::new(&emu);
+    ws.set_env("TF_CLI_CONFIG_FILE", rc.to_str().expect("utf-8"));
+    ws.write(
+        "main.tf",
+        &main_tf(
+            "resource \"alloy_user\" \"acme\" {\n  username  = \"acme@customers.example.com\"\n  full_name = \"Acme\"\n}\n",
+        ),
+    );
+    let init = ws
+        .tf(&["init", "-input=false"])
+        .expect_ok("terraform init from the mirror");
+    assert!(
+        init.flat().contains(&format!(
+            "Installed {HOST}/alloy-automation/alloy v{VERSION}"
+        )),
+        "{}",
+        init.all()
+    );
+    assert!(
+        !init.flat().contains("development overrides"),
+        "the mirror, not dev_overrides, supplied the provider"
+    );
+    assert_eq!(
+        locked_hashes(&ws),
+        vec![hash.clone()],
+        "the lock file holds the h1 hash xtask printed"
+    );
+
+    ws.apply();
+    let users = emu.users("development");
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0].1, "acme@customers.example.com");
+    assert!(ws.plan_is_empty());
+    ws.tf(&["destroy", "-auto-approve", "-input=false"])
+        .expect_ok("destroy");
+    assert!(emu.users("development").is_empty());
+
+    // A second init with the lock file in place reuses the locked hash.
+    ws.tf(&["init", "-input=false"])
+        .expect_ok("init with the lock file");
+    assert_eq!(locked_hashes(&ws), vec![hash]);
+}
+
+#[test]
+fn a_release_zip_is_accepted_from_a_packed_mirror() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dist = tmp.path().join("dist");
+    let out = xtask(&[
+        "release",
+        "--binary",
+        provider_bin(),
+        "--out",
+        dist.to_str().expect("utf-8"),
+    ]);
+    assert!(out.contains("UNSIGNED"), "{out}");
+    let target = terraform_provider_alloy::xtask::Target::host().expect("host");
+    assert!(
+        out.contains(&format!("Built targets: {}", target.name())),
+        "{out}"
+    );
+    let zip_name = format!("terraform-provider-alloy_{VERSION}_{}.zip", target.name());
+    let zip = dist.join(&zip_name);
+    assert!(zip.is_file(), "{out}");
+
+    // SHA256SUMS covers the zip, checked with the system tool when there is one.
+    let sums = std::fs::read_to_string(
+        dist.join(format!("terraform-provider-alloy_{VERSION}_SHA256SUMS")),
+    )
+    .expect("SHA256SUMS");
+    assert!(sums.contains(&format!("  {zip_name}\n")), "{sums}");
+    if let Ok(check) = Command::new("sha256sum")
+        .arg("--check")
+        .arg("--strict")
+        .arg(format!("terraform-provider-alloy_{VERSION}_SHA256SUMS"))
+        .current_dir(&dist)
+        .output()
+    {
+        assert!(
+            check.status.success(),
+            "{}",
+            String::from_utf8_lossy(&check.stdout)
+        );
+    }
+
+    // Packed layout: HOST/NAMESPACE/TYPE/<the release zip>.
+    let mirror = tmp.path().join("mirror");
+    let packed = mirror.join(HOST).join("alloy-automation").join("alloy");
+    std::fs::create_dir_all(&packed).expect("mkdir");
+    std::fs::copy(&zip, packed.join(&zip_name)).expect("copy zip");
+    let rc = tmp.path().join("packed.tfrc");
+    std::fs::write(&rc, install::cli_config(&mirror, HOST)).expect("rc");
+
+    let mut ws = Workspace::bare();
+    ws.set_env("TF_CLI_CONFIG_FILE", rc.to_str().expect("utf-8"));
+    ws.write("main.tf", &main_tf(""));
+    ws.tf(&["init", "-input=false"])
+        .expect_ok("terraform init from the release zip");
+
+    // Terraform unpacked our zip: the executable is intact and runnable.
+    let unpacked: PathBuf = ws
+        .path()
+        .join(".terraform/providers")
+        .join(HOST)
+        .join("alloy-automation/alloy")
+        .join(VERSION)
+        .join(target.name());
+    let exe = unpacked.join(format!("terraform-provider-alloy_v{VERSION}"));
+    assert_eq!(
+        std::fs::read(&exe).expect("unpacked binary"),
+        std::fs::read(provider_bin()).expect("built binary")
+    );
+    let version = Command::new(&exe)
+        .arg("--version")
+        .output()
+        .expect("run the unpacked binary");
+    assert!(version.status.success(), "unpacked binary is executable");
+
+    // Its lock hash is the package hash of what Terraform unpacked, as we compute it.
+    let expected = install::package_hash(&unpacked).expect("hash");
+    assert_eq!(locked_hashes(&ws), vec![expected]);
+    assert_validate(&ws);
+}
+
+fn assert_validate(ws: &Workspace) {
+    ws.tf(&["validate"])
+        .expect_ok("validate with the released provider");
+}
