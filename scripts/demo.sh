@@ -53,6 +53,7 @@ terraform apply -auto-approve -input=false -no-color -compact-warnings
 
 echo "==> Result"
 terraform output -no-color
+cat token-expiry.txt
 echo "==> A second plan is empty"
 terraform plan -input=false -no-color -detailed-exitcode >/dev/null && echo "    no changes"
 

@@ -34,3 +34,31 @@ output "tenant_user_ids" {
 output "environment" {
   value = one(distinct([for u in alloy_user.tenant : u.environment]))
 }
+
+# What the first tenant can install (a data source: read at plan time).
+data "alloy_integrations" "acme" {
+  user_id = alloy_user.tenant["acme"].id
+}
+
+output "acme_integrations" {
+  description = "Integrations the acme tenant can install, by name."
+  value       = [for i in data.alloy_integrations.acme.integrations : i.name]
+}
+
+# A frontend token for the first tenant, as an ephemeral resource: it is never stored in the
+# plan or the state. A provisioner receives it and records only its expiry (Terraform hides the
+# output of commands that touch ephemeral values, so the demo script prints the file).
+ephemeral "alloy_user_token" "acme" {
+  user_id = alloy_user.tenant["acme"].id
+}
+
+resource "terraform_data" "token_expiry" {
+  triggers_replace = alloy_user.tenant["acme"].id
+
+  provisioner "local-exec" {
+    command = "echo \"acme's frontend token expires at $EXPIRES_AT\" > token-expiry.txt"
+    environment = {
+      EXPIRES_AT = ephemeral.alloy_user_token.acme.expires_at
+    }
+  }
+}
