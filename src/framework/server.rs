@@ -197,6 +197,26 @@ fn unknown_type(kind: &str, name: &str) -> Diagnostics {
     d
 }
 
+/// Validates one configuration of a registered type: decode against its schema, then let the
+/// implementation check it. Shared by resources, data sources and ephemeral resources.
+fn validate_typed<T: ?Sized>(
+    map: &HashMap<&'static str, Typed<T>>,
+    kind: &str,
+    type_name: &str,
+    config: Option<&pb::DynamicValue>,
+    validate: impl Fn(&T, &Value, &mut Diagnostics),
+) -> Diagnostics {
+    let Some(t) = map.get(type_name) else {
+        return unknown_type(kind, type_name);
+    };
+    let mut diags = Diagnostics::new();
+    if let Some(config) = wire::decode(config, &t.ty, &format!("{kind} configuration"), &mut diags)
+    {
+        validate(&t.imp, &config, &mut diags);
+    }
+    diags
+}
+
 /// Schemas by kind, borrowed from a [`Server`].
 pub struct Schemas<'a> {
     pub provider: Schema,
@@ -349,18 +369,13 @@ impl<P: Provider> ProviderService for Server<P> {
     ) -> Result<Response<pb::validate_resource_config::Response>, Status> {
         let req = req.into_inner();
         guarded("ValidateResourceConfig", async {
-            let Some(r) = self.resources.get(req.type_name.as_str()) else {
-                return (Default::default(), unknown_type("resource", &req.type_name));
-            };
-            let mut diags = Diagnostics::new();
-            if let Some(config) = wire::decode(
+            let diags = validate_typed(
+                &self.resources,
+                "resource",
+                &req.type_name,
                 req.config.as_ref(),
-                &r.ty,
-                "resource configuration",
-                &mut diags,
-            ) {
-                r.imp.validate(&config, &mut diags);
-            }
+                |t, c, d| t.validate(c, d),
+            );
             (Default::default(), diags)
         })
         .await
@@ -372,21 +387,13 @@ impl<P: Provider> ProviderService for Server<P> {
     ) -> Result<Response<pb::validate_data_resource_config::Response>, Status> {
         let req = req.into_inner();
         guarded("ValidateDataResourceConfig", async {
-            let Some(d) = self.data_sources.get(req.type_name.as_str()) else {
-                return (
-                    Default::default(),
-                    unknown_type("data source", &req.type_name),
-                );
-            };
-            let mut diags = Diagnostics::new();
-            if let Some(config) = wire::decode(
+            let diags = validate_typed(
+                &self.data_sources,
+                "data source",
+                &req.type_name,
                 req.config.as_ref(),
-                &d.ty,
-                "data source configuration",
-                &mut diags,
-            ) {
-                d.imp.validate(&config, &mut diags);
-            }
+                |t, c, d| t.validate(c, d),
+            );
             (Default::default(), diags)
         })
         .await
@@ -398,21 +405,13 @@ impl<P: Provider> ProviderService for Server<P> {
     ) -> Result<Response<pb::validate_ephemeral_resource_config::Response>, Status> {
         let req = req.into_inner();
         guarded("ValidateEphemeralResourceConfig", async {
-            let Some(e) = self.ephemerals.get(req.type_name.as_str()) else {
-                return (
-                    Default::default(),
-                    unknown_type("ephemeral resource", &req.type_name),
-                );
-            };
-            let mut diags = Diagnostics::new();
-            if let Some(config) = wire::decode(
+            let diags = validate_typed(
+                &self.ephemerals,
+                "ephemeral resource",
+                &req.type_name,
                 req.config.as_ref(),
-                &e.ty,
-                "ephemeral resource configuration",
-                &mut diags,
-            ) {
-                e.imp.validate(&config, &mut diags);
-            }
+                |t, c, d| t.validate(c, d),
+            );
             (Default::default(), diags)
         })
         .await
