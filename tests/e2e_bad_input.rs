@@ -36,7 +36,10 @@ fn errors(run: &Run) -> Vec<Diag> {
                 summary: d["summary"].as_str().unwrap_or_default().to_string(),
                 detail: d["detail"].as_str().unwrap_or_default().to_string(),
                 line: d["range"]["start"]["line"].as_u64(),
-                code: d["snippet"]["code"].as_str().unwrap_or_default().to_string(),
+                code: d["snippet"]["code"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
             }
         })
         .collect()
@@ -65,7 +68,11 @@ fn assert_no_internal_error(run: &Run) {
 
 /// Exactly one error, with `summary`, pointing at `attr` when given.
 fn expect_one_error(ws: &Workspace, run: &Run, summary: &str, attr: Option<&str>) -> Diag {
-    assert!(!run.ok(), "{summary}: the command should fail:\n{}", run.all());
+    assert!(
+        !run.ok(),
+        "{summary}: the command should fail:\n{}",
+        run.all()
+    );
     assert_no_internal_error(run);
     let mut errs = errors(run);
     assert_eq!(

@@ -150,7 +150,10 @@ fn latency_spikes_beyond_the_request_timeout_are_retried() {
     // an operation from losing every draw.
     let emu = Emulator::start_with(&["--latency-ms", "600", "--jitter-ms", "800", "--seed", "3"]);
     let ws = Workspace::new(&emu);
-    ws.write_main(&users_hcl("  request_timeout = 1\n  max_retries     = 20\n", n));
+    ws.write_main(&users_hcl(
+        "  request_timeout = 1\n  max_retries     = 20\n",
+        n,
+    ));
     let t = Instant::now();
     let run = apply_ok(&ws, "apply with latency spikes");
     let wall = t.elapsed();
@@ -175,7 +178,10 @@ fn a_dead_api_fails_with_a_clear_error_and_terraform_exits() {
     let mut ws = Workspace::new(&emu);
     let dead = format!("http://127.0.0.1:{port}");
     ws.set_env("ALLOY_BASE_URL", &dead);
-    ws.write_main(&users_hcl("  request_timeout = 1\n  max_retries     = 2\n", 3));
+    ws.write_main(&users_hcl(
+        "  request_timeout = 1\n  max_retries     = 2\n",
+        3,
+    ));
     let t = Instant::now();
     let run = apply(&ws).expect_fail("apply against a dead API");
     let wall = t.elapsed();

@@ -653,7 +653,9 @@ impl AlloyClient {
                     }),
                     // Only the API's own 404 (a JSON body) says "no such user": a web page from a
                     // proxy or another server must not make the provider drop users from state.
-                    404 if is_json_object(&reply.body) => Step::Fail(Error::NotFound { op, message }),
+                    404 if is_json_object(&reply.body) => {
+                        Step::Fail(Error::NotFound { op, message })
+                    }
                     404 => Step::Fail(Error::Decode {
                         op,
                         status,
@@ -881,7 +883,10 @@ impl AlloyClient {
                 let after = if lookup.is_not_found() {
                     "no user with this username was found afterwards".to_owned()
                 } else {
-                    format!("looking the username up afterwards failed too: {}", lookup.summary())
+                    format!(
+                        "looking the username up afterwards failed too: {}",
+                        lookup.summary()
+                    )
                 };
                 Err(Error::Decode {
                     op,
@@ -1001,7 +1006,11 @@ impl AlloyClient {
     /// One `GET /users/{id or username}` after a stop or the deadline, to learn what a write
     /// whose outcome is unknown did: a single attempt, without throttle wait or retry, bounded
     /// by the request timeout. `None` when it got no usable answer.
-    async fn last_look(&self, op: &'static str, id_or_username: &str) -> Option<Result<User, Error>> {
+    async fn last_look(
+        &self,
+        op: &'static str,
+        id_or_username: &str,
+    ) -> Option<Result<User, Error>> {
         let url = self.inner.endpoints.user(op, id_or_username).ok()?;
         let call = Call::new(op, Method::GET, "/users/{id}", url);
         let http = self.http().await.ok()?;
@@ -1482,7 +1491,12 @@ mod tests {
         assert!(e.is_not_found() && !retry);
         let mut html = reply(404, "<html><body>404 Not Found</body></html>");
         html.content_type = Some("text/html".into());
-        for r in [html, reply(404, ""), reply(404, "[]"), reply(404, "Not Found")] {
+        for r in [
+            html,
+            reply(404, ""),
+            reply(404, "[]"),
+            reply(404, "Not Found"),
+        ] {
             match c.step(&get_call("get user"), Outcome::Reply(r), 1) {
                 Step::Fail(e) => {
                     assert!(!e.is_not_found(), "{e}");
@@ -1596,7 +1610,10 @@ mod tests {
         assert_eq!(e.operation(), Some("create user"));
         let s = e.to_string();
         assert!(s.starts_with("create user: "), "{s}");
-        assert!(s.contains("looking the username up afterwards failed"), "{s}");
+        assert!(
+            s.contains("looking the username up afterwards failed"),
+            "{s}"
+        );
         assert_eq!(count(&emu, "POST /users").await, 1, "never re-posted");
     }
 

@@ -11,8 +11,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use terraform_provider_alloy::emulator::{
-    BadAnswer, DEFAULT_DEVELOPMENT_KEY, DEFAULT_LISTEN, DEFAULT_PRODUCTION_KEY, EmulatorConfig, Faults,
-    RunningEmulator,
+    BadAnswer, DEFAULT_DEVELOPMENT_KEY, DEFAULT_LISTEN, DEFAULT_PRODUCTION_KEY, EmulatorConfig,
+    Faults, RunningEmulator,
 };
 
 /// A local emulator of Alloy Automation's Embedded API, for developing and testing against.

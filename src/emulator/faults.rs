@@ -113,7 +113,10 @@ impl std::str::FromStr for BadAnswer {
             .find(|k| k.as_str() == s)
             .ok_or_else(|| {
                 let names: Vec<&str> = BadAnswer::ALL.iter().map(|k| k.as_str()).collect();
-                format!("unknown bad answer {s:?}: expected one of {}", names.join(", "))
+                format!(
+                    "unknown bad answer {s:?}: expected one of {}",
+                    names.join(", ")
+                )
             })
     }
 }
@@ -462,7 +465,10 @@ mod tests {
         assert_eq!(s, 200);
         assert!(ct.starts_with("text/html") && b.starts_with(b"<!DOCTYPE html>"));
         assert_eq!(spoil(BadAnswer::Html502, 200, user).0, 502);
-        assert_eq!(spoil(BadAnswer::Empty, 200, user), (200, "application/json", vec![]));
+        assert_eq!(
+            spoil(BadAnswer::Empty, 200, user),
+            (200, "application/json", vec![])
+        );
 
         for k in BadAnswer::ALL {
             assert_eq!(k.as_str().parse::<BadAnswer>(), Ok(k));

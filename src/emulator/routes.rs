@@ -849,7 +849,10 @@ mod tests {
         let mut all = faults::API_ROUTES.to_vec();
         seen.sort_unstable();
         all.sort_unstable();
-        assert_eq!(seen, all, "API_ROUTES must list exactly the router's routes");
+        assert_eq!(
+            seen, all,
+            "API_ROUTES must list exactly the router's routes"
+        );
     }
 
     #[tokio::test]
@@ -906,7 +909,10 @@ mod tests {
             .json()
             .await
             .unwrap();
-        assert_eq!(f["routes"], serde_json::json!(["POST /users", "GET /users"]));
+        assert_eq!(
+            f["routes"],
+            serde_json::json!(["POST /users", "GET /users"])
+        );
         assert_eq!(f["error_rate"], 1.0);
         let r = http
             .get(format!("{url}/users/scoped"))

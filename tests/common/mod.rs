@@ -479,8 +479,10 @@ fn collect_instances(module: &Json, out: &mut Vec<(String, String, String, bool)
 pub fn audit_users(emu: &Emulator, ws: &Workspace) -> usize {
     let api = emu.users("development");
     let state = state_users(ws);
-    let mut api_pairs: Vec<(String, String)> =
-        api.iter().map(|(id, u, _)| (id.clone(), u.clone())).collect();
+    let mut api_pairs: Vec<(String, String)> = api
+        .iter()
+        .map(|(id, u, _)| (id.clone(), u.clone()))
+        .collect();
     let mut state_pairs: Vec<(String, String)> = state
         .iter()
         .map(|(_, id, u, _)| (id.clone(), u.clone()))
@@ -490,7 +492,11 @@ pub fn audit_users(emu: &Emulator, ws: &Workspace) -> usize {
     let mut names: Vec<&String> = api_pairs.iter().map(|(_, u)| u).collect();
     names.sort();
     names.dedup();
-    assert_eq!(names.len(), api_pairs.len(), "duplicate usernames in the API");
+    assert_eq!(
+        names.len(),
+        api_pairs.len(),
+        "duplicate usernames in the API"
+    );
     let orphans: Vec<_> = api_pairs
         .iter()
         .filter(|p| !state_pairs.contains(p))
@@ -611,7 +617,10 @@ impl Running {
 pub fn wait_until(what: &str, within: std::time::Duration, mut cond: impl FnMut() -> bool) {
     let end = std::time::Instant::now() + within;
     while !cond() {
-        assert!(std::time::Instant::now() < end, "timed out waiting for {what}");
+        assert!(
+            std::time::Instant::now() < end,
+            "timed out waiting for {what}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
