@@ -1,9 +1,16 @@
 //! [`AlloyClient`]: the operations, and the attempt/retry machinery under them.
 //!
-//! Every public operation runs inside [`AlloyClient::guard`], which enforces the overall deadline
-//! and Terraform's stop signal at every await point (throttle waits, backoff sleeps, sends), so
-//! the inner loops only decide *whether* to retry. Each attempt goes through the shared
-//! [`Throttle`](super::throttle::Throttle) and reports its answer back to it.
+//! Every read-like operation runs inside [`AlloyClient::guard`], which enforces the overall
+//! deadline and Terraform's stop signal at every await point (throttle waits, backoff sleeps,
+//! sends), so the inner loops only decide *whether* to retry. Each attempt goes through the
+//! shared [`Throttle`](super::throttle::Throttle) and reports its answer back to it.
+//!
+//! Create and delete are the exception, because abandoning them half-way is how users get
+//! orphaned: a stop or the deadline interrupts their waits (no new attempt starts), but never a
+//! POST or DELETE already sent — that attempt is bounded by the request timeout anyway — and an
+//! outcome still unknown at that point gets one bounded lookup, so the caller learns what
+//! exists. The same goes for a success whose body cannot be read: the user is looked up rather
+//! than forgotten.
 //!
 //! Secrets: the key is only ever inside a sensitive `Authorization` header value built once;
 //! messages echoed from the API are scrubbed of it; token bodies are never quoted in errors and
