@@ -100,7 +100,7 @@ fn rate_limited_api_is_paced_not_hammered() {
         .map_or(0.0, |e| (at(e) - first_429 - 1_000) as f64 / 1000.0);
     let share = later_429 as f64 / later.len().max(1) as f64;
     println!(
-        "FIGURES rate_limit_{limit}rps: after the first second following the first 429: {} requests, {later_429} answered 429 ({:.1} %), {:.1} requests/s",
+        "DETAIL rate_limit_{limit}rps: after the first second following the first 429: {} requests, {later_429} answered 429 ({:.1} %), {:.1} requests/s",
         later.len(),
         share * 100.0,
         later.len() as f64 / span_s.max(0.001)
@@ -216,7 +216,9 @@ fn ctrl_c_midway_leaves_no_orphan_and_the_next_apply_converges() {
         "--seed",
         "5",
     ]);
-    let ws = Workspace::new(&emu);
+    let mut ws = Workspace::new(&emu);
+    // To see StopProvider arrive in the provider's own log.
+    ws.set_env("TF_LOG_PROVIDER", "info");
     ws.write_main(&users_hcl("", n));
     let running = ws.spawn(&["apply", "-auto-approve", "-input=false"]);
     // Midway: once creates are flowing (a fixed sleep would race Terraform's start-up).
@@ -234,12 +236,18 @@ fn ctrl_c_midway_leaves_no_orphan_and_the_next_apply_converges() {
         "Terraform saw the interrupt:\n{}",
         run.all()
     );
+    assert!(
+        run.stderr.contains("StopProvider"),
+        "Terraform asked the provider to stop:\n{}",
+        run.stderr
+    );
+
     let traffic = Traffic::of(&emu);
     let made = audit_users(&emu, &ws);
     assert!(made < n, "the interrupt came too late to test anything");
     let tainted = state_users(&ws).iter().filter(|u| u.3).count();
     println!(
-        "FIGURES ctrl_c: signal after {:.1}s, terraform exited {:?} {:.1}s later, users in API = users in state = {made}, tainted={tainted}",
+        "DETAIL ctrl_c: signal after {:.1}s, terraform exited {:?} {:.1}s later, users in API = users in state = {made}, tainted={tainted}",
         signalled_after.as_secs_f64(),
         run.status.code(),
         stop_wall.as_secs_f64()
@@ -283,7 +291,7 @@ fn emulator_restarted_mid_apply_then_the_next_apply_converges() {
     let traffic = before.plus(Traffic::of(&emu));
     assert_eq!(audit(&emu, &ws), n);
     println!(
-        "FIGURES emulator_restart: first apply exited {:?}; calls before the crash {}, after the restart during the first apply {}",
+        "DETAIL emulator_restart: first apply exited {:?}; calls before the crash {}, after the restart during the first apply {}",
         first.status.code(),
         before.api_calls,
         mid.api_calls
