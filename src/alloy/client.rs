@@ -716,32 +716,16 @@ impl AlloyClient {
 
     /// The retry loop for idempotent requests.
     async fn run(&self, ctx: &Ctx, call: &Call) -> Result<Reply, Error> {
-        self.run_tracking(ctx, call).await.0
-    }
-
-    /// Like [`Self::run`], also telling whether any failed attempt may have taken effect.
-    async fn run_tracking(&self, ctx: &Ctx, call: &Call) -> (Result<Reply, Error>, bool) {
-        let mut ambiguous_before = false;
         let mut attempts = 0u32;
         loop {
             attempts += 1;
-            let outcome = match self.attempt(call, attempts).await {
-                Ok(o) => o,
-                Err(e) => return (Err(e), ambiguous_before),
-            };
+            let outcome = self.attempt(call, attempts).await?;
             match self.step(call, outcome, attempts) {
-                Step::Done(reply) => return (Ok(reply), ambiguous_before),
-                Step::Fail(e) => return (Err(e), ambiguous_before),
+                Step::Done(reply) => return Ok(reply),
+                Step::Fail(e) => return Err(e),
                 Step::Retry {
-                    error,
-                    retry_after,
-                    ambiguous,
-                } => {
-                    ambiguous_before |= ambiguous;
-                    if let Err(e) = self.before_retry(ctx, attempts, retry_after, error).await {
-                        return (Err(e), ambiguous_before);
-                    }
-                }
+                    error, retry_after, ..
+                } => self.before_retry(ctx, attempts, retry_after, error).await?,
             }
         }
     }
