@@ -237,7 +237,19 @@ fn bad_usernames_and_unknown_imports() {
 /// create whose read-back is unreadable.
 #[test]
 fn unexpected_api_answers_are_diagnostics_naming_the_operation() {
-    let emu = Emulator::start();
+    // The flags and the admin API speak the same knobs.
+    let emu = Emulator::start_with(&[
+        "--bad-answer-rate",
+        "0.25",
+        "--bad-answer",
+        "missing_field",
+        "--routes",
+        "POST /users,GET /users/{id}",
+    ]);
+    let f = emu.admin_get("faults");
+    assert_eq!(f["bad_answer_rate"], 0.25);
+    assert_eq!(f["bad_answer"], "missing_field");
+    assert_eq!(f["routes"], json!(["POST /users", "GET /users/{id}"]));
     for kind in ["html", "html_502", "truncated", "missing_field", "empty"] {
         emu.set_faults(json!({"bad_answer_rate": 0.0, "routes": []}));
         let ws = Workspace::new(&emu);
