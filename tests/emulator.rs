@@ -854,7 +854,8 @@ async fn faults_latency_and_admin_updates() {
     assert_eq!(
         f,
         json!({"latency_ms": 150, "jitter_ms": 0, "error_rate": 0.0, "rate_limit": 0,
-            "lost_response_rate": 0.0})
+            "lost_response_rate": 0.0, "bad_answer_rate": 0.0, "bad_answer": "html",
+            "routes": []})
     );
     // Latency is a lower bound on the answer time (no upper bound: the machine is noisy).
     let t = Instant::now();

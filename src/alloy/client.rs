@@ -1,9 +1,16 @@
 //! [`AlloyClient`]: the operations, and the attempt/retry machinery under them.
 //!
-//! Every public operation runs inside [`AlloyClient::guard`], which enforces the overall deadline
-//! and Terraform's stop signal at every await point (throttle waits, backoff sleeps, sends), so
-//! the inner loops only decide *whether* to retry. Each attempt goes through the shared
-//! [`Throttle`](super::throttle::Throttle) and reports its answer back to it.
+//! Every read-like operation runs inside [`AlloyClient::guard`], which enforces the overall
+//! deadline and Terraform's stop signal at every await point (throttle waits, backoff sleeps,
+//! sends), so the inner loops only decide *whether* to retry. Each attempt goes through the
+//! shared [`Throttle`](super::throttle::Throttle) and reports its answer back to it.
+//!
+//! Create and delete are the exception, because abandoning them half-way is how users get
+//! orphaned: a stop or the deadline interrupts their waits (no new attempt starts), but never a
+//! POST or DELETE already sent — that attempt is bounded by the request timeout anyway — and an
+//! outcome still unknown at that point gets one bounded lookup, so the caller learns what
+//! exists. The same goes for a success whose body cannot be read: the user is looked up rather
+//! than forgotten.
 //!
 //! Secrets: the key is only ever inside a sensitive `Authorization` header value built once;
 //! messages echoed from the API are scrubbed of it; token bodies are never quoted in errors and
@@ -269,15 +276,28 @@ impl AlloyClient {
     /// `POST /users`. Never blindly re-posted: when an attempt's outcome is unknown (lost answer,
     /// timeout, 5xx), the username is looked up first; if it exists the result is
     /// `Created { adopted: true }`. A 422 answer means the username is taken ([`Error::Conflict`]),
-    /// unless an earlier attempt may have created it, in which case it is adopted.
+    /// unless an earlier attempt may have created it, in which case it is adopted. A success
+    /// whose body cannot be read (empty, truncated, no `userId`) is resolved the same way; if
+    /// the user still cannot be found it is an [`Error::Decode`].
+    ///
+    /// Stopping (Terraform's StopProvider) or the deadline never abandons a POST that was sent:
+    /// that attempt runs to its end (it is bounded by the request timeout), no further attempt
+    /// starts, and an outcome still unknown then gets one last bounded lookup, so a user that
+    /// exists is returned rather than orphaned.
     pub async fn create_user(
         &self,
         username: &str,
         full_name: Option<&str>,
     ) -> Result<Created, Error> {
         let ctx = self.ctx(OP_CREATE);
-        self.guard(&ctx, self.create_inner(&ctx, username, full_name))
-            .await
+        if self.inner.stop.is_cancelled() {
+            return Err(Error::Cancelled { op: OP_CREATE });
+        }
+        let outcome = self.create_inner(&ctx, username, full_name).await;
+        if let Err(e) = &outcome {
+            tracing::debug!(op = OP_CREATE, error = %e, "alloy api operation failed");
+        }
+        outcome
     }
 
     /// `GET /users/{id or username}`.
@@ -329,38 +349,19 @@ impl AlloyClient {
     }
 
     /// `DELETE /users/{id or username}`. A 404 after an attempt whose outcome was unknown means
-    /// that attempt deleted the user, and counts as success.
+    /// that attempt deleted the user, and counts as success. Like a create, a DELETE that was sent
+    /// is never abandoned half-way by a stop or the deadline; if its outcome is still unknown
+    /// then, one bounded `GET` tells whether the user is gone (success) or not (the error).
     pub async fn delete_user(&self, id_or_username: &str) -> Result<(), Error> {
         let ctx = self.ctx(OP_DELETE);
-        self.guard(&ctx, async {
-            let url = self.inner.endpoints.user(OP_DELETE, id_or_username)?;
-            let call = Call::new(OP_DELETE, Method::DELETE, "/users/{id}", url);
-            let (result, ambiguous_before) = self.run_tracking(&ctx, &call).await;
-            let reply = match result {
-                Ok(reply) => reply,
-                Err(e) if e.is_not_found() && ambiguous_before => {
-                    tracing::debug!(
-                        op = OP_DELETE,
-                        "user already gone after an attempt with unknown outcome"
-                    );
-                    return Ok(());
-                }
-                Err(e) => return Err(e),
-            };
-            if reply.body.iter().all(u8::is_ascii_whitespace) {
-                return Ok(());
-            }
-            let body: DeleteBody = decode(&call, &reply)?;
-            if body.success == Some(false) {
-                return Err(Error::Decode {
-                    op: OP_DELETE,
-                    status: reply.status.as_u16(),
-                    detail: "the API answered \"success\": false".to_owned(),
-                });
-            }
-            Ok(())
-        })
-        .await
+        if self.inner.stop.is_cancelled() {
+            return Err(Error::Cancelled { op: OP_DELETE });
+        }
+        let outcome = self.delete_inner(&ctx, id_or_username).await;
+        if let Err(e) = &outcome {
+            tracing::debug!(op = OP_DELETE, error = %e, "alloy api operation failed");
+        }
+        outcome
     }
 
     /// `GET /users/{id or username}/token`: a short-lived JWT for the frontend. The token is
@@ -442,7 +443,22 @@ impl AlloyClient {
         if self.inner.stop.is_cancelled() {
             return Err(Error::Cancelled { op });
         }
-        let outcome = tokio::select! {
+        let outcome = self.interruptible(ctx, work).await;
+        if let Err(e) = &outcome {
+            tracing::debug!(op, error = %e, "alloy api operation failed");
+        }
+        outcome
+    }
+
+    /// Runs `work` until it ends, Terraform asks the provider to stop ([`Error::Cancelled`]) or
+    /// the operation's deadline passes ([`Error::Deadline`]), whichever comes first.
+    async fn interruptible<T>(
+        &self,
+        ctx: &Ctx,
+        work: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        let op = ctx.op;
+        tokio::select! {
             biased;
             _ = self.inner.stop.cancelled() => Err(Error::Cancelled { op }),
             r = tokio::time::timeout_at(ctx.deadline_at.into(), work) => match r {
@@ -453,11 +469,7 @@ impl AlloyClient {
                     last: ctx.last.lock().unwrap_or_else(|p| p.into_inner()).take(),
                 }),
             },
-        };
-        if let Err(e) = &outcome {
-            tracing::debug!(op, error = %e, "alloy api operation failed");
         }
-        outcome
     }
 
     async fn http(&self) -> Result<&reqwest::Client, Error> {
@@ -482,11 +494,22 @@ impl AlloyClient {
 
     /// One attempt: wait for a throttle slot, send, read the whole answer.
     async fn attempt(&self, call: &Call, attempt: u32) -> Result<Outcome, Error> {
+        let http = self.ready_slot().await?;
+        Ok(self.send(http, call, attempt).await)
+    }
+
+    /// The HTTP client, once the throttle lets the next request go.
+    async fn ready_slot(&self) -> Result<&reqwest::Client, Error> {
         let http = self.http().await?;
         let wait = self.inner.throttle.reserve(Instant::now());
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
+        Ok(http)
+    }
+
+    /// Sends one request and reads the whole answer; bounded by the request timeout.
+    async fn send(&self, http: &reqwest::Client, call: &Call, attempt: u32) -> Outcome {
         let mut req = http
             .request(call.method.clone(), call.url.clone())
             .timeout(self.inner.request_timeout);
@@ -540,7 +563,7 @@ impl AlloyClient {
                     elapsed_ms,
                     "alloy api request"
                 );
-                Ok(Outcome::Reply(reply))
+                Outcome::Reply(reply)
             }
             Err(e) => {
                 let (maybe_sent, retryable) = classify_transport(&e);
@@ -561,11 +584,11 @@ impl AlloyClient {
                     error = %detail,
                     "alloy api request failed"
                 );
-                Ok(Outcome::Failed {
+                Outcome::Failed {
                     detail,
                     maybe_sent,
                     retryable,
-                })
+                }
             }
         }
     }
@@ -635,7 +658,19 @@ impl AlloyClient {
                         status,
                         message,
                     }),
-                    404 => Step::Fail(Error::NotFound { op, message }),
+                    // Only the API's own 404 (a JSON body) says "no such user": a web page from a
+                    // proxy or another server must not make the provider drop users from state.
+                    404 if is_json_object(&reply.body) => {
+                        Step::Fail(Error::NotFound { op, message })
+                    }
+                    404 => Step::Fail(Error::Decode {
+                        op,
+                        status,
+                        detail: format!(
+                            "not the API's JSON error but {}; the base URL may be wrong",
+                            describe_body(&reply)
+                        ),
+                    }),
                     409 | 422 => Step::Fail(Error::Conflict {
                         op,
                         status,
@@ -681,32 +716,16 @@ impl AlloyClient {
 
     /// The retry loop for idempotent requests.
     async fn run(&self, ctx: &Ctx, call: &Call) -> Result<Reply, Error> {
-        self.run_tracking(ctx, call).await.0
-    }
-
-    /// Like [`Self::run`], also telling whether any failed attempt may have taken effect.
-    async fn run_tracking(&self, ctx: &Ctx, call: &Call) -> (Result<Reply, Error>, bool) {
-        let mut ambiguous_before = false;
         let mut attempts = 0u32;
         loop {
             attempts += 1;
-            let outcome = match self.attempt(call, attempts).await {
-                Ok(o) => o,
-                Err(e) => return (Err(e), ambiguous_before),
-            };
+            let outcome = self.attempt(call, attempts).await?;
             match self.step(call, outcome, attempts) {
-                Step::Done(reply) => return (Ok(reply), ambiguous_before),
-                Step::Fail(e) => return (Err(e), ambiguous_before),
+                Step::Done(reply) => return Ok(reply),
+                Step::Fail(e) => return Err(e),
                 Step::Retry {
-                    error,
-                    retry_after,
-                    ambiguous,
-                } => {
-                    ambiguous_before |= ambiguous;
-                    if let Err(e) = self.before_retry(ctx, attempts, retry_after, error).await {
-                        return (Err(e), ambiguous_before);
-                    }
-                }
+                    error, retry_after, ..
+                } => self.before_retry(ctx, attempts, retry_after, error).await?,
             }
         }
     }
@@ -733,24 +752,42 @@ impl AlloyClient {
         .with_body(body);
         // Set once an attempt may have created the user without us learning its id.
         let mut maybe_created = false;
+        // The last attempt may have created the user and no lookup has answered since.
+        let mut unresolved = false;
         let mut attempts = 0u32;
         loop {
             attempts += 1;
-            let outcome = self.attempt(&call, attempts).await?;
+            // Waits may be interrupted; no attempt starts after a stop or past the deadline.
+            let http = match self.interruptible(ctx, self.ready_slot()).await {
+                Ok(http) => http,
+                Err(e) => return self.settle_create(ctx, username, unresolved, e).await,
+            };
+            // The POST itself is not: once sent, its answer is the surest way to learn the id.
+            let outcome = self.send(http, &call, attempts).await;
             match self.step(&call, outcome, attempts) {
                 Step::Done(reply) => {
-                    let created: CreatedBody = decode(&call, &reply)?;
-                    check_id(&call, &reply, &created.user_id, "userId")?;
-                    return Ok(Created {
-                        user_id: created.user_id,
-                        adopted: false,
+                    let created = decode::<CreatedBody>(&call, &reply).and_then(|c| {
+                        check_id(&call, &reply, &c.user_id, "userId")?;
+                        Ok(c)
                     });
+                    return match created {
+                        Ok(c) => Ok(Created {
+                            user_id: c.user_id,
+                            adopted: false,
+                        }),
+                        // The API took the create but its answer is unreadable: the user most
+                        // likely exists, so find it rather than orphan it.
+                        Err(unreadable) => self.resolve_unreadable(ctx, username, unreadable).await,
+                    };
                 }
                 Step::Fail(e) if e.is_conflict() && maybe_created => {
                     // Most likely our own earlier attempt committed after all.
-                    return match self.lookup(ctx, username).await {
+                    return match self.interruptible(ctx, self.lookup(ctx, username)).await {
                         Ok(user) => Ok(adopted(user)),
                         Err(lookup) if lookup.is_not_found() => Err(e),
+                        Err(lookup) if is_interruption(&lookup) => {
+                            self.settle_create(ctx, username, true, lookup).await
+                        }
                         Err(lookup) => Err(lookup),
                     };
                 }
@@ -760,22 +797,190 @@ impl AlloyClient {
                     retry_after,
                     ambiguous,
                 } => {
+                    unresolved = ambiguous;
                     if ambiguous {
                         maybe_created = true;
-                        match self.lookup(ctx, username).await {
+                        match self.interruptible(ctx, self.lookup(ctx, username)).await {
                             Ok(user) => return Ok(adopted(user)),
                             Err(lookup) if lookup.is_not_found() => {
+                                unresolved = false;
                                 tracing::debug!(
                                     op = OP_CREATE,
                                     "user not created by the failed attempt; posting again"
                                 );
                             }
+                            Err(lookup) if is_interruption(&lookup) => {
+                                return self.settle_create(ctx, username, true, lookup).await;
+                            }
                             Err(lookup) => return Err(lookup),
                         }
                     }
-                    self.before_retry(ctx, attempts, retry_after, error).await?;
+                    let wait = self.before_retry(ctx, attempts, retry_after, error);
+                    match self.interruptible(ctx, wait).await {
+                        Ok(()) => {}
+                        Err(e) if is_interruption(&e) => {
+                            return self.settle_create(ctx, username, unresolved, e).await;
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
             }
+        }
+    }
+
+    /// A create was stopped (or ran out of time) between attempts. If the last attempt may have
+    /// created the user, one bounded lookup decides: a user that exists is returned, so the
+    /// provider records it instead of orphaning it.
+    async fn settle_create(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        unresolved: bool,
+        interruption: Error,
+    ) -> Result<Created, Error> {
+        if !unresolved {
+            return Err(interruption);
+        }
+        match self.last_look(ctx.op, username).await {
+            Some(Ok(user)) => Ok(adopted(user)),
+            _ => {
+                tracing::warn!(
+                    op = ctx.op,
+                    "stopped with the outcome of a create unknown; the user may exist in Alloy"
+                );
+                Err(interruption)
+            }
+        }
+    }
+
+    /// A 2xx answer to `POST /users` that cannot be read: look the username up.
+    async fn resolve_unreadable(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        unreadable: Error,
+    ) -> Result<Created, Error> {
+        let found = match self.interruptible(ctx, self.lookup(ctx, username)).await {
+            Ok(user) => Ok(user),
+            Err(e) if is_interruption(&e) => match self.last_look(ctx.op, username).await {
+                Some(Ok(user)) => Ok(user),
+                _ => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        match (found, unreadable) {
+            (Ok(user), _) => Ok(adopted(user)),
+            (Err(lookup), Error::Decode { op, status, detail }) => {
+                let after = if lookup.is_not_found() {
+                    "no user with this username was found afterwards".to_owned()
+                } else {
+                    format!(
+                        "looking the username up afterwards failed too: {}",
+                        lookup.summary()
+                    )
+                };
+                Err(Error::Decode {
+                    op,
+                    status,
+                    detail: format!("{detail}; {after}"),
+                })
+            }
+            (Err(_), other) => Err(other),
+        }
+    }
+
+    async fn delete_inner(&self, ctx: &Ctx, id_or_username: &str) -> Result<(), Error> {
+        let url = self.inner.endpoints.user(OP_DELETE, id_or_username)?;
+        let call = Call::new(OP_DELETE, Method::DELETE, "/users/{id}", url);
+        let mut ambiguous_before = false;
+        let mut unresolved = false;
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            let http = match self.interruptible(ctx, self.ready_slot()).await {
+                Ok(http) => http,
+                Err(e) => return self.settle_delete(ctx, id_or_username, unresolved, e).await,
+            };
+            let outcome = self.send(http, &call, attempts).await;
+            match self.step(&call, outcome, attempts) {
+                Step::Done(reply) => return self.deleted(ctx, &call, id_or_username, &reply).await,
+                Step::Fail(e) if e.is_not_found() && ambiguous_before => {
+                    tracing::debug!(
+                        op = OP_DELETE,
+                        "user already gone after an attempt with unknown outcome"
+                    );
+                    return Ok(());
+                }
+                Step::Fail(e) => return Err(e),
+                Step::Retry {
+                    error,
+                    retry_after,
+                    ambiguous,
+                } => {
+                    ambiguous_before |= ambiguous;
+                    unresolved = ambiguous;
+                    let wait = self.before_retry(ctx, attempts, retry_after, error);
+                    match self.interruptible(ctx, wait).await {
+                        Ok(()) => {}
+                        Err(e) if is_interruption(&e) => {
+                            return self.settle_delete(ctx, id_or_username, unresolved, e).await;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+    }
+
+    /// A delete was stopped after an attempt whose outcome is unknown: one bounded `GET` tells
+    /// whether that attempt deleted the user.
+    async fn settle_delete(
+        &self,
+        ctx: &Ctx,
+        id_or_username: &str,
+        unresolved: bool,
+        interruption: Error,
+    ) -> Result<(), Error> {
+        if unresolved
+            && let Some(Err(gone)) = self.last_look(ctx.op, id_or_username).await
+            && gone.is_not_found()
+        {
+            return Ok(());
+        }
+        Err(interruption)
+    }
+
+    /// The delete was accepted (2xx). An answer that cannot be read is checked with a `GET`:
+    /// a user that is gone was deleted, whatever the answer looked like.
+    async fn deleted(
+        &self,
+        ctx: &Ctx,
+        call: &Call,
+        id_or_username: &str,
+        reply: &Reply,
+    ) -> Result<(), Error> {
+        if reply.body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(());
+        }
+        let unreadable = match decode::<DeleteBody>(call, reply) {
+            Ok(body) if body.success == Some(false) => {
+                return Err(Error::Decode {
+                    op: OP_DELETE,
+                    status: reply.status.as_u16(),
+                    detail: "the API answered \"success\": false".to_owned(),
+                });
+            }
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        let check = async {
+            let url = self.inner.endpoints.user(OP_DELETE, id_or_username)?;
+            let get = Call::new(OP_DELETE, Method::GET, "/users/{id}", url);
+            self.run(ctx, &get).await
+        };
+        match self.interruptible(ctx, check).await {
+            Err(e) if e.is_not_found() => Ok(()),
+            _ => Err(unreadable),
         }
     }
 
@@ -787,6 +992,29 @@ impl AlloyClient {
         let user: User = decode(&call, &reply)?;
         check_id(&call, &reply, &user.user_id, "userId")?;
         Ok(user)
+    }
+
+    /// One `GET /users/{id or username}` after a stop or the deadline, to learn what a write
+    /// whose outcome is unknown did: a single attempt, without throttle wait or retry, bounded
+    /// by the request timeout. `None` when it got no usable answer.
+    async fn last_look(
+        &self,
+        op: &'static str,
+        id_or_username: &str,
+    ) -> Option<Result<User, Error>> {
+        let url = self.inner.endpoints.user(op, id_or_username).ok()?;
+        let call = Call::new(op, Method::GET, "/users/{id}", url);
+        let http = self.http().await.ok()?;
+        let outcome = self.send(http, &call, 1).await;
+        match self.step(&call, outcome, 1) {
+            Step::Done(reply) => {
+                let user: User = decode(&call, &reply).ok()?;
+                check_id(&call, &reply, &user.user_id, "userId").ok()?;
+                Some(Ok(user))
+            }
+            Step::Fail(e) if e.is_not_found() => Some(Err(e)),
+            _ => None,
+        }
     }
 
     /// Removes the API key from text echoed by the server and bounds its length.
@@ -872,6 +1100,28 @@ fn decode<T: DeserializeOwned>(call: &Call, reply: &Reply) -> Result<T, Error> {
             fail(format!("unexpected JSON: {detail}"))
         }
     })
+}
+
+/// Whether an error is the stop signal or the deadline rather than an answer.
+fn is_interruption(e: &Error) -> bool {
+    e.is_cancelled() || e.is_deadline()
+}
+
+/// Whether a body is a JSON object, as every answer of the API is.
+fn is_json_object(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| v.is_object())
+}
+
+/// A short description of a body that is not what the API sends, for error messages.
+fn describe_body(reply: &Reply) -> String {
+    if reply.body.iter().all(u8::is_ascii_whitespace) {
+        "an empty body".to_owned()
+    } else {
+        match reply.content_type.as_deref() {
+            Some(ct) => format!("a body of type {ct}"),
+            None => "a body without content type".to_owned(),
+        }
+    }
 }
 
 fn check_id(call: &Call, reply: &Reply, id: &str, field: &str) -> Result<(), Error> {
@@ -1223,5 +1473,282 @@ mod tests {
         let s = e.to_string();
         assert!(s.contains("after 3 attempts"), "{s}");
         assert!(!s.contains(KEY));
+    }
+
+    #[test]
+    fn only_a_json_404_means_not_found() {
+        let c = client("http://127.0.0.1:1");
+        let (e, retry) = step_err(&c, 404, "{}");
+        assert!(e.is_not_found() && !retry);
+        let mut html = reply(404, "<html><body>404 Not Found</body></html>");
+        html.content_type = Some("text/html".into());
+        for r in [
+            html,
+            reply(404, ""),
+            reply(404, "[]"),
+            reply(404, "Not Found"),
+        ] {
+            match c.step(&get_call("get user"), Outcome::Reply(r), 1) {
+                Step::Fail(e) => {
+                    assert!(!e.is_not_found(), "{e}");
+                    assert!(e.is_decode() && e.status() == Some(404), "{e}");
+                    let s = e.to_string();
+                    assert!(s.starts_with("get user: "), "{s}");
+                    assert!(s.contains("base URL may be wrong"), "{s}");
+                }
+                _ => panic!("a 404 page is not retried"),
+            }
+        }
+    }
+
+    // ---- against the emulator (in-process, loopback) ----
+
+    use crate::emulator::{BadAnswer, EmulatorConfig, Faults, RunningEmulator};
+
+    async fn emulator() -> RunningEmulator {
+        RunningEmulator::start(EmulatorConfig::default(), "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap()
+    }
+
+    fn client_for(emu: &RunningEmulator, stop: &CancellationToken) -> AlloyClient {
+        let mut cfg = ClientConfig::new(
+            Url::parse(&emu.url()).unwrap(),
+            "2025-09",
+            ApiKey::new(emu.development_key()),
+            "ua",
+        );
+        cfg.request_timeout = Duration::from_secs(10);
+        cfg.deadline = Duration::from_secs(60);
+        cfg.stop = stop.clone();
+        AlloyClient::new(cfg).unwrap()
+    }
+
+    /// Request counts by route (`"POST /users"`) from the emulator's admin API.
+    async fn count(emu: &RunningEmulator, route: &str) -> u64 {
+        let v: serde_json::Value = reqwest::get(format!("{}/_emulator/requests", emu.url()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["by_route"][route].as_u64().unwrap_or(0)
+    }
+
+    async fn usernames(emu: &RunningEmulator) -> Vec<String> {
+        let v: serde_json::Value = reqwest::get(format!(
+            "{}/_emulator/users?environment=development",
+            emu.url()
+        ))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["username"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    fn scoped(routes: &[&str], f: Faults) -> Faults {
+        Faults {
+            routes: routes.iter().map(|r| r.to_string()).collect(),
+            ..f
+        }
+    }
+
+    fn bad(kind: BadAnswer) -> Faults {
+        Faults {
+            bad_answer_rate: 1.0,
+            bad_answer: kind,
+            ..Faults::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_create_answer_is_resolved_by_username() {
+        let emu = emulator().await;
+        let c = client_for(&emu, &CancellationToken::new());
+        for kind in [
+            BadAnswer::Html,
+            BadAnswer::Truncated,
+            BadAnswer::MissingField,
+            BadAnswer::Empty,
+        ] {
+            emu.set_faults(scoped(&["POST /users"], bad(kind))).unwrap();
+            let name = format!("unreadable-{kind}");
+            let created = c.create_user(&name, None).await.unwrap();
+            assert!(created.adopted, "{kind}");
+            emu.set_faults(Faults::default()).unwrap();
+            let user = c.get_user(&created.user_id).await.unwrap();
+            assert_eq!(user.username.as_deref(), Some(name.as_str()));
+        }
+        assert_eq!(count(&emu, "POST /users").await, 4, "never re-posted");
+        assert_eq!(usernames(&emu).await.len(), 4, "no duplicate, no orphan");
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_create_answer_that_cannot_be_resolved_is_a_decode_error() {
+        let emu = emulator().await;
+        let c = client_for(&emu, &CancellationToken::new());
+        // Every answer is unreadable, the lookup's too.
+        emu.set_faults(bad(BadAnswer::Truncated)).unwrap();
+        let e = c.create_user("lost-cause", None).await.unwrap_err();
+        assert!(e.is_decode(), "{e}");
+        assert_eq!(e.operation(), Some("create user"));
+        let s = e.to_string();
+        assert!(s.starts_with("create user: "), "{s}");
+        assert!(
+            s.contains("looking the username up afterwards failed"),
+            "{s}"
+        );
+        assert_eq!(count(&emu, "POST /users").await, 1, "never re-posted");
+    }
+
+    #[tokio::test]
+    async fn stopping_during_a_sent_create_returns_the_user() {
+        let emu = emulator().await;
+        let stop = CancellationToken::new();
+        let c = client_for(&emu, &stop);
+        emu.set_faults(Faults {
+            latency_ms: 1_000,
+            ..Faults::default()
+        })
+        .unwrap();
+        let stopper = stop.clone();
+        let (created, ()) = tokio::join!(c.create_user("in-flight", None), async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            stopper.cancel();
+        });
+        let created = created.expect("the POST was sent: its answer is waited for");
+        assert!(!created.adopted);
+        assert_eq!(usernames(&emu).await, vec!["in-flight".to_string()]);
+        // Once stopped, nothing new starts.
+        let e = c.create_user("after-stop", None).await.unwrap_err();
+        assert!(e.is_cancelled(), "{e}");
+        assert_eq!(count(&emu, "POST /users").await, 1);
+    }
+
+    #[tokio::test]
+    async fn stopping_during_the_lookup_after_a_lost_answer_still_finds_the_user() {
+        let emu = emulator().await;
+        let stop = CancellationToken::new();
+        let c = client_for(&emu, &stop);
+        // The POST commits and its answer is lost after 600 ms; the lookup is slow too.
+        emu.set_faults(Faults {
+            latency_ms: 600,
+            lost_response_rate: 1.0,
+            ..Faults::default()
+        })
+        .unwrap();
+        let stopper = stop.clone();
+        let (created, ()) = tokio::join!(c.create_user("lost-then-stopped", None), async move {
+            tokio::time::sleep(Duration::from_millis(900)).await;
+            stopper.cancel();
+        });
+        let created = created.expect("a user that exists is returned, not orphaned");
+        assert!(created.adopted);
+        assert_eq!(usernames(&emu).await, vec!["lost-then-stopped".to_string()]);
+        assert_eq!(count(&emu, "POST /users").await, 1, "no new attempt");
+    }
+
+    #[tokio::test]
+    async fn stopping_starts_no_new_attempt_and_reports_cancelled_when_nothing_was_made() {
+        let emu = emulator().await;
+        let stop = CancellationToken::new();
+        let c = client_for(&emu, &stop);
+        emu.set_faults(Faults {
+            latency_ms: 500,
+            error_rate: 1.0,
+            ..Faults::default()
+        })
+        .unwrap();
+        let stopper = stop.clone();
+        let (r, ()) = tokio::join!(c.create_user("never", None), async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            stopper.cancel();
+        });
+        let e = r.unwrap_err();
+        assert!(e.is_cancelled(), "{e}");
+        assert_eq!(count(&emu, "POST /users").await, 1, "the sent POST only");
+        assert!(usernames(&emu).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn stopping_during_a_sent_delete_reports_what_happened() {
+        let emu = emulator().await;
+        let stop = CancellationToken::new();
+        let c = client_for(&emu, &stop);
+        let id = c.create_user("to-delete", None).await.unwrap().user_id;
+        emu.set_faults(Faults {
+            latency_ms: 800,
+            ..Faults::default()
+        })
+        .unwrap();
+        let stopper = stop.clone();
+        let (r, ()) = tokio::join!(c.delete_user(&id), async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            stopper.cancel();
+        });
+        r.expect("the DELETE was sent: it is reported as done");
+        assert!(usernames(&emu).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_delete_answer_is_checked_with_a_get() {
+        let emu = emulator().await;
+        let c = client_for(&emu, &CancellationToken::new());
+        let id = c.create_user("del-html", None).await.unwrap().user_id;
+        emu.set_faults(scoped(&["DELETE /users/{id}"], bad(BadAnswer::Html)))
+            .unwrap();
+        c.delete_user(&id).await.expect("the user is gone: deleted");
+        assert!(usernames(&emu).await.is_empty());
+        // A 200 page from something that is not the API, on every route: not a success.
+        let proxy = client(&html_server(200).await);
+        let e = proxy.delete_user(&id).await.unwrap_err();
+        assert!(e.is_decode(), "{e}");
+        assert!(e.to_string().starts_with("delete user: "), "{e}");
+    }
+
+    /// A web server that answers every request with `status` and an HTML page.
+    async fn html_server(status: u16) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 8192];
+                    let _ = sock.read(&mut buf).await;
+                    let body = "<html><body><h1>Not Found</h1></body></html>";
+                    let answer = format!(
+                        "HTTP/1.1 {status} Whatever\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = sock.write_all(answer.as_bytes()).await;
+                });
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn an_html_404_from_a_wrong_base_url_is_not_not_found() {
+        let base = html_server(404).await;
+        let c = client(&base);
+        for e in [
+            c.get_user("6323d7c9122ae69742a5d0a2").await.unwrap_err(),
+            c.delete_user("6323d7c9122ae69742a5d0a2").await.unwrap_err(),
+        ] {
+            assert!(!e.is_not_found(), "{e}");
+            assert!(e.is_decode(), "{e}");
+            assert!(e.to_string().contains("base URL may be wrong"), "{e}");
+        }
+        // A create's lookup meets the same page: it must not conclude "not created".
+        let e = c.create_user("x", None).await.unwrap_err();
+        assert!(!e.is_not_found(), "{e}");
     }
 }

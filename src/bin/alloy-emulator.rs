@@ -11,8 +11,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use terraform_provider_alloy::emulator::{
-    DEFAULT_DEVELOPMENT_KEY, DEFAULT_LISTEN, DEFAULT_PRODUCTION_KEY, EmulatorConfig, Faults,
-    RunningEmulator,
+    BadAnswer, DEFAULT_DEVELOPMENT_KEY, DEFAULT_LISTEN, DEFAULT_PRODUCTION_KEY, EmulatorConfig,
+    Faults, RunningEmulator,
 };
 
 /// A local emulator of Alloy Automation's Embedded API, for developing and testing against.
@@ -55,6 +55,17 @@ struct Args {
     /// Fraction (0..1) of successful writes whose response is dropped after committing.
     #[arg(long, default_value_t = 0.0)]
     lost_response_rate: f64,
+    /// Fraction (0..1) of successful answers replaced by a malformed one (see --bad-answer).
+    #[arg(long, default_value_t = 0.0)]
+    bad_answer_rate: f64,
+    /// What a bad answer looks like: html (gateway page, status 200), html_502, truncated,
+    /// missing_field (no userId) or empty (status 200, no body).
+    #[arg(long, default_value_t = BadAnswer::Html)]
+    bad_answer: BadAnswer,
+    /// Apply the faults only to these routes, e.g. "GET /users/{id}" (repeat or separate with
+    /// commas); all API routes when not given.
+    #[arg(long, value_name = "ROUTE", value_delimiter = ',')]
+    routes: Vec<String>,
     /// Log one line per API request to stderr.
     #[arg(long, short)]
     verbose: bool,
@@ -81,6 +92,9 @@ async fn main() -> ExitCode {
             error_rate: args.error_rate,
             rate_limit: args.rate_limit,
             lost_response_rate: args.lost_response_rate,
+            bad_answer_rate: args.bad_answer_rate,
+            bad_answer: args.bad_answer,
+            routes: args.routes,
         },
         seed: args.seed,
         jwt_secret: args.jwt_secret,

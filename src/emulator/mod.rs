@@ -35,7 +35,7 @@ mod requests;
 mod routes;
 mod store;
 
-pub use faults::Faults;
+pub use faults::{API_ROUTES, BadAnswer, Faults};
 pub use jwt::TOKEN_TTL_SECS;
 pub use requests::LOG_CAPACITY;
 pub use routes::MAX_BATCH;

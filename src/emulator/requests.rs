@@ -45,12 +45,15 @@ pub(crate) struct Entry {
     pub versioned_by: VersionSource,
     /// True when the response was deliberately dropped (the client saw no answer).
     pub lost: bool,
+    /// True when a successful answer was replaced by a malformed one (`bad_answer` fault).
+    pub bad_answer: bool,
 }
 
 #[derive(Default, Serialize)]
 struct Counters {
     total: u64,
     lost_responses: u64,
+    bad_answers: u64,
     by_route: BTreeMap<String, u64>,
     by_status: BTreeMap<u16, u64>,
 }
@@ -73,6 +76,7 @@ impl RequestLog {
         let c = &mut inner.counters;
         c.total += 1;
         c.lost_responses += u64::from(entry.lost);
+        c.bad_answers += u64::from(entry.bad_answer);
         *c.by_route.entry(key).or_default() += 1;
         *c.by_status.entry(entry.status).or_default() += 1;
         if inner.entries.len() == LOG_CAPACITY {
@@ -85,13 +89,14 @@ impl RequestLog {
         *lock(&self.inner) = Inner::default();
     }
 
-    /// The admin view: `{"total", "lost_responses", "by_route", "by_status", "log"}`, with only
+    /// The admin view: `{"total", "lost_responses", "bad_answers", "by_route", "by_status", "log"}`, with only
     /// the last `tail` entries in `log` when given (a full log can be megabytes).
     pub(crate) fn to_json(&self, tail: Option<usize>) -> serde_json::Result<Vec<u8>> {
         #[derive(Serialize)]
         struct View<'a> {
             total: u64,
             lost_responses: u64,
+            bad_answers: u64,
             by_route: &'a BTreeMap<String, u64>,
             by_status: BTreeMap<String, u64>,
             log: Vec<&'a Entry>,
@@ -102,6 +107,7 @@ impl RequestLog {
         serde_json::to_vec(&View {
             total: c.total,
             lost_responses: c.lost_responses,
+            bad_answers: c.bad_answers,
             by_route: &c.by_route,
             by_status: c
                 .by_status
@@ -129,6 +135,7 @@ mod tests {
             api_version: "2025-09".into(),
             versioned_by: VersionSource::Header,
             lost: false,
+            bad_answer: false,
         }
     }
 

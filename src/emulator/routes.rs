@@ -25,7 +25,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use super::catalogue::{IntegrationDef, catalogue, find_integration, icon_url};
-use super::faults::Rejection;
+use super::faults::{self, BadAnswer, Faults, Rejection};
 use super::requests::{Entry, VersionSource};
 use super::store::{Environment, StoreError, User};
 use super::{App, CURRENT_API_VERSION, DropConnection, PathVersion};
@@ -220,12 +220,17 @@ async fn gate(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Resp
         },
     };
 
-    let faults = app.faults.current();
+    let route_key = route.as_deref().map(|r| format!("{method} {r}"));
+    let mut faults = app.faults.current();
+    if !faults.applies_to(route_key.as_deref()) {
+        faults = Faults::default();
+    }
     if let Some(delay) = app.faults.delay(&faults) {
         tokio::time::sleep(delay).await;
     }
     let mut environment = None;
     let mut lost = false;
+    let mut bad_answer = false;
     let response = if let Err(r) = app.faults.admit(&faults, Instant::now()) {
         rejection_response(r)
     } else if let Err(bad) = &api_version {
@@ -242,6 +247,9 @@ async fn gate(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Resp
         if is_write(&method) && resp.status().is_success() && app.faults.lose_response(&faults) {
             resp.extensions_mut().insert(DropConnection);
             lost = true;
+        } else if resp.status().is_success() && app.faults.spoil_answer(&faults) {
+            resp = spoilt(resp, faults.bad_answer).await;
+            bad_answer = true;
         }
         resp
     } else {
@@ -258,6 +266,7 @@ async fn gate(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Resp
         api_version: api_version.unwrap_or_else(|bad| bad),
         versioned_by,
         lost,
+        bad_answer,
     };
     if app.verbose {
         // Never the headers: they carry the API key.
@@ -266,13 +275,37 @@ async fn gate(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Resp
             entry.method,
             entry.path,
             entry.status,
-            if lost { " (response dropped)" } else { "" },
+            if lost {
+                " (response dropped)"
+            } else if bad_answer {
+                " (bad answer)"
+            } else {
+                ""
+            },
             started.elapsed().as_millis(),
             entry.environment.unwrap_or("unauthenticated"),
         );
     }
     app.log.record(entry);
     response
+}
+
+/// `resp` with its body replaced by a malformed answer of kind `kind` (see `faults::spoil`).
+async fn spoilt(resp: Response, kind: BadAnswer) -> Response {
+    let (parts, body) = resp.into_parts();
+    // Our own answers are small and already in memory; the bound only guards against a bug.
+    let bytes = axum::body::to_bytes(body, 64 << 20)
+        .await
+        .unwrap_or_default();
+    let (status, content_type, spoilt) = faults::spoil(kind, parts.status.as_u16(), &bytes);
+    let mut out = (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+        spoilt,
+    )
+        .into_response();
+    out.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    out
 }
 
 /// The `Authorization: Bearer <key>` check; the scheme is case-insensitive.
@@ -744,5 +777,235 @@ mod tests {
         );
         assert_eq!(query_param(Some("a=1"), "userId"), None);
         assert_eq!(query_param(None, "userId"), None);
+    }
+
+    /// A running emulator and a plain HTTP client for it.
+    async fn served() -> (crate::emulator::RunningEmulator, reqwest::Client) {
+        let emu = crate::emulator::RunningEmulator::start(
+            crate::emulator::EmulatorConfig::default(),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+        (emu, reqwest::Client::new())
+    }
+
+    #[tokio::test]
+    async fn api_routes_list_matches_the_router() {
+        let (emu, http) = served().await;
+        let key = emu.development_key().to_owned();
+        let url = emu.url();
+        let r = http
+            .post(format!("{url}/users"))
+            .bearer_auth(&key)
+            .body(r#"{"username":"r"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let id = "r";
+        let integration = catalogue()[0].id;
+        for (method, path, body) in [
+            (Method::GET, "/users".to_string(), ""),
+            (
+                Method::POST,
+                "/users/batch".to_string(),
+                r#"{"users":[{"username":"b"}]}"#,
+            ),
+            (Method::GET, format!("/users/{id}"), ""),
+            (Method::PUT, format!("/users/{id}"), r#"{"fullName":"R"}"#),
+            (Method::GET, format!("/users/{id}/token"), ""),
+            (Method::GET, format!("/integrations?userId={id}"), ""),
+            (
+                Method::GET,
+                format!("/integrations/{integration}?userId={id}"),
+                "",
+            ),
+            (Method::DELETE, format!("/users/{id}"), ""),
+        ] {
+            let r = http
+                .request(method.clone(), format!("{url}{path}"))
+                .bearer_auth(&key)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "{method} {path}: {}", r.status());
+        }
+        let log: Value = http
+            .get(format!("{url}/_emulator/requests"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut seen: Vec<&str> = log["by_route"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut all = faults::API_ROUTES.to_vec();
+        seen.sort_unstable();
+        all.sort_unstable();
+        assert_eq!(
+            seen, all,
+            "API_ROUTES must list exactly the router's routes"
+        );
+    }
+
+    #[tokio::test]
+    async fn faults_scoped_to_a_route_leave_the_others_alone() {
+        let (emu, http) = served().await;
+        let key = emu.development_key().to_owned();
+        let url = emu.url();
+        emu.set_faults(Faults {
+            error_rate: 1.0,
+            routes: vec!["GET /users/{id}".into()],
+            ..Faults::default()
+        })
+        .unwrap();
+        let r = http
+            .post(format!("{url}/users"))
+            .bearer_auth(&key)
+            .body(r#"{"username":"scoped"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "POST is not in the scope");
+        let r = http
+            .get(format!("{url}/users/scoped"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            r.status() == 500 || r.status() == 503,
+            "GET /users/{{id}} is: {}",
+            r.status()
+        );
+        let r = http
+            .get(format!("{url}/users"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        // The admin API takes the scope and reports it back.
+        let r = http
+            .put(format!("{url}/_emulator/faults"))
+            .body(r#"{"routes": ["GET /nope"]}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "an unknown route is refused");
+        let f: Value = http
+            .put(format!("{url}/_emulator/faults"))
+            .body(r#"{"routes": ["POST /users", "GET /users"]}"#)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            f["routes"],
+            serde_json::json!(["POST /users", "GET /users"])
+        );
+        assert_eq!(f["error_rate"], 1.0);
+        let r = http
+            .get(format!("{url}/users/scoped"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "no longer in the scope");
+    }
+
+    #[tokio::test]
+    async fn bad_answers_replace_successful_answers_after_the_work_is_done() {
+        let (emu, http) = served().await;
+        let key = emu.development_key().to_owned();
+        let url = emu.url();
+        for (n, kind) in BadAnswer::ALL.into_iter().enumerate() {
+            emu.set_faults(Faults {
+                bad_answer_rate: 1.0,
+                bad_answer: kind,
+                routes: vec!["POST /users".into()],
+                ..Faults::default()
+            })
+            .unwrap();
+            let r = http
+                .post(format!("{url}/users"))
+                .bearer_auth(&key)
+                .body(format!(r#"{{"username":"bad-{n}"}}"#))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let ct = r
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            let body = r.bytes().await.unwrap();
+            let parsed = serde_json::from_slice::<Value>(&body);
+            match kind {
+                BadAnswer::Html | BadAnswer::Html502 => {
+                    assert_eq!(status, if kind == BadAnswer::Html { 200 } else { 502 });
+                    assert!(ct.starts_with("text/html"), "{ct}");
+                    assert!(body.starts_with(b"<!DOCTYPE html>"));
+                }
+                BadAnswer::Truncated => {
+                    assert_eq!(status, 200);
+                    assert!(parsed.is_err() && !body.is_empty());
+                }
+                BadAnswer::MissingField => {
+                    assert_eq!(status, 200);
+                    assert_eq!(parsed.unwrap(), serde_json::json!({}));
+                }
+                BadAnswer::Empty => {
+                    assert_eq!(status, 200);
+                    assert!(body.is_empty());
+                }
+            }
+            // The user was created all the same, and a route out of scope answers normally.
+            let r = http
+                .get(format!("{url}/users/bad-{n}"))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{kind}");
+            let v: Value = r.json().await.unwrap();
+            assert_eq!(v["username"], format!("bad-{n}"));
+        }
+        // An error answer is never spoilt: the fault is about successful answers.
+        let r = http
+            .post(format!("{url}/users"))
+            .bearer_auth(&key)
+            .body(r#"{"username":"bad-0"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422);
+        let log: Value = http
+            .get(format!("{url}/_emulator/requests"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(log["bad_answers"], BadAnswer::ALL.len());
+        let flagged = log["log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["bad_answer"] == true)
+            .count();
+        assert_eq!(flagged, BadAnswer::ALL.len());
     }
 }

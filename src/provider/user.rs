@@ -225,15 +225,29 @@ impl Resource<AlloyData> for UserResource {
             tracing::info!(user_id = %created.user_id, "create answer was lost; adopted the user it created");
         }
         // Read back so state holds what Alloy stored.
+        let mut from_plan = planned.clone();
+        from_plan.set_attr("id", Value::string(&created.user_id));
+        from_plan.set_attr("environment", Value::string(data.environment.as_str()));
         match data.client.get_user(&created.user_id).await {
             Ok(user) => Some(user_state(&user, planned.attr("username"), data)),
+            Err(e) if e.is_cancelled() => {
+                // Terraform is stopping (Ctrl-C): the create itself succeeded with the planned
+                // values, so record the user as created rather than tainted; the next refresh
+                // reads it properly.
+                diags.warning(
+                    "Alloy user created; reading it back was skipped",
+                    format!(
+                        "The user {username:?} (id {}) was created, but Terraform asked the provider to \
+                         stop before it could be read back. It is recorded with the planned values.",
+                        created.user_id
+                    ),
+                );
+                Some(from_plan)
+            }
             Err(e) => {
                 // The user exists: record it (Terraform marks it tainted) rather than orphan it.
                 api_error(diags, "Alloy user created, but reading it back failed", &e);
-                let mut state = planned.clone();
-                state.set_attr("id", Value::string(&created.user_id));
-                state.set_attr("environment", Value::string(data.environment.as_str()));
-                Some(state)
+                Some(from_plan)
             }
         }
     }

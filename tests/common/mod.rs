@@ -28,34 +28,7 @@ impl Emulator {
 
     /// Starts the emulator binary with extra flags and waits for its "listening on" line.
     pub fn start_with(args: &[&str]) -> Emulator {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_alloy-emulator"))
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--development-key",
-                DEV_KEY,
-                "--production-key",
-                PROD_KEY,
-            ])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start alloy-emulator");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read listening line");
-        let url = line
-            .trim()
-            .strip_prefix("alloy-emulator listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line from the emulator: {line:?}"))
-            .to_string();
-        Emulator {
-            child,
-            url,
-            http: reqwest::blocking::Client::new(),
-        }
+        Emulator::spawn("127.0.0.1:0", args)
     }
 
     pub fn admin_get(&self, path: &str) -> Json {
@@ -360,5 +333,294 @@ fn collect(module: &Json, out: &mut Vec<(String, Json)>) {
         for c in children {
             collect(c, out);
         }
+    }
+}
+
+// ---- fault scenarios: emulators on a chosen port, guarded runs, signals, the audit ----
+
+/// A loopback port that was free a moment ago (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind a free port")
+        .local_addr()
+        .expect("local addr")
+        .port()
+}
+
+impl Emulator {
+    /// Starts the emulator on `127.0.0.1:port` (e.g. to restart it on the port a workspace
+    /// already points at), with extra flags.
+    pub fn start_on(port: u16, args: &[&str]) -> Emulator {
+        let listen = format!("127.0.0.1:{port}");
+        Emulator::spawn(&listen, args)
+    }
+
+    fn spawn(listen: &str, args: &[&str]) -> Emulator {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_alloy-emulator"))
+            .args([
+                "--listen",
+                listen,
+                "--development-key",
+                DEV_KEY,
+                "--production-key",
+                PROD_KEY,
+            ])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start alloy-emulator");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read listening line");
+        let url = line
+            .trim()
+            .strip_prefix("alloy-emulator listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line from the emulator: {line:?}"))
+            .to_string();
+        Emulator {
+            child,
+            url,
+            http: reqwest::blocking::Client::new(),
+        }
+    }
+
+    /// Kills the process at once (SIGKILL): no graceful shutdown, like a crash.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The whole request log view (`total`, `by_route`, `by_status`, `lost_responses`, `log`).
+    pub fn requests(&self) -> Json {
+        self.admin_get("requests")
+    }
+}
+
+/// Figures read from the emulator's request log.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Traffic {
+    pub api_calls: u64,
+    /// Answers that make a client retry: 5xx and 429.
+    pub retryable: u64,
+    pub lost: u64,
+}
+
+impl Traffic {
+    pub fn of(emu: &Emulator) -> Traffic {
+        let v = emu.requests();
+        let retryable = v["by_status"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter(|(k, _)| k.starts_with('5') || k.as_str() == "429")
+                    .map(|(_, n)| n.as_u64().unwrap_or(0))
+                    .sum()
+            })
+            .unwrap_or(0);
+        Traffic {
+            api_calls: v["total"].as_u64().unwrap_or(0),
+            retryable,
+            lost: v["lost_responses"].as_u64().unwrap_or(0),
+        }
+    }
+
+    pub fn plus(self, o: Traffic) -> Traffic {
+        Traffic {
+            api_calls: self.api_calls + o.api_calls,
+            retryable: self.retryable + o.retryable,
+            lost: self.lost + o.lost,
+        }
+    }
+}
+
+/// Prints the one line of figures every fault scenario reports.
+pub fn figures(scenario: &str, users: usize, t: Traffic, wall: std::time::Duration) {
+    println!(
+        "FIGURES {scenario}: users={users} api_calls={} retries(5xx/429)={} lost={} wall={:.1}s",
+        t.api_calls,
+        t.retryable,
+        t.lost,
+        wall.as_secs_f64()
+    );
+}
+
+/// The `alloy_user` instances in state as (address, id, username, tainted).
+pub fn state_users(ws: &Workspace) -> Vec<(String, String, String, bool)> {
+    let s = ws.state();
+    let mut out = Vec::new();
+    collect_instances(&s["values"]["root_module"], &mut out);
+    out
+}
+
+fn collect_instances(module: &Json, out: &mut Vec<(String, String, String, bool)>) {
+    for r in module["resources"].as_array().into_iter().flatten() {
+        if r["type"] == "alloy_user" {
+            out.push((
+                r["address"].as_str().unwrap_or_default().to_string(),
+                r["values"]["id"].as_str().unwrap_or_default().to_string(),
+                r["values"]["username"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                r["tainted"].as_bool().unwrap_or(false),
+            ));
+        }
+    }
+    for c in module["child_modules"].as_array().into_iter().flatten() {
+        collect_instances(c, out);
+    }
+}
+
+/// The users of the development environment must be exactly the `alloy_user`s in state: same
+/// ids with the same usernames, no duplicate username, no orphan (in the API, not in state) and
+/// none missing (in state, not in the API). Returns how many there are.
+pub fn audit_users(emu: &Emulator, ws: &Workspace) -> usize {
+    let api = emu.users("development");
+    let state = state_users(ws);
+    let mut api_pairs: Vec<(String, String)> = api
+        .iter()
+        .map(|(id, u, _)| (id.clone(), u.clone()))
+        .collect();
+    let mut state_pairs: Vec<(String, String)> = state
+        .iter()
+        .map(|(_, id, u, _)| (id.clone(), u.clone()))
+        .collect();
+    api_pairs.sort();
+    state_pairs.sort();
+    let mut names: Vec<&String> = api_pairs.iter().map(|(_, u)| u).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(
+        names.len(),
+        api_pairs.len(),
+        "duplicate usernames in the API"
+    );
+    let orphans: Vec<_> = api_pairs
+        .iter()
+        .filter(|p| !state_pairs.contains(p))
+        .collect();
+    let missing: Vec<_> = state_pairs
+        .iter()
+        .filter(|p| !api_pairs.contains(p))
+        .collect();
+    assert!(
+        orphans.is_empty() && missing.is_empty(),
+        "API and state disagree: {} orphan(s) (in the API only) {orphans:?}; {} missing (in state only) {missing:?}",
+        orphans.len(),
+        missing.len()
+    );
+    api_pairs.len()
+}
+
+/// [`audit_users`], then a `terraform plan -detailed-exitcode` that must be empty.
+pub fn audit(emu: &Emulator, ws: &Workspace) -> usize {
+    let n = audit_users(emu, ws);
+    let r = ws.tf(&["plan", "-input=false", "-detailed-exitcode"]);
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "the plan after the scenario is not empty:\n{}",
+        r.all()
+    );
+    n
+}
+
+/// A terraform command running in its own process group (as a terminal runs a foreground
+/// job), with its output going to files so it can never block on a full pipe.
+pub struct Running {
+    child: Child,
+    out: PathBuf,
+    err: PathBuf,
+    pub started: std::time::Instant,
+}
+
+impl Workspace {
+    /// Starts terraform (`-no-color` added as in [`Workspace::tf`]) without waiting for it.
+    pub fn spawn(&self, args: &[&str]) -> Running {
+        use std::os::unix::process::CommandExt;
+        let mut full: Vec<&str> = args.to_vec();
+        if !full.is_empty() {
+            full.insert(1, "-no-color");
+        }
+        let n = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let out = self.path().join(format!("run-{n}.out"));
+        let err = self.path().join(format!("run-{n}.err"));
+        let child = self
+            .command(&full)
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out).expect("stdout file"))
+            .stderr(std::fs::File::create(&err).expect("stderr file"))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run `{}`: {e}", terraform_bin()));
+        Running {
+            child,
+            out,
+            err,
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// Runs terraform, killing its whole process group if it has not ended after `kill_after`
+    /// (a hang then fails the test instead of blocking CI).
+    pub fn tf_guarded(&self, args: &[&str], kill_after: std::time::Duration) -> Run {
+        self.spawn(args).wait(kill_after)
+    }
+}
+
+impl Running {
+    /// Sends `signal` to the whole process group, as a terminal's Ctrl-C (SIGINT) does.
+    pub fn signal_group(&self, signal: i32) {
+        let pgid = self.child.id() as i32;
+        // SAFETY: kill(2) with a negative pid signals the group we created; no memory involved.
+        let rc = unsafe { libc::kill(-pgid, signal) };
+        assert_eq!(rc, 0, "kill(-{pgid}, {signal}) failed");
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits for the end; after `kill_after`, kills the process group and panics with the
+    /// output so far.
+    pub fn wait(mut self, kill_after: std::time::Duration) -> Run {
+        let deadline = self.started + kill_after;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait for terraform") {
+                break status;
+            }
+            if std::time::Instant::now() >= deadline {
+                self.signal_group(libc::SIGKILL);
+                let _ = self.child.wait();
+                panic!(
+                    "terraform did not end within {kill_after:?} and was killed:\n{}\n{}",
+                    std::fs::read_to_string(&self.out).unwrap_or_default(),
+                    std::fs::read_to_string(&self.err).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        Run {
+            status,
+            stdout: std::fs::read_to_string(&self.out).unwrap_or_default(),
+            stderr: std::fs::read_to_string(&self.err).unwrap_or_default(),
+        }
+    }
+}
+
+/// Polls `cond` every 50 ms until it holds; panics after `within`.
+pub fn wait_until(what: &str, within: std::time::Duration, mut cond: impl FnMut() -> bool) {
+    let end = std::time::Instant::now() + within;
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < end,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }

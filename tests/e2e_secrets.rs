@@ -1,0 +1,65 @@
+//! Secrets end to end: with Terraform's most verbose logging, neither API key appears anywhere
+//! in what terraform prints, for a whole apply / plan / destroy of `alloy_user`s with the key
+//! given in HCL through a variable (and both keys present in the environment).
+
+mod common;
+
+use common::{DEV_KEY, Emulator, PROD_KEY, Run, Workspace};
+
+const CONFIG: &str = r#"
+variable "alloy_api_key" {
+  type = string
+}
+
+provider "alloy" {
+  api_key = var.alloy_api_key
+}
+
+resource "alloy_user" "u" {
+  count     = 3
+  username  = "secret-${count.index}@example.com"
+  full_name = "Secret ${count.index}"
+}
+"#;
+
+fn assert_no_key(what: &str, run: &Run) {
+    let all = run.all();
+    for (name, key) in [("development", DEV_KEY), ("production", PROD_KEY)] {
+        assert!(
+            !all.contains(key),
+            "{what}: the {name} key appears in terraform's output"
+        );
+    }
+}
+
+#[test]
+fn trace_logs_of_a_whole_lifecycle_never_show_a_key() {
+    let emu = Emulator::start();
+    let mut ws = Workspace::new(&emu);
+    // Through the environment, not `-var`: Terraform logs its own command line at trace level.
+    ws.set_env("TF_VAR_alloy_api_key", DEV_KEY);
+    ws.set_env("TF_LOG", "trace");
+    ws.write_main(CONFIG);
+
+    let apply = ws.tf(&["apply", "-auto-approve", "-input=false"]);
+    assert!(apply.ok(), "apply:\n{}", apply.all());
+    // The logs are really there: Terraform's gRPC traffic and the provider's own API requests.
+    assert!(apply.stderr.contains("[TRACE]"), "no trace output");
+    assert!(
+        apply.stderr.contains("alloy api request"),
+        "the provider's request logs are missing"
+    );
+    assert_no_key("apply", &apply);
+    assert_eq!(emu.users("development").len(), 3);
+
+    ws.write_main(&CONFIG.replace("Secret ${count.index}", "Changed ${count.index}"));
+    let plan = ws.tf(&["plan", "-input=false"]);
+    assert!(plan.ok(), "plan:\n{}", plan.all());
+    assert!(plan.stdout.contains("3 to change"), "{}", plan.stdout);
+    assert_no_key("plan", &plan);
+
+    let destroy = ws.tf(&["destroy", "-auto-approve", "-input=false"]);
+    assert!(destroy.ok(), "destroy:\n{}", destroy.all());
+    assert_no_key("destroy", &destroy);
+    assert!(emu.users("development").is_empty());
+}
