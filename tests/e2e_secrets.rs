@@ -63,3 +63,80 @@ fn trace_logs_of_a_whole_lifecycle_never_show_a_key() {
     assert_no_key("destroy", &destroy);
     assert!(emu.users("development").is_empty());
 }
+
+/// Tokens too: a whole lifecycle that reads the token data source and opens the ephemeral token,
+/// with `TF_LOG=trace`, never shows an issued token in terraform's output (checked against the
+/// emulator's list of every token it issued), and the plan shows the data source's token only as
+/// `(sensitive value)`.
+#[test]
+fn trace_logs_never_show_an_issued_token() {
+    let emu = Emulator::start();
+    let mut ws = Workspace::new(&emu);
+    ws.set_env("TF_LOG", "trace");
+    ws.write_main(
+        r#"
+provider "alloy" {}
+
+resource "alloy_user" "u" {
+  username = "token-secrets@example.com"
+}
+
+data "alloy_user_token" "stored" {
+  user_id = alloy_user.u.id
+}
+
+ephemeral "alloy_user_token" "fresh" {
+  user_id = alloy_user.u.id
+}
+
+resource "terraform_data" "consumer" {
+  input = data.alloy_user_token.stored.expires_at
+
+  provisioner "local-exec" {
+    command     = "test -n \"$T\""
+    environment = { T = ephemeral.alloy_user_token.fresh.token }
+  }
+}
+
+output "token" {
+  value     = data.alloy_user_token.stored.token
+  sensitive = true
+}
+"#,
+    );
+
+    let apply = ws.tf(&["apply", "-auto-approve", "-input=false"]);
+    assert!(apply.ok(), "apply:\n{}", apply.all());
+    let plan = ws.tf(&["plan", "-input=false", "-refresh=true"]);
+    assert!(plan.ok(), "plan:\n{}", plan.all());
+    let destroy = ws.tf(&["destroy", "-auto-approve", "-input=false"]);
+    assert!(destroy.ok(), "destroy:\n{}", destroy.all());
+
+    let tokens = emu.issued_tokens();
+    assert!(
+        tokens.len() >= 2,
+        "both the data source and the ephemeral resource fetched tokens: {tokens:?}"
+    );
+    for (what, run) in [("apply", &apply), ("plan", &plan), ("destroy", &destroy)] {
+        assert!(run.stderr.contains("[TRACE]"), "{what}: no trace output");
+        let all = run.all();
+        for t in &tokens {
+            assert!(
+                !all.contains(t.as_str()),
+                "{what}: an issued token appears in terraform's output"
+            );
+            // Nor its payload, which would also leak the claims.
+            let payload = t.split('.').nth(1).unwrap_or_default();
+            assert!(
+                !all.contains(payload),
+                "{what}: a token's payload appears in terraform's output"
+            );
+        }
+        assert_no_key(what, run);
+    }
+    assert!(
+        apply.stdout.contains("token = (sensitive value)"),
+        "{}",
+        apply.stdout
+    );
+}
