@@ -186,7 +186,7 @@ fn the_emulator_guide_covers_every_flag_and_admin_route() {
     let flags: Vec<&str> = help
         .split_whitespace()
         .filter(|w| w.starts_with("--"))
-        .map(|w| w.trim_end_matches([',', '=']))
+        .map(|w| w.trim_end_matches([',', '=', ')', '.']))
         .filter(|w| !matches!(*w, "--help" | "--version"))
         .collect();
     assert!(flags.len() >= 10, "flags from --help: {flags:?}");
