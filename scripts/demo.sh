@@ -26,9 +26,9 @@ for _ in $(seq 1 100); do
   grep -q "listening on" "$work/emulator.out" 2>/dev/null && break
   sleep 0.05
 done
-url=$(sed -n 's/^alloy-emulator listening on //p' "$work/emulator.out" | head -n 1)
+url=$(grep -m 1 '^alloy-emulator listening on ' "$work/emulator.out" | sed 's/^alloy-emulator listening on //')
 [ -n "$url" ] || { echo "demo: the emulator did not start" >&2; cat "$work/emulator.err" >&2; exit 1; }
-dev_key=$(sed -n 's/.*development key: *//p' "$work/emulator.out" | head -n 1)
+dev_key=$(grep -m 1 'development key:' "$work/emulator.out" | sed 's/.*development key: *//')
 echo "    $url"
 
 # Our own CLI configuration: dev_overrides points Terraform at the binary just built.

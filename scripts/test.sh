@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 command -v terraform >/dev/null || { echo "test: Terraform (>= 1.10) must be on PATH" >&2; exit 1; }
-terraform version 2>/dev/null | head -n 1
+terraform version 2>/dev/null | sed -n 1p
 
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
