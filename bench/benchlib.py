@@ -239,17 +239,28 @@ def report(args):
 
     # Command timings: section, peer, n, cmd, run, seconds.
     times = defaultdict(list)
+    by_run = defaultdict(dict)
     for row in _read_tsv(os.path.join(d, "times.tsv")):
-        section, peer, n, cmd, _run, secs = row
+        section, peer, n, cmd, run, secs = row
         times[(section, peer, int(n), cmd)].append(float(secs))
+        by_run[(section, peer, int(n), cmd)][run] = float(secs)
 
     def med(section, peer, n, cmd):
         return _median(times.get((section, peer, n, cmd), []))
 
+    def paired(section, n, cmd, num, den, add=0.0):
+        """Median over rounds of num/(den + add), each round's two figures taken minutes apart at
+        most: slow drifts in the machine's load cancel out, unlike in a ratio of medians."""
+        a, b = by_run.get((section, num, n, cmd), {}), by_run.get((section, den, n, cmd), {})
+        return _median([a[r] / (b[r] + add) for r in a if r in b and b[r] + add > 0])
+
     say(f"Machine: {meta.get('machine', '?')}; {meta.get('terraform', '?')}; mode {meta.get('mode', '?')}; "
         f"started {meta.get('started', '?')}, took {meta.get('took', '?')}.")
     say("")
-    say("### Terraform commands (wall seconds, median of the runs; ratios of those medians)")
+    say("### Terraform commands (wall seconds, median of the runs)")
+    say("")
+    say("Ratios: median over rounds of the ratio within each round (peers run back to back in a round); "
+        "in brackets, the ratio of the medians shown.")
     say("")
     say("| work | backend | runs | floor | Go peer | us | us/floor | us/Go |")
     say("|---|---|---|---|---|---|---|---|")
@@ -265,8 +276,9 @@ def report(args):
             continue
         runs = min(len(times.get((section, p, n, cmd), [])) for p in PEERS)
         backend = "local" if section == "small" or n < 1000 else "http"
+        pf, pg = paired(section, n, cmd, "us", "floor"), paired(section, n, cmd, "us", "go")
         say(f"| {what} | {backend} | {runs} | {_fmt_s(m['floor'])} | {_fmt_s(m['go'])} | {_fmt_s(m['us'])} "
-            f"| {_ratio(m['us'], m['floor'])} | {_ratio(m['us'], m['go'])} |")
+            f"| {_pr(pf)} ({_ratio(m['us'], m['floor'])}) | {_pr(pg)} ({_ratio(m['us'], m['go'])}) |")
 
     if ns:
         say("")
@@ -327,11 +339,31 @@ def report(args):
         say(f"| binary size (MiB) | < 15 | {fmt_ms(_mib(int(sizes.get('go', 0)) / 1024), 1)} | "
             f"{fmt_ms(_mib(int(sizes.get('us', 0)) / 1024), 1)} | |")
 
-    # Peak RSS: peer, n, cmd, run, kib (one line per launch).
+    # Peak RSS and CPU: peer, n, cmd, run, kib, user s, sys s (one line per launch).
     peak = defaultdict(lambda: defaultdict(int))
-    for peer, n, cmd, run, kib in _read_tsv(os.path.join(d, "rss.tsv")):
+    cpu = defaultdict(lambda: defaultdict(float))
+    for peer, n, cmd, run, kib, user, system in _read_tsv(os.path.join(d, "rss.tsv")):
         key = (peer, int(n), cmd)
         peak[key][run] = max(peak[key][run], int(kib))
+        cpu[key][run] += float(user) + float(system)
+    if cpu:
+        say("")
+        say("### Provider CPU time (user + system of all launches of one command, median over runs)")
+        say("")
+        say("Milliseconds of CPU per instance. Unlike wall time this hardly depends on what else the "
+            "machine is doing. GNU time reports it in 10 ms steps per launch.")
+        say("")
+        cns = sorted({k[1] for k in cpu})
+        say("| command | " + " | ".join(f"Go {n} | us {n} | us/Go" for n in cns) + " |")
+        say("|---|" + "---|---|---|" * len(cns))
+        for cmd in ("apply", "plan", "destroy"):
+            cells = []
+            for n in cns:
+                g = _median(list(cpu.get(("go", n, cmd), {}).values()))
+                u = _median(list(cpu.get(("us", n, cmd), {}).values()))
+                cells += ["–" if g is None else f"{g / n * 1000:.2f}",
+                          "–" if u is None else f"{u / n * 1000:.2f}", _ratio(u, g)]
+            say(f"| {cmd} | " + " | ".join(cells) + " |")
     if peak:
         say("")
         say("### Provider peak RSS (MiB; the largest launch of each command, median over runs)")
@@ -378,10 +410,13 @@ def report(args):
         say("")
         say(f"### Latency: `apply` of 1000 with `--latency-ms {lat_ms}` on the emulator and `-parallelism={par}`")
         say("")
-        say("| floor apply 1000 (same parallelism) | + 1000 × latency / parallelism | ideal | us | us / ideal (target ≤ 1.2) | runs |")
+        extra_s = 1000 * lat_ms / 1000.0 / par
+        pl = paired("latency", 1000, "apply", "us", "floor", extra_s)
+        say("| floor apply 1000 (same parallelism) | + 1000 × latency / parallelism | ideal | us | "
+            "us / ideal (target ≤ 1.2): per round (of medians) | runs |")
         say("|---|---|---|---|---|---|")
-        say(f"| {_fmt_s(f)} | {1000 * lat_ms / 1000.0 / par:.3f} | {_fmt_s(ideal)} | {_fmt_s(u)} | "
-            f"{_ratio(u, ideal)} | {len(lat['us'])} |")
+        say(f"| {_fmt_s(f)} | {extra_s:.3f} | {_fmt_s(ideal)} | {_fmt_s(u)} | "
+            f"{_pr(pl)} ({_ratio(u, ideal)}) | {len(lat['us'])} |")
         per_user = reqs.get(("latency", "apply"))
         if per_user and f is not None and u is not None:
             k = sum(_median(c) for c in per_user.values()) / 1000.0
@@ -400,6 +435,10 @@ def report(args):
             say(fh.read().rstrip())
         say("```")
     print("\n".join(lines))
+
+
+def _pr(x):
+    return "–" if x is None else f"{x:.2f}"
 
 
 def _mib(kib):

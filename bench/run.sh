@@ -18,14 +18,18 @@
 #   rewrites the whole state file after every instance, an N^2 cost that would swamp the providers.
 # - Both plugin peers are installed by `terraform init` from a local filesystem mirror, as users
 #   get them from a registry (lock file, checksum check on every command).
-# - Peak RSS comes from GNU time (wait4's ru_maxrss) wrapped around the provider binary. Terraform
-#   checks installed providers against the lock file, so the wrapper goes into a second mirror
-#   before `terraform init`. Both peers are wrapped alike in the N-sized runs, and neither is
+# - Peak RSS and CPU time come from GNU time (wait4's rusage) wrapped around the provider binary.
+#   Terraform checks installed providers against the lock file, so the wrapper goes into a second
+#   mirror before `terraform init`. Both peers are wrapped alike in the N-sized runs, and neither is
 #   wrapped where launch cost dominates (1 resource, launch timings).
 # - The registry host name is assembled at run time instead of being written here.
 #
 # Knobs (environment): RUNS (runs for every sized section), ALLOY_BENCH_CACHE (where the Go peer's
 # package is kept between runs), KEEP_WORK=1 (keep the scratch directory), TERRAFORM.
+
+# Single quotes around ${...} are deliberate (HCL interpolation, the wrapper's own expansion), and
+# each workspace's .env file is generated at run time:
+# shellcheck disable=SC2016,SC1090,SC1091
 set -euo pipefail
 
 MODE=full
@@ -45,14 +49,14 @@ BENCHLIB="$ROOT/bench/benchlib.py"
 # Runs per section. Small sections are cheap, so they get more runs for steadier medians.
 if [ "$MODE" = quick ]; then
   SIZES=(100 1000)
-  declare -A RUNS_N=([100]=3 [1000]=3)
+  declare -A RUNS_N=([100]=5 [1000]=3)
   RUNS_SMALL=5 RUNS_LAT=3 RUNS_TFLOG=3 RUNS_HS=20
   EXPECT_MIN=5
 else
   SIZES=(100 1000 3000)
-  declare -A RUNS_N=([100]=5 [1000]=5 [3000]=3)
-  RUNS_SMALL=7 RUNS_LAT=3 RUNS_TFLOG=5 RUNS_HS=40
-  EXPECT_MIN=15
+  declare -A RUNS_N=([100]=7 [1000]=7 [3000]=3)
+  RUNS_SMALL=9 RUNS_LAT=5 RUNS_TFLOG=5 RUNS_HS=40
+  EXPECT_MIN=20
 fi
 if [ -n "${RUNS:-}" ]; then
   for n in "${SIZES[@]}"; do RUNS_N[$n]=$RUNS; done
@@ -93,6 +97,7 @@ cleanup() {
   if [ "${KEEP_WORK:-}" = 1 ]; then echo "scratch kept in $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM # through the EXIT trap, so the services stop and the scratch goes
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 meta() { printf '%s\t%s\n' "$1" "$2" >>"$RES/meta.tsv"; }
@@ -124,11 +129,12 @@ NULL_BIN="$WORK/bin/$NULL_NAME"
 chmod +x "$NULL_BIN"
 printf 'us\t%s\ngo\t%s\n' "$(stat -c %s "$OUR_BIN")" "$(stat -c %s "$NULL_BIN")" >"$RES/size.tsv"
 
-# A wrapper that records the provider's peak RSS (KiB) in $BENCH_RSS_LOG when it exits.
-# Terraform passes its environment on to the provider, so each timed command names its own log.
+# A wrapper that appends the provider's peak RSS (KiB) and CPU seconds (user, system) to
+# $BENCH_RSS_LOG when it exits. Terraform passes its environment on to the provider, so each timed
+# command names its own log.
 rss_wrapper() { # rss_wrapper REAL_BINARY OUTPUT_FILE
   if [ -n "$GNU_TIME" ]; then
-    printf '#!/bin/sh\nexec %s -a -o "${BENCH_RSS_LOG:-/dev/null}" -f %%M %s "$@"\n' "$GNU_TIME" "$1" >"$2"
+    printf '#!/bin/sh\nexec %s -a -o "${BENCH_RSS_LOG:-/dev/null}" -f "%%M %%U %%S" %s "$@"\n' "$GNU_TIME" "$1" >"$2"
   else
     printf '#!/bin/sh\nexec %s "$@"\n' "$1" >"$2"
   fi
@@ -275,8 +281,9 @@ timed() {
   fi
   cat "$WORK/last.time" >>"$RES/times.tsv"
   if [ "$section" = scale ] && [ -s "$rsslog" ]; then
-    grep -E '^[0-9]+$' "$rsslog" | while read -r kib; do
-      printf '%s\t%s\t%s\t%s\t%s\n' "$peer" "$n" "$cmd" "$run" "$kib"
+    # "Command terminated by signal" lines and the like are skipped: only "KIB USER SYS" counts.
+    grep -E '^[0-9]+ [0-9.]+ [0-9.]+$' "$rsslog" | while read -r kib user sys; do
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$peer" "$n" "$cmd" "$run" "$kib" "$user" "$sys"
     done >>"$RES/rss.tsv"
   fi
   printf '  %-7s %-5s %-5s %-8s run %s: %ss\n' "$section" "$peer" "$n" "$cmd" "$run" "$(cut -f6 "$WORK/last.time")" >&2
@@ -328,7 +335,7 @@ if command -v openssl >/dev/null 2>&1 &&
   CERT="$WORK/client.pem"
 fi
 rounds=4
-for r in $(seq 1 $rounds); do
+for _ in $(seq 1 $rounds); do
   python3 "$BENCHLIB" handshake "$RES/handshake.tsv" echo $((RUNS_HS / rounds)) - echo 1
   python3 "$BENCHLIB" handshake "$RES/handshake.tsv" go $((RUNS_HS / rounds)) "$CERT" "$NULL_BIN"
   python3 "$BENCHLIB" handshake "$RES/handshake.tsv" us $((RUNS_HS / rounds)) "$CERT" "$OUR_BIN"
