@@ -7,11 +7,11 @@
 #   - the in-process cost of generating the TLS identity.
 # Targets: start -> handshake < 5 ms, Shutdown -> exit < 20 ms.
 #
-# Note: aws-lc seeds its random generator from CPU-jitter entropy on first use
-# in each process, which costs ~30-90 ms and dominates AutoMTLS start-up.
-# Building with AWS_LC_SYS_NO_JITTER_ENTROPY=1 (seed from the OS only, as ring
-# and BoringSSL do) removes it; run `AWS_LC_SYS_NO_JITTER_ENTROPY=1 bench/startup.sh`
-# to compare (that rebuilds aws-lc-sys once).
+# Note: by default aws-lc also seeds its random generator from CPU-jitter entropy
+# on first use in each process (~30-90 ms, which dominated AutoMTLS start-up).
+# .cargo/config.toml builds it with AWS_LC_SYS_NO_JITTER_ENTROPY=1 (seed from the
+# OS only, as ring and BoringSSL do); to see the old cost, run with
+# AWS_LC_SYS_NO_JITTER_ENTROPY=0 (that rebuilds aws-lc-sys once).
 #
 # The driver is an ignored test in tests/plugin_transport.rs, so no benchmark
 # code ships in the provider binary. Building the release profile (LTO) takes
