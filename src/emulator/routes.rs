@@ -790,6 +790,17 @@ mod tests {
         (emu, reqwest::Client::new())
     }
 
+    /// The admin request log of the emulator at `url`.
+    async fn request_log(http: &reqwest::Client, url: &str) -> Value {
+        http.get(format!("{url}/_emulator/requests"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn api_routes_list_matches_the_router() {
         let (emu, http) = served().await;
@@ -832,14 +843,7 @@ mod tests {
                 .unwrap();
             assert!(r.status().is_success(), "{method} {path}: {}", r.status());
         }
-        let log: Value = http
-            .get(format!("{url}/_emulator/requests"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let log = request_log(&http, &url).await;
         let mut seen: Vec<&str> = log["by_route"]
             .as_object()
             .unwrap()
@@ -991,14 +995,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(r.status(), 422);
-        let log: Value = http
-            .get(format!("{url}/_emulator/requests"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let log = request_log(&http, &url).await;
         assert_eq!(log["bad_answers"], BadAnswer::ALL.len());
         let flagged = log["log"]
             .as_array()
