@@ -3,6 +3,8 @@
 //! socket (with go-plugin-style mTLS or in plaintext), call RPCs, and stop it.
 //! The last tests drive a real `terraform validate` when Terraform is on PATH.
 
+mod common;
+
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -605,62 +607,18 @@ async fn trace_logging_writes_hclog_json_and_silence_writes_nothing() {
 // Real Terraform
 // ---------------------------------------------------------------------------
 
-fn terraform_on_path() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join("terraform"))
-        .find(|p| p.is_file())
-}
-
-/// `terraform validate` on `provider "alloy" {}` through dev_overrides, with a
-/// CLI configuration and HOME of our own.
+/// `terraform validate` on `provider "alloy" {}` through dev_overrides, with the
+/// shared harness's own CLI configuration and environment.
 fn terraform_validate(disable_tls: bool) {
-    let Some(terraform) = terraform_on_path() else {
-        eprintln!("NOTICE: terraform not on PATH; skipping the real-Terraform test");
-        return;
-    };
-    let work = tempfile::tempdir().unwrap();
-    let bin_dir = Path::new(BIN).parent().unwrap();
-    let cli_config = work.path().join("cli.tfrc");
-    std::fs::write(
-        &cli_config,
-        format!(
-            "provider_installation {{\n  dev_overrides {{\n    \"alloy-automation/alloy\" = {}\n  }}\n  direct {{}}\n}}\n",
-            serde_json::Value::String(bin_dir.to_string_lossy().into_owned())
-        ),
-    )
-    .unwrap();
-    let config_dir = work.path().join("config");
-    std::fs::create_dir(&config_dir).unwrap();
-    std::fs::write(
-        config_dir.join("main.tf"),
-        "terraform {\n  required_providers {\n    alloy = { source = \"alloy-automation/alloy\" }\n  }\n}\n\nprovider \"alloy\" {}\n",
-    )
-    .unwrap();
-
-    let mut cmd = Command::new(terraform);
-    cmd.arg("validate")
-        .arg("-no-color")
-        .current_dir(&config_dir)
-        .env("TF_CLI_CONFIG_FILE", &cli_config)
-        .env("HOME", work.path())
-        .env("CHECKPOINT_DISABLE", "1")
-        .env("TF_LOG", "debug")
-        .env_remove("TF_LOG_PROVIDER")
-        .env_remove("TF_LOG_PATH")
-        .env_remove("TF_PLUGIN_CACHE_DIR")
-        .env_remove("TF_REATTACH_PROVIDERS")
-        .env_remove("TF_DISABLE_PLUGIN_TLS");
+    let mut ws = common::Workspace::bare();
+    ws.set_env("TF_LOG", "debug");
     if disable_tls {
-        cmd.env("TF_DISABLE_PLUGIN_TLS", "1");
+        ws.set_env("TF_DISABLE_PLUGIN_TLS", "1");
     }
-    let out = cmd.output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "terraform validate failed:\n{stdout}\n{stderr}"
-    );
+    ws.write_main("provider \"alloy\" {}");
+    let run = ws.tf(&["validate"]);
+    let (stdout, stderr) = (&run.stdout, &run.stderr);
+    assert!(run.ok(), "terraform validate failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("Success!"), "{stdout}");
     // Terraform really launched and negotiated with our binary...
     assert!(stderr.contains("using plugin: version=6"), "{stderr}");
