@@ -150,7 +150,7 @@ async fn every_operation_round_trips() {
         .create_user("jane@example.com", Some("Jane Doe"))
         .await
         .unwrap();
-    assert!(!jane.adopted);
+    assert!(jane.adopted.is_none());
     assert_eq!(jane.user_id.len(), 24, "{}", jane.user_id);
     let bare = c.create_user("no-name", None).await.unwrap();
 
@@ -398,7 +398,7 @@ async fn create_after_server_errors_makes_exactly_one_user() {
     );
     let created = created.unwrap();
     assert!(
-        !created.adopted,
+        created.adopted.is_none(),
         "the 5xx came before the store, so the re-post created it"
     );
     let users = emu.users("development").await;
@@ -443,7 +443,10 @@ async fn lost_create_response_is_resolved_by_lookup() {
         .create_user("lost@example.com", Some("Lost Answer"))
         .await
         .unwrap();
-    assert!(created.adopted);
+    let found = created.adopted.expect("the lost create is adopted");
+    assert_eq!(found.user_id, created.user_id);
+    assert_eq!(found.username.as_deref(), Some("lost@example.com"));
+    assert_eq!(found.full_name.as_deref(), Some("Lost Answer"));
     let users = emu.users("development").await;
     assert_eq!(users.len(), 1, "{users:?}");
     assert_eq!(users[0]["userId"], json!(created.user_id));

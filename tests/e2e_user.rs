@@ -352,7 +352,7 @@ fn invalid_usernames_fail_at_plan_time_without_api_calls() {
 }
 
 #[test]
-fn five_hundred_users_apply_exactly_and_plan_with_one_get_each() {
+fn five_hundred_users_apply_with_one_post_each_and_plan_with_one_get_each() {
     let emu = Emulator::start();
     let ws = Workspace::new(&emu);
     ws.write_main(
@@ -363,6 +363,11 @@ fn five_hundred_users_apply_exactly_and_plan_with_one_get_each() {
     let apply_secs = started.elapsed().as_secs_f64();
     assert_eq!(emu.users("development").len(), 500);
     assert_eq!(emu.count("POST /users"), 500);
+    assert_eq!(
+        emu.total_requests(),
+        500,
+        "a create is one POST: Alloy answers the userId and the rest is what was sent"
+    );
 
     emu.clear_requests();
     let started = std::time::Instant::now();

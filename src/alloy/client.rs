@@ -275,7 +275,7 @@ impl AlloyClient {
 
     /// `POST /users`. Never blindly re-posted: when an attempt's outcome is unknown (lost answer,
     /// timeout, 5xx), the username is looked up first; if it exists the result is
-    /// `Created { adopted: true }`. A 422 answer means the username is taken ([`Error::Conflict`]),
+    /// `Created { adopted: Some(user) }`. A 422 answer means the username is taken ([`Error::Conflict`]),
     /// unless an earlier attempt may have created it, in which case it is adopted. A success
     /// whose body cannot be read (empty, truncated, no `userId`) is resolved the same way; if
     /// the user still cannot be found it is an [`Error::Decode`].
@@ -773,7 +773,7 @@ impl AlloyClient {
                     return match created {
                         Ok(c) => Ok(Created {
                             user_id: c.user_id,
-                            adopted: false,
+                            adopted: None,
                         }),
                         // The API took the create but its answer is unreadable: the user most
                         // likely exists, so find it rather than orphan it.
@@ -1057,8 +1057,8 @@ fn adopted(user: User) -> Created {
         "user found after an attempt with unknown outcome; adopting it"
     );
     Created {
-        user_id: user.user_id,
-        adopted: true,
+        user_id: user.user_id.clone(),
+        adopted: Some(user),
     }
 }
 
@@ -1581,7 +1581,7 @@ mod tests {
             emu.set_faults(scoped(&["POST /users"], bad(kind))).unwrap();
             let name = format!("unreadable-{kind}");
             let created = c.create_user(&name, None).await.unwrap();
-            assert!(created.adopted, "{kind}");
+            assert!(created.adopted.is_some(), "{kind}");
             emu.set_faults(Faults::default()).unwrap();
             let user = c.get_user(&created.user_id).await.unwrap();
             assert_eq!(user.username.as_deref(), Some(name.as_str()));
@@ -1624,7 +1624,7 @@ mod tests {
             stopper.cancel();
         });
         let created = created.expect("the POST was sent: its answer is waited for");
-        assert!(!created.adopted);
+        assert!(created.adopted.is_none());
         assert_eq!(usernames(&emu).await, vec!["in-flight".to_string()]);
         // Once stopped, nothing new starts.
         let e = c.create_user("after-stop", None).await.unwrap_err();
@@ -1650,7 +1650,7 @@ mod tests {
             stopper.cancel();
         });
         let created = created.expect("a user that exists is returned, not orphaned");
-        assert!(created.adopted);
+        assert!(created.adopted.is_some());
         assert_eq!(usernames(&emu).await, vec!["lost-then-stopped".to_string()]);
         assert_eq!(count(&emu, "POST /users").await, 1, "no new attempt");
     }

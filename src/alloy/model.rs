@@ -16,10 +16,11 @@ use serde::{Deserialize, Deserializer, Serialize};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Created {
     pub user_id: String,
-    /// True when the create's outcome was unknown (lost answer, timeout, 5xx) and the user was
-    /// then found by username: most likely our own earlier attempt, but it could also be a user
-    /// someone else created with the same username in the meantime.
-    pub adopted: bool,
+    /// `Some` when the create's outcome was unknown (lost answer, timeout, 5xx) and the user was
+    /// then found by username; it holds the user as that lookup returned it. Most likely our own
+    /// earlier attempt, but it could also be a user someone else created with the same username
+    /// in the meantime. `None` after a plain success: Alloy then answers only the `userId`.
+    pub adopted: Option<User>,
 }
 
 /// An Embedded user. `username` may be absent on list items; `fullName` when never set.

@@ -6,8 +6,9 @@
 //! - `environment` records where the user was created. A workspace whose provider now points at
 //!   the other environment fails at refresh/plan instead of "losing" every user (a 404 under the
 //!   other key) and re-creating them all there.
-//! - Create never duplicates: the client resolves an ambiguous create by looking the username up,
-//!   and a state is returned whenever a user exists, even when a later step failed.
+//! - Create is one round trip: Alloy answers `POST /users` with the `userId` alone, and the rest
+//!   of the state is what was sent. It never duplicates: the client resolves an ambiguous create
+//!   by looking the username up, and that lookup's answer becomes the state.
 
 use async_trait::async_trait;
 
@@ -221,33 +222,21 @@ impl Resource<AlloyData> for UserResource {
                 return None;
             }
         };
-        if created.adopted {
-            tracing::info!(user_id = %created.user_id, "create answer was lost; adopted the user it created");
-        }
-        // Read back so state holds what Alloy stored.
-        let mut from_plan = planned.clone();
-        from_plan.set_attr("id", Value::string(&created.user_id));
-        from_plan.set_attr("environment", Value::string(data.environment.as_str()));
-        match data.client.get_user(&created.user_id).await {
-            Ok(user) => Some(user_state(&user, planned.attr("username"), data)),
-            Err(e) if e.is_cancelled() => {
-                // Terraform is stopping (Ctrl-C): the create itself succeeded with the planned
-                // values, so record the user as created rather than tainted; the next refresh
-                // reads it properly.
-                diags.warning(
-                    "Alloy user created; reading it back was skipped",
-                    format!(
-                        "The user {username:?} (id {}) was created, but Terraform asked the provider to \
-                         stop before it could be read back. It is recorded with the planned values.",
-                        created.user_id
-                    ),
-                );
-                Some(from_plan)
+        match created.adopted {
+            // The create's answer was lost and the user was found by its username: record it as
+            // that lookup saw it.
+            Some(user) => {
+                tracing::info!(user_id = %created.user_id, "create answer was lost; adopted the user it created");
+                Some(user_state(&user, planned.attr("username"), data))
             }
-            Err(e) => {
-                // The user exists: record it (Terraform marks it tainted) rather than orphan it.
-                api_error(diags, "Alloy user created, but reading it back failed", &e);
-                Some(from_plan)
+            // Alloy answers a create with the `userId` alone; everything else is what was sent.
+            // No read-back: it would double the round trips of every create, and the next
+            // refresh compares the state with what Alloy stored anyway.
+            None => {
+                let mut state = planned.clone();
+                state.set_attr("id", Value::string(&created.user_id));
+                state.set_attr("environment", Value::string(data.environment.as_str()));
+                Some(state)
             }
         }
     }
