@@ -174,19 +174,38 @@ def tflog(args):
       to_handshake   "starting plugin" -> "using plugin" (fork/exec, start-up, handshake line)
       close_to_exit  "GRPCProvider…: Close" -> "plugin process exited" (Shutdown RPC, exit, reap)
       launch         "starting plugin" -> "plugin exited" (the whole life of one launch)
+    and, once per log (one Terraform command), what Terraform spends on its own side before any
+    plugin process exists:
+      lock_check     the installed package found ("candidate package") -> the next log line:
+                     Terraform hashes the provider's package to check it against the lock file
+      mtls_total     "configuring client automatic mTLS" -> "starting plugin", summed over the
+                     command's launches: Terraform making a fresh client key and certificate
+      launches       how many times the command started the provider
     Launches are serial within one Terraform command, so events pair up in order.
     """
     out, label, *logs = args
     rows = []
     for log in logs:
-        start = using = close = None
+        start = using = close = mtls = candidate = None
+        mtls_total, launches = 0.0, 0
         with open(log, errors="replace") as f:
             for line in f:
                 t = _ts(line)
                 if t is None:
                     continue
-                if "provider: starting plugin:" in line:
+                if candidate is not None and "candidate package" not in line:
+                    rows.append(("lock_check", (t - candidate) * 1000))
+                    candidate = None
+                if "providercache.fillMetaCache: including" in line and "candidate package" in line:
+                    candidate = t
+                elif "provider: configuring client automatic mTLS" in line:
+                    mtls = t
+                elif "provider: starting plugin:" in line:
                     start, using, close = t, None, None
+                    launches += 1
+                    if mtls is not None:
+                        mtls_total += (t - mtls) * 1000
+                        mtls = None
                 elif "provider: using plugin:" in line and start is not None:
                     using = t
                     rows.append(("to_handshake", (using - start) * 1000))
@@ -198,6 +217,8 @@ def tflog(args):
                 elif "provider: plugin exited" in line and start is not None:
                     rows.append(("launch", (t - start) * 1000))
                     start = None
+        rows.append(("mtls_total", mtls_total))
+        rows.append(("launches", float(launches)))
     with open(out, "a") as sink:
         for metric, ms in rows:
             sink.write(f"{label}\t{metric}\t{ms:.1f}\n")
@@ -338,6 +359,30 @@ def report(args):
     if sizes:
         say(f"| binary size (MiB) | < 15 | {fmt_ms(_mib(int(sizes.get('go', 0)) / 1024), 1)} | "
             f"{fmt_ms(_mib(int(sizes.get('us', 0)) / 1024), 1)} | |")
+
+    # Terraform's own share of a plugin launch, and what it leaves of the validate/plan targets.
+    if tl.get(("us", "mtls_total")) or tl.get(("us-validate", "mtls_total")):
+        say("")
+        say("### What Terraform itself spends on a plugin (its TF_LOG=trace timestamps, ms, medians)")
+        say("")
+        say("Before a plugin process exists, Terraform hashes the installed package to check it "
+            "against the lock file (once per command; the cost grows with the binary's size) and "
+            "makes a fresh AutoMTLS client key and certificate (once per launch). Neither depends "
+            "on how the provider is written, and the floor pays neither.")
+        say("")
+        say("| command | launches (Go / us) | lock-file check, Go / us | AutoMTLS set-up, all launches, Go / us "
+            "| floor | floor + Terraform's plugin cost with our binary | that / floor | us / floor |")
+        say("|---|---|---|---|---|---|---|---|")
+        for cmd, suffix in (("validate", "-validate"), ("plan", "")):
+            def m(peer, metric):
+                return _median(tl.get((peer + suffix, metric), []))
+            lk_u, mt_u = m("us", "lock_check"), m("us", "mtls_total")
+            f, u = med("small", "floor", 1, cmd), med("small", "us", 1, cmd)
+            bound = None if f is None or lk_u is None or mt_u is None else f + (lk_u + mt_u) / 1000.0
+            say(f"| `{cmd}`, 1 resource | {fmt_ms(m('go', 'launches'), 0)} / {fmt_ms(m('us', 'launches'), 0)} "
+                f"| {fmt_ms(m('go', 'lock_check'), 1)} / {fmt_ms(lk_u, 1)} "
+                f"| {fmt_ms(m('go', 'mtls_total'), 1)} / {fmt_ms(mt_u, 1)} "
+                f"| {_fmt_s(f)} | {_fmt_s(bound)} | {_ratio(bound, f)} | {_ratio(u, f)} |")
 
     # Peak RSS and CPU: peer, n, cmd, run, kib, user s, sys s (one line per launch).
     peak = defaultdict(lambda: defaultdict(int))

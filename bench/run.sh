@@ -24,8 +24,9 @@
 #   wrapped where launch cost dominates (1 resource, launch timings).
 # - The registry host name is assembled at run time instead of being written here.
 #
-# Knobs (environment): RUNS (runs for every sized section), ALLOY_BENCH_CACHE (where the Go peer's
-# package is kept between runs), KEEP_WORK=1 (keep the scratch directory), TERRAFORM.
+# Knobs (environment): RUNS (runs for every sized section), SIZES_ONLY (the sizes to run instead of
+# the mode's, e.g. '3000'), ALLOY_BENCH_CACHE (where the Go peer's package is kept between runs),
+# KEEP_WORK=1 (keep the scratch directory), TERRAFORM.
 
 # Single quotes around ${...} are deliberate (HCL interpolation, the wrapper's own expansion), and
 # each workspace's .env file is generated at run time:
@@ -58,6 +59,13 @@ else
   RUNS_SMALL=9 RUNS_LAT=5 RUNS_TFLOG=5 RUNS_HS=40
   EXPECT_MIN=20
 fi
+if [ -n "${SIZES_ONLY:-}" ]; then
+  read -r -a SIZES <<<"$SIZES_ONLY"
+  for n in "${SIZES[@]}"; do
+    case $n in '' | *[!0-9]*) echo "SIZES_ONLY must list resource counts, e.g. SIZES_ONLY='3000'" >&2; exit 2 ;; esac
+    [ -n "${RUNS_N[$n]:-}" ] || RUNS_N[$n]=3
+  done
+fi
 if [ -n "${RUNS:-}" ]; then
   for n in "${SIZES[@]}"; do RUNS_N[$n]=$RUNS; done
   RUNS_LAT=$RUNS
@@ -66,7 +74,11 @@ LATENCY_MS=50
 LATENCY_PAR=50
 
 echo "alloy benchmark, $MODE mode: sizes ${SIZES[*]}; runs $(for n in "${SIZES[@]}"; do printf '%s:%s ' "$n" "${RUNS_N[$n]}"; done)"
-echo "expected duration on a 2-core machine: about $EXPECT_MIN minutes (plus a release build if one is needed)"
+if [ -n "${SIZES_ONLY:-}" ]; then
+  echo "expected duration: depends on SIZES_ONLY (3000 users take about 2 minutes per run)"
+else
+  echo "expected duration on a 2-core machine: about $EXPECT_MIN minutes (plus a release build if one is needed)"
+fi
 echo
 
 for tool in "$TF" python3 cargo curl; do
@@ -312,17 +324,19 @@ for run in $(seq 1 "$RUNS_SMALL"); do
   done
 done
 
-log "provider launches as Terraform logs them (TF_LOG=trace, $RUNS_TFLOG plans each)"
+log "provider launches as Terraform logs them (TF_LOG=trace, $RUNS_TFLOG plans and validates each)"
 mkdir -p "$WORK/tflog"
 for run in $(seq 1 "$RUNS_TFLOG"); do
   for p in go us; do
     (source "$WORK/ws/$p-1/.env" && cd "$WORK/ws/$p-1" &&
-      TF_LOG=trace TF_LOG_PATH="$WORK/tflog/$p-$run.log" "$TF" "${PLAN[@]}") >/dev/null 2>&1 ||
-      { echo "TF_LOG plan failed for $p" >&2; exit 1; }
+      TF_LOG=trace TF_LOG_PATH="$WORK/tflog/$p-$run.log" "$TF" "${PLAN[@]}" &&
+      TF_LOG=trace TF_LOG_PATH="$WORK/tflog/$p-validate-$run.log" "$TF" validate -no-color) >/dev/null 2>&1 ||
+      { echo "TF_LOG plan or validate failed for $p" >&2; exit 1; }
   done
 done
 for p in go us; do
-  python3 "$BENCHLIB" tflog "$RES/tflog.tsv" "$p" "$WORK"/tflog/"$p"-*.log
+  python3 "$BENCHLIB" tflog "$RES/tflog.tsv" "$p" "$WORK"/tflog/"$p"-[0-9]*.log
+  python3 "$BENCHLIB" tflog "$RES/tflog.tsv" "$p-validate" "$WORK"/tflog/"$p"-validate-*.log
 done
 for p in floor go us; do tf_quiet "$p-1" "${DESTROY[@]}"; done
 
