@@ -160,9 +160,10 @@ fn latency_spikes_beyond_the_request_timeout_are_retried() {
     assert_no_internal_error(&run);
     let traffic = Traffic::of(&emu);
     // Requests the client gave up on are not in the log (the emulator drops them), so the
-    // retries show as more calls than the two per user a calm API needs.
+    // retries (and the lookups after a create that timed out) show as more calls than the one
+    // POST per user a calm API needs.
     assert!(
-        traffic.api_calls > 2 * n as u64,
+        traffic.api_calls > n as u64,
         "no timeout happened: {traffic:?}"
     );
     emu.set_faults(json!({"latency_ms": 0, "jitter_ms": 0}));
