@@ -275,10 +275,10 @@ impl AlloyClient {
 
     /// `POST /users`. Never blindly re-posted: when an attempt's outcome is unknown (lost answer,
     /// timeout, 5xx), the username is looked up first; if it exists the result is
-    /// `Created { adopted: Some(user) }`. A 422 answer means the username is taken ([`Error::Conflict`]),
-    /// unless an earlier attempt may have created it, in which case it is adopted. A success
-    /// whose body cannot be read (empty, truncated, no `userId`) is resolved the same way; if
-    /// the user still cannot be found it is an [`Error::Decode`].
+    /// `Created { adopted: Some(user) }`. A 422 answer means the username is taken
+    /// ([`Error::Conflict`]), unless an earlier attempt may have created it, in which case it is
+    /// adopted. A success whose body cannot be read (empty, truncated, no `userId`) is resolved
+    /// the same way; if the user still cannot be found it is an [`Error::Decode`].
     ///
     /// Stopping (Terraform's StopProvider) or the deadline never abandons a POST that was sent:
     /// that attempt runs to its end (it is bounded by the request timeout), no further attempt

@@ -6,7 +6,8 @@
 //! `/_emulator` must stay reliable, since tests use them to set up state and to count requests.
 //! `routes` narrows them further to some route templates (as the request log names them, e.g.
 //! `GET /users/{id}`), so a test can break one step of an operation — the lookup after an
-//! unreadable create answer, say — and leave the others working. Requests on other routes see no fault at all.
+//! unreadable create answer, say — and leave the others working. Requests on other routes see
+//! no fault at all.
 //!
 //! Order of application for one API request: latency (+ jitter) first, then the rate limit,
 //! then the error rate — both of which answer before the store is touched — then the handler,

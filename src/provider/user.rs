@@ -226,7 +226,10 @@ impl Resource<AlloyData> for UserResource {
             // The create's answer was lost and the user was found by its username: record it as
             // that lookup saw it.
             Some(user) => {
-                tracing::info!(user_id = %created.user_id, "create answer was lost; adopted the user it created");
+                tracing::info!(
+                    user_id = %created.user_id,
+                    "create answer was lost; adopted the user it created"
+                );
                 Some(user_state(&user, planned.attr("username"), data))
             }
             // Alloy answers a create with the `userId` alone; everything else is what was sent.
