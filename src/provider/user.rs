@@ -222,26 +222,25 @@ impl Resource<AlloyData> for UserResource {
                 return None;
             }
         };
-        match created.adopted {
-            // The create's answer was lost and the user was found by its username: record it as
-            // that lookup saw it.
-            Some(user) => {
+        // Alloy answers a plain create with the `userId` alone, so the rest is what was sent (no
+        // read-back: it would double the round trips of every create, and the next refresh
+        // compares the state with what Alloy stored anyway). After a lost answer, the user the
+        // username lookup found is recorded as that lookup saw it.
+        let user = match created.adopted {
+            Some(found) => {
                 tracing::info!(
-                    user_id = %created.user_id,
+                    user_id = %found.user_id,
                     "create answer was lost; adopted the user it created"
                 );
-                Some(user_state(&user, planned.attr("username"), data))
+                found
             }
-            // Alloy answers a create with the `userId` alone; everything else is what was sent.
-            // No read-back: it would double the round trips of every create, and the next
-            // refresh compares the state with what Alloy stored anyway.
-            None => {
-                let mut state = planned.clone();
-                state.set_attr("id", Value::string(&created.user_id));
-                state.set_attr("environment", Value::string(data.environment.as_str()));
-                Some(state)
-            }
-        }
+            None => User {
+                user_id: created.user_id,
+                username: Some(username.to_owned()),
+                full_name: full_name.map(str::to_owned),
+            },
+        };
+        Some(user_state(&user, planned.attr("username"), data))
     }
 
     async fn update(
