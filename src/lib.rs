@@ -13,6 +13,8 @@
 //! - [`alloy`]: a typed client for Alloy's HTTP API; knows nothing of Terraform.
 //! - [`emulator`]: the local Alloy API used by the examples, the demo and every test; it shares
 //!   no types with [`alloy`], so a misreading of the API cannot hide in a shared struct.
+//! - [`secrets`]: the keys and tokens this process holds, and their redaction; a leaf that every
+//!   layer may use (the provider registers, the log layer scrubs).
 //! - [`xtask`]: developer tasks (Registry docs from the schema, release artefacts, mirror
 //!   install) behind the `xtask` binary; nothing at run time depends on it.
 
@@ -22,4 +24,5 @@ pub mod framework;
 pub mod plugin;
 pub mod proto;
 pub mod provider;
+pub mod secrets;
 pub mod xtask;

@@ -12,14 +12,14 @@
 //! level is off no subscriber is installed, so `tracing` macros cost a single
 //! relaxed load and no line is ever formatted.
 //!
-//! Secrets: code that handles an API key or token calls [`register_secret`];
-//! every line is scrubbed of registered strings just before it is written. This
-//! is a second line of defence behind "never log secrets", not a licence to.
+//! Secrets: code that handles an API key or token registers it with
+//! [`crate::secrets`]; every line is scrubbed of registered strings just before
+//! it is written. This is a second line of defence behind "never log secrets",
+//! not a licence to.
 
-use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 use std::io::Write as _;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use serde_json::Value;
 use tracing::field::{Field, Visit};
@@ -29,6 +29,8 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt as _};
 use tracing_subscriber::registry::LookupSpan;
 
+use crate::secrets::redact;
+
 /// What `@module` says in every line; Terraform shows it next to the message.
 const MODULE: &str = "alloy";
 
@@ -36,62 +38,6 @@ const MODULE: &str = "alloy";
 /// dependencies (h2, hyper, tonic) are capped at INFO so `TF_LOG=trace` shows
 /// the provider's trace without every HTTP/2 frame.
 const OWN_TARGET: &str = "terraform_provider_alloy";
-
-/// Replacement written in place of a registered secret.
-pub const REDACTED: &str = "[REDACTED]";
-
-/// Registered secrets shorter than this are ignored: redacting short strings
-/// would mangle ordinary words and ids while protecting nothing real.
-pub const MIN_SECRET_LEN: usize = 8;
-
-/// Longest first, so a secret that contains another is replaced as a whole.
-static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
-
-/// Adds `secret` to the process-wide set of strings that are replaced by
-/// `[REDACTED]` in every log line. Strings shorter than [`MIN_SECRET_LEN`]
-/// characters are ignored. Registering the same string twice is harmless.
-pub fn register_secret(secret: &str) {
-    if secret.chars().count() < MIN_SECRET_LEN {
-        return;
-    }
-    // Lines are JSON, so a secret containing quotes, backslashes or control
-    // characters appears there in escaped form; register that form too.
-    let mut forms = vec![secret.to_owned()];
-    let escaped = json_escape_inner(secret);
-    if escaped != secret {
-        forms.push(escaped);
-    }
-    let mut set = SECRETS
-        .write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    for form in forms {
-        if !set.contains(&form) {
-            set.push(form);
-        }
-    }
-    set.sort_by_key(|s| std::cmp::Reverse(s.len()));
-}
-
-/// Returns `text` with every registered secret replaced by `[REDACTED]`.
-/// Borrowed when nothing matched, which is the common case.
-pub fn redact(text: &str) -> Cow<'_, str> {
-    let set = SECRETS
-        .read()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let mut out = Cow::Borrowed(text);
-    for secret in set.iter() {
-        if out.contains(secret.as_str()) {
-            out = Cow::Owned(out.replace(secret.as_str(), REDACTED));
-        }
-    }
-    out
-}
-
-/// The body of a JSON string literal for `s`, without the surrounding quotes.
-fn json_escape_inner(s: &str) -> String {
-    let quoted = Value::String(s.to_owned()).to_string();
-    quoted[1..quoted.len() - 1].to_owned()
-}
 
 /// Parses a Terraform log level name as `TF_LOG` accepts it. `JSON` is
 /// Terraform's "trace, as JSON" setting. `None` means logging is off (unset,
@@ -377,6 +323,8 @@ fn panic_line(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secrets::{REDACTED, register as register_secret};
+    use std::borrow::Cow;
     use std::sync::Mutex;
 
     /// Runs `f` with a layer at `level` whose lines land in the returned vector.

@@ -24,8 +24,6 @@ use std::time::Duration;
 use crate::proto::tfplugin6::provider_server::Provider;
 use handshake::LaunchEnv;
 
-pub use log::register_secret;
-
 /// Static facts about the provider binary.
 #[derive(Debug, Clone)]
 pub struct PluginConfig {
