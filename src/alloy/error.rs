@@ -2,9 +2,10 @@
 //!
 //! One variant per cause the provider reacts to differently (drop from state, suggest import,
 //! tell the user to fix the key, retry later...). Every variant names the operation ("create
-//! user") and, when the API sent one, its `message`, so that the Display string is a sentence a
-//! Terraform user can act on without reading logs. The API key never appears here: messages
-//! echoed from the API are scrubbed of it before they are stored (see `client.rs`).
+//! user") and, when the API sent one, its `message`. The Display string says what happened in
+//! the API's terms only: what to do about it in Terraform (which attribute to fix, which flag to
+//! lower) is the provider's to add, once (`provider::api_error`). The API key never appears here:
+//! messages echoed from the API are scrubbed of it before they are stored (see `client.rs`).
 
 use std::fmt;
 use std::time::Duration;
@@ -71,8 +72,7 @@ pub enum Error {
 
     /// 401 or 403: the key is wrong, revoked, or not allowed here.
     #[error(
-        "{op}: the Alloy API rejected the API key (HTTP {status}{msg}). Check that api_key is a \
-         current Alloy API key and that base_url points at the API that issued it.",
+        "{op}: the Alloy API rejected the API key (HTTP {status}{msg}).",
         msg = Msg(message)
     )]
     Unauthorized {
@@ -83,8 +83,7 @@ pub enum Error {
 
     /// 404: no such user or integration in this key's environment.
     #[error(
-        "{op}: not found (HTTP 404{msg}). It does not exist in this API key's environment; it \
-         may have been deleted outside Terraform.",
+        "{op}: not found (HTTP 404{msg}); it does not exist in this API key's environment.",
         msg = Msg(message)
     )]
     NotFound {
@@ -94,8 +93,7 @@ pub enum Error {
 
     /// 409 or 422: typically a username that is already taken in this environment.
     #[error(
-        "{op}: the Alloy API refused it as a conflict (HTTP {status}{msg}). Usernames must be \
-         unique per environment: choose another username, or import the existing user.",
+        "{op}: the Alloy API refused it as a conflict (HTTP {status}{msg}).",
         msg = Msg(message)
     )]
     Conflict {
@@ -106,8 +104,7 @@ pub enum Error {
 
     /// 429 on every attempt the retry budget allowed.
     #[error(
-        "{op}: the Alloy API kept rate limiting requests (HTTP 429{msg}){n}. Lower terraform's \
-         -parallelism or raise the provider's retry settings, then try again.",
+        "{op}: the Alloy API kept rate limiting requests (HTTP 429{msg}){n}.",
         msg = Msg(message),
         n = Attempts(*attempts)
     )]
@@ -119,8 +116,7 @@ pub enum Error {
 
     /// 5xx on every attempt the retry budget allowed.
     #[error(
-        "{op}: the Alloy API failed with a server error (HTTP {status}{msg}){n}. This is usually \
-         temporary: try again later.",
+        "{op}: the Alloy API failed with a server error (HTTP {status}{msg}){n}.",
         msg = Msg(message),
         n = Attempts(*attempts)
     )]
@@ -144,8 +140,7 @@ pub enum Error {
 
     /// The API could not be reached, or the connection failed before a full answer arrived.
     #[error(
-        "{op}: could not get an answer from the Alloy API{n}: {detail}. Check base_url and that \
-         the API is reachable from this machine.",
+        "{op}: could not get an answer from the Alloy API{n}: {detail}.",
         n = Attempts(*attempts)
     )]
     Transport {
@@ -157,7 +152,7 @@ pub enum Error {
     /// A success status whose body is not what the documented API returns.
     #[error(
         "{op}: the Alloy API answered HTTP {status} with a body the provider cannot read \
-         ({detail}). Check that base_url points at the Alloy API."
+         ({detail})."
     )]
     Decode {
         op: &'static str,
@@ -171,8 +166,7 @@ pub enum Error {
 
     /// The operation's overall time budget ran out.
     #[error(
-        "{op}: gave up after {t}, the time allowed for one operation{last}. The Alloy API may be \
-         slow or rate limiting; try again later or allow more time.",
+        "{op}: gave up after {t}, the time allowed for one operation{last}.",
         t = Secs(*after),
         last = Last(last)
     )]
@@ -296,7 +290,7 @@ mod tests {
             s.contains("HTTP 422: Username jane@example.com already exists"),
             "{s}"
         );
-        assert!(s.contains("import"), "{s}");
+        assert!(!s.contains("import"), "no Terraform advice here: {s}");
         assert!(e.is_conflict() && !e.is_not_found());
         assert_eq!(e.status(), Some(422));
         assert_eq!(

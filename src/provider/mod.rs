@@ -53,7 +53,7 @@ impl Provider for AlloyProvider {
         );
         let env = |k: &str| std::env::var(k).ok();
         let resolved = config::resolve(&req.config, &env, &user_agent, req.stop, diags)?;
-        crate::plugin::log::register_secret(resolved.client.api_key.expose());
+        crate::secrets::register(resolved.client.api_key.expose());
         let environment = resolved.environment;
         match AlloyClient::new(resolved.client) {
             Ok(client) => {
@@ -88,8 +88,42 @@ impl Provider for AlloyProvider {
     }
 }
 
-/// Reports a failed API call: the summary says what we were doing, the detail is the client's
-/// sentence (which names the operation and the API's message, never the key).
+/// Reports a failed API call, the one place where an API error becomes Terraform advice: the
+/// summary says what we were doing, the detail is the client's sentence (which names the operation
+/// and the API's message, never the key) followed by what to do about it here.
 pub(crate) fn api_error(diags: &mut Diagnostics, summary: impl Into<String>, err: &alloy::Error) {
-    diags.error(summary, err.to_string());
+    let detail = match advice(err) {
+        Some(advice) => format!("{err} {advice}"),
+        None => err.to_string(),
+    };
+    diags.error(summary, detail);
+}
+
+/// What a Terraform user can do about `err`, in terms of this provider's settings.
+fn advice(err: &alloy::Error) -> Option<&'static str> {
+    use alloy::Error as E;
+    Some(match err {
+        E::Unauthorized { .. } => {
+            "Check that `api_key` (or the ALLOY_*_API_KEY variable in use) is a current Alloy API key \
+             and that `base_url` or `region` points at the API that issued it."
+        }
+        E::NotFound { .. } => "It may have been deleted outside Terraform.",
+        E::Conflict { .. } => {
+            "Usernames must be unique per environment: choose another username, or import the \
+             existing user."
+        }
+        E::RateLimited { .. } => {
+            "Lower terraform's -parallelism or raise the provider's `max_retries`, then try again."
+        }
+        E::Server { .. } => "This is usually temporary: try again later.",
+        E::Transport { .. } => {
+            "Check `base_url` (or ALLOY_BASE_URL) and that the API is reachable from this machine."
+        }
+        E::Decode { .. } => "Check that `base_url` (or ALLOY_BASE_URL) points at the Alloy API.",
+        E::Deadline { .. } => {
+            "The Alloy API may be slow or rate limiting; try again later, or allow more time with \
+             `request_timeout` and `max_retries`."
+        }
+        _ => return None,
+    })
 }
