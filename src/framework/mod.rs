@@ -3,10 +3,12 @@
 //! - [`value`]: values with null/unknown, decoded from and encoded to msgpack and JSON;
 //! - [`schema`]: attributes, nested attributes, blocks, descriptions;
 //! - [`diag`]: diagnostics with attribute paths;
+//! - [`model`]: typed models, one struct per schema, declared with [`model!`](crate::model);
 //! - [`resource`]: the traits a provider, resource, data source or ephemeral resource implements;
 //! - [`server`]: the tfplugin6 gRPC service that drives those traits.
 
 pub mod diag;
+pub mod model;
 pub mod resource;
 pub mod schema;
 pub mod server;
@@ -14,6 +16,7 @@ pub mod value;
 mod wire;
 
 pub use diag::{AttrPath, Diagnostics};
+pub use model::{Attr, Model};
 pub use resource::{
     ConfigureRequest, DataSource, EphemeralResource, Opened, Plan, Provider, Renewed, Resource,
 };

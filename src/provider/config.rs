@@ -9,7 +9,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::alloy::{self, ApiKey, ClientConfig};
-use crate::framework::{AttrPath, Attribute, Block, Diagnostics, Schema, Value};
+use crate::framework::{
+    Attr, AttrPath, Attribute, Block, Diagnostics, Model, Number, Schema, Value,
+};
 
 /// The Embedded API version we speak unless told otherwise (the one the current docs describe).
 pub const DEFAULT_API_VERSION: &str = "2025-09";
@@ -21,6 +23,41 @@ pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
 pub const DEFAULT_MAX_RETRIES: u32 = 8;
 const MAX_REQUEST_TIMEOUT_SECS: f64 = 600.0;
 const MAX_RETRIES_LIMIT: i64 = 50;
+
+/// The environment variables the provider block reads, one constant each so that configuration,
+/// messages and [`ENV_VARS`] (from which the docs' table is generated) cannot drift apart.
+pub const API_KEY_VAR: &str = "ALLOY_API_KEY";
+pub const DEVELOPMENT_API_KEY_VAR: &str = "ALLOY_DEVELOPMENT_API_KEY";
+pub const PRODUCTION_API_KEY_VAR: &str = "ALLOY_PRODUCTION_API_KEY";
+pub const ENVIRONMENT_VAR: &str = "ALLOY_ENVIRONMENT";
+pub const BASE_URL_VAR: &str = "ALLOY_BASE_URL";
+pub const REGION_VAR: &str = "ALLOY_REGION";
+pub const API_VERSION_VAR: &str = "ALLOY_API_VERSION";
+
+/// (attribute, variable) for every variable that can supply a provider setting. For `api_key`
+/// the environment's own variable is consulted before the generic one (see `resolve`).
+pub const ENV_VARS: &[(&str, &str)] = &[
+    ("api_key", API_KEY_VAR),
+    ("api_key", DEVELOPMENT_API_KEY_VAR),
+    ("api_key", PRODUCTION_API_KEY_VAR),
+    ("environment", ENVIRONMENT_VAR),
+    ("base_url", BASE_URL_VAR),
+    ("region", REGION_VAR),
+    ("api_version", API_VERSION_VAR),
+];
+
+crate::model! {
+    /// The `provider "alloy"` block.
+    pub(crate) struct ProviderModel {
+        api_key: Attr<String>,
+        environment: Attr<String>,
+        base_url: Attr<String>,
+        region: Attr<String>,
+        api_version: Attr<String>,
+        request_timeout: Attr<Number>,
+        max_retries: Attr<Number>,
+    }
+}
 
 /// Which of an Alloy account's two key sets a workspace manages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,8 +85,8 @@ impl Environment {
     /// The variable holding this environment's key, for CI jobs that carry both.
     pub fn key_var(self) -> &'static str {
         match self {
-            Environment::Development => "ALLOY_DEVELOPMENT_API_KEY",
-            Environment::Production => "ALLOY_PRODUCTION_API_KEY",
+            Environment::Development => DEVELOPMENT_API_KEY_VAR,
+            Environment::Production => PRODUCTION_API_KEY_VAR,
         }
     }
 }
@@ -109,38 +146,43 @@ pub fn schema() -> Schema {
 
 /// Checks what the block states. Unknown values (from other resources) pass; configure checks them.
 pub fn validate(config: &Value, diags: &mut Diagnostics) {
-    if let Some(env) = config.attr("environment").as_str() {
+    let Some(config) = ProviderModel::decode(config, diags) else {
+        return;
+    };
+    if let Some(env) = config.environment.as_str() {
         check_environment(env, AttrPath::attr("environment"), diags);
     }
-    if let Some(url) = config.attr("base_url").as_str() {
+    if let Some(url) = config.base_url.as_str() {
         check_base_url(url, AttrPath::attr("base_url"), "", diags);
     }
-    if let Some(region) = config.attr("region").as_str() {
+    if let Some(region) = config.region.as_str() {
         check_region(region, AttrPath::attr("region"), diags);
     }
-    if !config.attr("region").is_null() && !config.attr("base_url").is_null() {
+    if !config.region.is_null() && !config.base_url.is_null() {
         diags.attr_error(
             AttrPath::attr("region"),
             "Conflicting provider settings",
             "`region` and `base_url` both choose the API host: set only one of them.",
         );
     }
-    if let Some(v) = config.attr("api_version").as_str() {
+    if let Some(v) = config.api_version.as_str() {
         check_api_version(v, AttrPath::attr("api_version"), diags);
     }
-    if let Some(n) = config.attr("request_timeout").as_number() {
+    if let Some(n) = config.request_timeout.get() {
         check_timeout(n.as_f64(), diags);
     }
-    if let Some(n) = config.attr("max_retries").as_number() {
+    if let Some(n) = config.max_retries.get() {
         check_retries(n, diags);
     }
-    if let Some(k) = config.attr("api_key").as_str()
+    if let Some(k) = config.api_key.as_str()
         && k.trim().is_empty()
     {
         diags.attr_error(
             AttrPath::attr("api_key"),
             "Empty Alloy API key",
-            "`api_key` is set to an empty string. Remove it to use ALLOY_API_KEY, or set it to your key.",
+            format!(
+                "`api_key` is set to an empty string. Remove it to use {API_KEY_VAR}, or set it to your key."
+            ),
         );
     }
 }
@@ -152,7 +194,7 @@ fn check_environment(env: &str, path: AttrPath, diags: &mut Diagnostics) {
             "Invalid environment",
             format!(
                 "{env:?} is not an Alloy environment. Use \"development\" or \"production\" (in \
-                 `environment` or ALLOY_ENVIRONMENT)."
+                 `environment` or {ENVIRONMENT_VAR})."
             ),
         );
     }
@@ -163,7 +205,9 @@ fn check_region(region: &str, path: AttrPath, diags: &mut Diagnostics) {
         diags.attr_error(
             path,
             "Invalid region",
-            format!("{region:?} is not an Alloy region. Use \"us\" or \"eu\" (in `region` or ALLOY_REGION)."),
+            format!(
+                "{region:?} is not an Alloy region. Use \"us\" or \"eu\" (in `region` or {REGION_VAR})."
+            ),
         );
     }
 }
@@ -179,14 +223,24 @@ fn check_api_version(v: &str, path: AttrPath, diags: &mut Diagnostics) {
             "Invalid API version",
             format!(
                 "{v:?} is not a dated Alloy API version. Use the YYYY-MM form, e.g. \"{DEFAULT_API_VERSION}\" \
-                 (in `api_version` or ALLOY_API_VERSION)."
+                 (in `api_version` or {API_VERSION_VAR})."
             ),
         );
     }
 }
 
+/// The request timeout `secs` stands for, when it is one we accept (a number sent as msgpack may
+/// be NaN or infinite, which no `Duration` can hold).
+fn timeout(secs: f64) -> Option<Duration> {
+    if secs > 0.0 && secs <= MAX_REQUEST_TIMEOUT_SECS {
+        Duration::try_from_secs_f64(secs).ok()
+    } else {
+        None
+    }
+}
+
 fn check_timeout(secs: f64, diags: &mut Diagnostics) {
-    if !(secs > 0.0 && secs <= MAX_REQUEST_TIMEOUT_SECS) {
+    if timeout(secs).is_none() {
         diags.attr_error(
             AttrPath::attr("request_timeout"),
             "Invalid request timeout",
@@ -198,7 +252,7 @@ fn check_timeout(secs: f64, diags: &mut Diagnostics) {
     }
 }
 
-fn check_retries(n: &crate::framework::Number, diags: &mut Diagnostics) {
+fn check_retries(n: &Number, diags: &mut Diagnostics) {
     if !n
         .as_i64()
         .is_some_and(|i| (0..=MAX_RETRIES_LIMIT).contains(&i))
@@ -275,15 +329,14 @@ fn check_base_url(
 /// A string setting: HCL first, then the environment. Returns the value and, when it came from
 /// the environment, the variable's name. `Err` when the HCL value is still unknown.
 fn string_setting(
-    config: &Value,
-    attr: &str,
+    hcl: &Attr<String>,
     var: &'static str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Option<(String, Option<&'static str>)>, ()> {
-    match config.attr(attr) {
-        Value::Unknown => Err(()),
-        Value::String(s) => Ok(Some((s.clone(), None))),
-        _ => Ok(env(var).filter(|v| !v.is_empty()).map(|v| (v, Some(var)))),
+    match hcl {
+        Attr::Unknown => Err(()),
+        Attr::Known(s) => Ok(Some((s.clone(), None))),
+        Attr::Null => Ok(env(var).filter(|v| !v.is_empty()).map(|v| (v, Some(var)))),
     }
 }
 
@@ -308,29 +361,33 @@ pub fn resolve(
     stop: tokio_util::sync::CancellationToken,
     diags: &mut Diagnostics,
 ) -> Option<Resolved> {
+    let config = ProviderModel::decode(config, diags)?;
     let before = diags.0.len();
-    let setting = |attr: &str, var: &'static str, diags: &mut Diagnostics| match string_setting(
-        config, attr, var, env,
-    ) {
-        Ok(v) => v,
-        Err(()) => {
-            unknown(attr, var, diags);
-            None
+    let setting = |attr: &str, hcl: &Attr<String>, var: &'static str, diags: &mut Diagnostics| {
+        match string_setting(hcl, var, env) {
+            Ok(v) => v,
+            Err(()) => {
+                unknown(attr, var, diags);
+                None
+            }
         }
     };
 
-    let environment = match setting("environment", "ALLOY_ENVIRONMENT", diags) {
+    let environment = match setting("environment", &config.environment, ENVIRONMENT_VAR, diags) {
         Some((e, _)) => {
             check_environment(&e, AttrPath::attr("environment"), diags);
             Environment::parse(&e)
         }
         None => {
-            if !config.attr("environment").is_unknown() {
+            if !config.environment.is_unknown() {
                 diags.attr_error(
                     AttrPath::attr("environment"),
                     "Missing Alloy environment",
-                    "Set `environment` in the provider block, or the ALLOY_ENVIRONMENT environment variable, to \
-                     \"development\" or \"production\". It pins this workspace to one environment.",
+                    format!(
+                        "Set `environment` in the provider block, or the {ENVIRONMENT_VAR} environment \
+                         variable, to \"development\" or \"production\". It pins this workspace to one \
+                         environment."
+                    ),
                 );
             }
             None
@@ -338,20 +395,25 @@ pub fn resolve(
     };
 
     // The key: HCL, then the variable of this environment, then the generic one.
-    let key = match config.attr("api_key") {
-        Value::Unknown => {
-            unknown("api_key", "ALLOY_API_KEY", diags);
+    let present = |var: &str| env(var).filter(|k| !k.is_empty());
+    let key = match &config.api_key {
+        Attr::Unknown => {
+            unknown("api_key", API_KEY_VAR, diags);
             None
         }
-        Value::String(k) => Some(k.clone()),
-        _ => environment
-            .and_then(|e| env(e.key_var()))
-            .filter(|k| !k.is_empty())
-            .or_else(|| env("ALLOY_API_KEY").filter(|k| !k.is_empty())),
+        Attr::Known(k) => Some(k.clone()),
+        Attr::Null => environment
+            .and_then(|e| present(e.key_var()))
+            .or_else(|| present(API_KEY_VAR)),
     };
-    if key.is_none() && !config.attr("api_key").is_unknown() {
+    // Without a valid environment the environment's own key variable cannot be chosen: if one is
+    // set, the environment error above is the only cause worth reporting.
+    let some_key_var = [API_KEY_VAR, DEVELOPMENT_API_KEY_VAR, PRODUCTION_API_KEY_VAR]
+        .into_iter()
+        .any(|v| present(v).is_some());
+    if key.is_none() && !config.api_key.is_unknown() && (environment.is_some() || !some_key_var) {
         let specific = environment.map_or(
-            "ALLOY_DEVELOPMENT_API_KEY or ALLOY_PRODUCTION_API_KEY".to_string(),
+            format!("{DEVELOPMENT_API_KEY_VAR} or {PRODUCTION_API_KEY_VAR}"),
             |e| e.key_var().to_string(),
         );
         diags.attr_error(
@@ -359,17 +421,17 @@ pub fn resolve(
             "Missing Alloy API key",
             format!(
                 "No API key was found. Set `api_key` in the provider block, or the environment variable \
-                 ALLOY_API_KEY, or {specific} (matching `environment`)."
+                 {API_KEY_VAR}, or {specific} (matching `environment`)."
             ),
         );
     }
 
-    let region = setting("region", "ALLOY_REGION", diags);
+    let region = setting("region", &config.region, REGION_VAR, diags);
     if let Some((r, _)) = &region {
         check_region(r, AttrPath::attr("region"), diags);
     }
     // `base_url`, from wherever it came, wins over `region`; both in HCL is a contradiction.
-    let base = setting("base_url", "ALLOY_BASE_URL", diags);
+    let base = setting("base_url", &config.base_url, BASE_URL_VAR, diags);
     let base_url = match (&base, &region) {
         (Some((_, None)), Some((_, None))) => {
             diags.attr_error(
@@ -386,7 +448,7 @@ pub fn resolve(
         (None, _) => url::Url::parse(US_BASE_URL).ok(),
     };
 
-    let api_version = match setting("api_version", "ALLOY_API_VERSION", diags) {
+    let api_version = match setting("api_version", &config.api_version, API_VERSION_VAR, diags) {
         Some((v, _)) => {
             check_api_version(&v, AttrPath::attr("api_version"), diags);
             v
@@ -394,27 +456,27 @@ pub fn resolve(
         None => DEFAULT_API_VERSION.to_string(),
     };
 
-    let timeout = match config.attr("request_timeout") {
-        Value::Number(n) => {
+    let timeout = match &config.request_timeout {
+        Attr::Known(n) => {
             check_timeout(n.as_f64(), diags);
-            Duration::from_secs_f64(n.as_f64().clamp(0.001, MAX_REQUEST_TIMEOUT_SECS))
+            timeout(n.as_f64()).unwrap_or(Duration::ZERO)
         }
-        Value::Unknown => {
+        Attr::Unknown => {
             unknown("request_timeout", "a literal number", diags);
             Duration::ZERO
         }
-        _ => Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECS),
+        Attr::Null => Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECS),
     };
-    let retries = match config.attr("max_retries") {
-        Value::Number(n) => {
+    let retries = match &config.max_retries {
+        Attr::Known(n) => {
             check_retries(n, diags);
             n.as_i64().unwrap_or(0).clamp(0, MAX_RETRIES_LIMIT) as u32
         }
-        Value::Unknown => {
+        Attr::Unknown => {
             unknown("max_retries", "a literal number", diags);
             0
         }
-        _ => DEFAULT_MAX_RETRIES,
+        Attr::Null => DEFAULT_MAX_RETRIES,
     };
 
     if diags.0[before..]
@@ -641,6 +703,50 @@ mod tests {
         assert!(r.is_none());
         assert_eq!(errors_on(&d), vec!["api_key"]);
         assert!(d.0[0].detail.contains("ALLOY_API_KEY"));
+    }
+
+    #[test]
+    fn model_and_variable_table_match_the_schema() {
+        let schema = schema();
+        crate::framework::model::assert_matches_schema::<ProviderModel>(&schema);
+        for (attr, var) in ENV_VARS {
+            let a = schema
+                .block
+                .attribute(attr)
+                .expect("table names a real attribute");
+            assert!(
+                a.description.contains(var),
+                "{attr}'s description names {var}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_non_finite_timeout_is_refused_not_a_panic() {
+        for secs in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e300] {
+            let cfg = config(&[
+                ("api_key", Value::string("k-123456789")),
+                ("environment", Value::string("development")),
+                ("request_timeout", Value::Number(Number::from_f64(secs))),
+            ]);
+            let (r, d) = run(&cfg, &[]);
+            assert!(r.is_none(), "{secs}");
+            assert_eq!(errors_on(&d), vec!["request_timeout"], "{secs}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn a_misspelt_environment_is_the_only_error_when_a_key_is_set() {
+        let (r, d) = run(
+            &config(&[]),
+            &[
+                ("ALLOY_ENVIRONMENT", "prod"),
+                ("ALLOY_PRODUCTION_API_KEY", "prod-key-123"),
+            ],
+        );
+        assert!(r.is_none());
+        assert_eq!(errors_on(&d), vec!["environment"], "{d:?}");
+        assert_eq!(d.0[0].summary, "Invalid environment");
     }
 
     #[test]

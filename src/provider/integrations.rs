@@ -21,7 +21,7 @@ use super::user::check_username;
 use super::{AlloyData, api_error};
 use crate::alloy::{Integration, Workflow};
 use crate::framework::{
-    AttrPath, Attribute, Block, DataSource, Diagnostics, Nesting, Schema, Type, Value,
+    Attr, AttrPath, Attribute, Block, DataSource, Diagnostics, Model, Nesting, Schema, Type, Value,
 };
 
 pub struct IntegrationsDataSource;
@@ -88,37 +88,63 @@ pub(crate) fn select(mut list: Vec<Integration>, filter: &Filter) -> Vec<Integra
     list
 }
 
-fn opt_int(v: Option<i64>) -> Value {
-    v.map_or(Value::Null, Value::int)
+crate::model! {
+    /// The `alloy_integrations` data source's configuration and result.
+    pub(crate) struct IntegrationsModel {
+        user_id: Attr<String>,
+        installed: Attr<bool>,
+        name_regex: Attr<String>,
+        id: Attr<String>,
+        integrations: Attr<Vec<IntegrationModel>>,
+    }
 }
 
-fn workflow_value(w: &Workflow) -> Value {
-    Value::object([
-        ("id", Value::string(&w.workflow_id)),
-        ("name", Value::opt_string(w.name.as_deref())),
-        ("installed", Value::Bool(w.installed)),
-        ("active", Value::Bool(w.active)),
-        ("version", opt_int(w.version)),
-    ])
+crate::model! {
+    /// One entry of `integrations`.
+    pub(crate) struct IntegrationModel {
+        id: Attr<String>,
+        name: Attr<String>,
+        description: Attr<String>,
+        icon: Attr<String>,
+        installed: Attr<bool>,
+        installed_version: Attr<i64>,
+        credentials: Attr<Vec<String>>,
+        workflows: Attr<Vec<WorkflowModel>>,
+    }
 }
 
-fn integration_value(i: &Integration) -> Value {
-    Value::object([
-        ("id", Value::string(&i.integration_id)),
-        ("name", Value::opt_string(display_name(i))),
-        ("description", Value::opt_string(i.description.as_deref())),
-        ("icon", Value::opt_string(i.icon.as_deref())),
-        ("installed", Value::Bool(i.installed)),
-        ("installed_version", opt_int(i.installed_version)),
-        (
-            "credentials",
-            Value::List(i.credentials.iter().map(Value::string).collect()),
-        ),
-        (
-            "workflows",
-            Value::List(i.workflows.iter().map(workflow_value).collect()),
-        ),
-    ])
+crate::model! {
+    /// One entry of an integration's `workflows`.
+    pub(crate) struct WorkflowModel {
+        id: Attr<String>,
+        name: Attr<String>,
+        installed: Attr<bool>,
+        active: Attr<bool>,
+        version: Attr<i64>,
+    }
+}
+
+fn workflow_model(w: &Workflow) -> WorkflowModel {
+    WorkflowModel {
+        id: w.workflow_id.as_str().into(),
+        name: w.name.as_deref().into(),
+        installed: Attr::Known(w.installed),
+        active: Attr::Known(w.active),
+        version: w.version.into(),
+    }
+}
+
+fn integration_model(i: &Integration) -> IntegrationModel {
+    IntegrationModel {
+        id: i.integration_id.as_str().into(),
+        name: display_name(i).into(),
+        description: i.description.as_deref().into(),
+        icon: i.icon.as_deref().into(),
+        installed: Attr::Known(i.installed),
+        installed_version: i.installed_version.into(),
+        credentials: Attr::Known(i.credentials.clone()),
+        workflows: Attr::Known(i.workflows.iter().map(workflow_model).collect()),
+    }
 }
 
 fn workflow_attributes() -> Vec<Attribute> {
@@ -219,10 +245,13 @@ impl DataSource<AlloyData> for IntegrationsDataSource {
     }
 
     fn validate(&self, config: &Value, diags: &mut Diagnostics) {
-        if let Some(u) = config.attr("user_id").as_str() {
+        let Some(config) = IntegrationsModel::decode(config, diags) else {
+            return;
+        };
+        if let Some(u) = config.user_id.as_str() {
             check_username(u, AttrPath::attr("user_id"), "user_id", diags);
         }
-        if let Some(p) = config.attr("name_regex").as_str()
+        if let Some(p) = config.name_regex.as_str()
             && let Err(e) = compile(p)
         {
             diags.attr_error(
@@ -239,8 +268,9 @@ impl DataSource<AlloyData> for IntegrationsDataSource {
         config: &Value,
         diags: &mut Diagnostics,
     ) -> Option<Value> {
-        let user_id = config.attr("user_id").as_str()?;
-        let name_regex = match config.attr("name_regex").as_str().map(compile) {
+        let mut config = IntegrationsModel::decode(config, diags)?;
+        let user_id = config.user_id.as_str()?.to_owned();
+        let name_regex = match config.name_regex.as_str().map(compile) {
             None => None,
             Some(Ok(re)) => Some(re),
             Some(Err(e)) => {
@@ -254,10 +284,10 @@ impl DataSource<AlloyData> for IntegrationsDataSource {
             }
         };
         let filter = Filter {
-            installed: config.attr("installed").as_bool(),
+            installed: config.installed.value(),
             name_regex,
         };
-        let list = match data.client.list_integrations(user_id).await {
+        let list = match data.client.list_integrations(&user_id).await {
             Ok(l) => l,
             Err(e) if e.is_not_found() => {
                 diags.attr_error(
@@ -278,13 +308,9 @@ impl DataSource<AlloyData> for IntegrationsDataSource {
             }
         };
         let selected = select(list, &filter);
-        let mut state = config.clone();
-        state.set_attr("id", Value::string(user_id));
-        state.set_attr(
-            "integrations",
-            Value::List(selected.iter().map(integration_value).collect()),
-        );
-        Some(state)
+        config.integrations = Attr::Known(selected.iter().map(integration_model).collect());
+        config.id = Attr::Known(user_id);
+        Some(config.to_value())
     }
 }
 
@@ -447,13 +473,38 @@ mod tests {
     }
 
     #[test]
+    fn models_match_schema() {
+        use crate::framework::model::{Model, assert_matches_schema, assert_same_names};
+        let schema = IntegrationsDataSource.schema();
+        assert_matches_schema::<IntegrationsModel>(&schema);
+        let nested = |attrs: &[Attribute], name: &str| -> Vec<String> {
+            match &attrs.iter().find(|a| a.name == name).expect(name).ty {
+                crate::framework::schema::AttributeType::Nested { attributes, .. } => {
+                    attributes.iter().map(|a| a.name.clone()).collect()
+                }
+                other => panic!("{name} is not nested: {other:?}"),
+            }
+        };
+        let integration = nested(&schema.block.attributes, "integrations");
+        assert_same_names(
+            IntegrationModel::ATTRIBUTES,
+            integration.iter().map(String::as_str),
+        );
+        let workflow = nested(&integration_attributes(), "workflows");
+        assert_same_names(
+            WorkflowModel::ATTRIBUTES,
+            workflow.iter().map(String::as_str),
+        );
+    }
+
+    #[test]
     fn values_keep_absent_fields_null() {
         let i: Integration = serde_json::from_value(serde_json::json!({
             "integrationId": "x",
             "workflows": [{"workflowId": "w"}]
         }))
         .unwrap();
-        let v = integration_value(&i);
+        let v = integration_model(&i).to_value();
         assert_eq!(v.attr("id"), &Value::string("x"));
         for a in ["name", "description", "icon", "installed_version"] {
             assert_eq!(v.attr(a), &Value::Null, "{a}");

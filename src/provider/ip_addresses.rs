@@ -10,7 +10,9 @@ use std::net::Ipv4Addr;
 use async_trait::async_trait;
 
 use super::AlloyData;
-use crate::framework::{Attribute, Block, DataSource, Diagnostics, Schema, Type, Value};
+use crate::framework::{
+    Attr, Attribute, Block, DataSource, Diagnostics, Model, Schema, Type, Value,
+};
 
 pub struct IpAddressesDataSource;
 
@@ -20,21 +22,25 @@ pub const ALLOY_EGRESS_IPV4: [Ipv4Addr; 2] = [
     Ipv4Addr::new(54, 160, 36, 113),
 ];
 
-fn strings(items: impl Iterator<Item = String>) -> Value {
-    Value::List(items.map(Value::String).collect())
+crate::model! {
+    /// The `alloy_ip_addresses` data source's result.
+    pub(crate) struct IpAddressesModel {
+        ipv4: Attr<Vec<String>>,
+        cidr_blocks: Attr<Vec<String>>,
+    }
 }
 
 pub(crate) fn state() -> Value {
-    Value::object([
-        (
-            "ipv4",
-            strings(ALLOY_EGRESS_IPV4.iter().map(|ip| ip.to_string())),
+    IpAddressesModel {
+        ipv4: Attr::Known(ALLOY_EGRESS_IPV4.iter().map(|ip| ip.to_string()).collect()),
+        cidr_blocks: Attr::Known(
+            ALLOY_EGRESS_IPV4
+                .iter()
+                .map(|ip| format!("{ip}/32"))
+                .collect(),
         ),
-        (
-            "cidr_blocks",
-            strings(ALLOY_EGRESS_IPV4.iter().map(|ip| format!("{ip}/32"))),
-        ),
-    ])
+    }
+    .to_value()
 }
 
 fn list_of_strings(name: &str) -> Attribute {
@@ -81,6 +87,13 @@ impl DataSource<AlloyData> for IpAddressesDataSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn model_matches_schema() {
+        crate::framework::model::assert_matches_schema::<IpAddressesModel>(
+            &IpAddressesDataSource.schema(),
+        );
+    }
 
     #[test]
     fn published_addresses_and_their_cidr_blocks() {

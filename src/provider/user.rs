@@ -14,7 +14,9 @@ use async_trait::async_trait;
 
 use super::{AlloyData, api_error};
 use crate::alloy::{Error, User};
-use crate::framework::{AttrPath, Attribute, Block, Diagnostics, Plan, Resource, Schema, Value};
+use crate::framework::{
+    Attr, AttrPath, Attribute, Block, Diagnostics, Model, Plan, Resource, Schema, Value,
+};
 
 pub struct UserResource;
 
@@ -50,27 +52,33 @@ pub(crate) fn check_username(value: &str, path: AttrPath, what: &str, diags: &mu
     }
 }
 
-/// The state of a user as Alloy reports it. An empty full name means "none".
-fn user_state(user: &User, fallback_username: &Value, data: &AlloyData) -> Value {
-    Value::object([
-        ("id", Value::string(&user.user_id)),
-        (
-            "username",
-            user.username
-                .as_deref()
-                .map_or_else(|| fallback_username.clone(), Value::string),
-        ),
-        (
-            "full_name",
-            Value::opt_string(user.full_name.as_deref().filter(|n| !n.is_empty())),
-        ),
-        ("environment", Value::string(data.environment.as_str())),
-    ])
+crate::model! {
+    /// `alloy_user` as Terraform holds it in plans and state.
+    pub(crate) struct UserModel {
+        id: Attr<String>,
+        username: Attr<String>,
+        full_name: Attr<String>,
+        environment: Attr<String>,
+    }
+}
+
+/// The state of a user as Alloy reports it. An empty full name means "none"; a username Alloy
+/// leaves out keeps `fallback_username`.
+fn user_state(user: &User, fallback_username: &Attr<String>, data: &AlloyData) -> UserModel {
+    UserModel {
+        id: user.user_id.as_str().into(),
+        username: user
+            .username
+            .as_deref()
+            .map_or_else(|| fallback_username.clone(), Attr::from),
+        full_name: user.full_name.as_deref().filter(|n| !n.is_empty()).into(),
+        environment: data.environment.as_str().into(),
+    }
 }
 
 /// Refuses to touch a user recorded under another environment than the provider's.
-fn check_environment(state: &Value, data: &AlloyData, diags: &mut Diagnostics) -> bool {
-    match state.attr("environment").as_str() {
+fn check_environment(state: &UserModel, data: &AlloyData, diags: &mut Diagnostics) -> bool {
+    match state.environment.as_str() {
         Some(recorded) if recorded != data.environment.as_str() => {
             diags.attr_error(
                 AttrPath::attr("environment"),
@@ -83,8 +91,8 @@ fn check_environment(state: &Value, data: &AlloyData, diags: &mut Diagnostics) -
                      ALLOY_{upper}_API_KEY): this workspace manages {recorded}. If you really mean to move \
                      it, remove it from state (terraform state rm) and import the user in the new \
                      environment.",
-                    state.attr("username").as_str().unwrap_or("?"),
-                    state.attr("id").as_str().unwrap_or("?"),
+                    state.username.as_str().unwrap_or("?"),
+                    state.id.as_str().unwrap_or("?"),
                     current = data.environment.as_str(),
                     upper = recorded.to_uppercase(),
                 ),
@@ -132,12 +140,13 @@ impl Resource<AlloyData> for UserResource {
     }
 
     fn validate(&self, config: &Value, diags: &mut Diagnostics) {
-        if let Some(u) = config.attr("username").as_str() {
+        let Some(config) = UserModel::decode(config, diags) else {
+            return;
+        };
+        if let Some(u) = config.username.as_str() {
             check_username(u, AttrPath::attr("username"), "username", diags);
         }
-        if let Some(n) = config.attr("full_name").as_str()
-            && n.is_empty()
-        {
+        if config.full_name.as_str() == Some("") {
             diags.attr_error(
                 AttrPath::attr("full_name"),
                 "Invalid full_name",
@@ -151,34 +160,44 @@ impl Resource<AlloyData> for UserResource {
     }
 
     async fn modify_plan(&self, data: &AlloyData, plan: &mut Plan<'_>, diags: &mut Diagnostics) {
-        if plan.prior.is_null() {
-            // Known at plan time: the provider's environment.
-            plan.planned
-                .set_attr("environment", Value::string(data.environment.as_str()));
+        let Some(mut planned) = UserModel::decode(&plan.planned, diags) else {
             return;
-        }
-        if check_environment(plan.prior, data, diags) && plan.prior.attr("environment").is_null() {
-            plan.planned
-                .set_attr("environment", Value::string(data.environment.as_str()));
+        };
+        // Known at plan time: the provider's environment, for a new user or a state that predates
+        // the attribute.
+        let record_environment = if plan.prior.is_null() {
+            true
+        } else {
+            let Some(prior) = UserModel::decode(plan.prior, diags) else {
+                return;
+            };
+            check_environment(&prior, data, diags) && prior.environment.is_null()
+        };
+        if record_environment {
+            planned.environment = data.environment.as_str().into();
+            plan.planned = planned.to_value();
         }
     }
 
     async fn read(&self, data: &AlloyData, state: Value, diags: &mut Diagnostics) -> Option<Value> {
-        if !check_environment(&state, data, diags) {
+        let Some(prior) = UserModel::decode(&state, diags) else {
+            return Some(state);
+        };
+        if !check_environment(&prior, data, diags) {
             return Some(state);
         }
-        let Some(id) = state.attr("id").as_str() else {
+        let Some(id) = prior.id.as_str() else {
             return Some(state);
         };
         match data.client.get_user(id).await {
-            Ok(user) => Some(user_state(&user, state.attr("username"), data)),
+            Ok(user) => Some(user_state(&user, &prior.username, data).to_value()),
             Err(e) if e.is_not_found() => {
                 diags.warning(
                     "Alloy user deleted outside Terraform",
                     format!(
                         "The user {} (id {id}) no longer exists in the {} environment: it was deleted outside \
                          Terraform. It has been removed from state and will be re-created on the next apply.",
-                        state.attr("username").as_str().unwrap_or("?"),
+                        prior.username.as_str().unwrap_or("?"),
                         data.environment.as_str(),
                     ),
                 );
@@ -198,8 +217,9 @@ impl Resource<AlloyData> for UserResource {
         _config: &Value,
         diags: &mut Diagnostics,
     ) -> Option<Value> {
-        let username = planned.attr("username").as_str()?;
-        let full_name = planned.attr("full_name").as_str();
+        let planned = UserModel::decode(planned, diags)?;
+        let username = planned.username.as_str()?;
+        let full_name = planned.full_name.as_str();
         let created = match data.client.create_user(username, full_name).await {
             Ok(c) => c,
             Err(e @ Error::Conflict { .. }) => {
@@ -240,7 +260,7 @@ impl Resource<AlloyData> for UserResource {
                 full_name: full_name.map(str::to_owned),
             },
         };
-        Some(user_state(&user, planned.attr("username"), data))
+        Some(user_state(&user, &planned.username, data).to_value())
     }
 
     async fn update(
@@ -251,16 +271,18 @@ impl Resource<AlloyData> for UserResource {
         _config: &Value,
         diags: &mut Diagnostics,
     ) -> Option<Value> {
-        if !check_environment(prior, data, diags) {
+        let prior = UserModel::decode(prior, diags)?;
+        let planned = UserModel::decode(planned, diags)?;
+        if !check_environment(&prior, data, diags) {
             return None;
         }
-        let id = prior.attr("id").as_str()?;
+        let id = prior.id.as_str()?;
         match data
             .client
-            .update_user(id, planned.attr("full_name").as_str())
+            .update_user(id, planned.full_name.as_str())
             .await
         {
-            Ok(user) => Some(user_state(&user, planned.attr("username"), data)),
+            Ok(user) => Some(user_state(&user, &planned.username, data).to_value()),
             Err(e) => {
                 api_error(diags, "Cannot update Alloy user", &e);
                 None
@@ -269,10 +291,13 @@ impl Resource<AlloyData> for UserResource {
     }
 
     async fn delete(&self, data: &AlloyData, prior: &Value, diags: &mut Diagnostics) {
-        if !check_environment(prior, data, diags) {
+        let Some(prior) = UserModel::decode(prior, diags) else {
+            return;
+        };
+        if !check_environment(&prior, data, diags) {
             return;
         }
-        let Some(id) = prior.attr("id").as_str() else {
+        let Some(id) = prior.id.as_str() else {
             return;
         };
         match data.client.delete_user(id).await {
@@ -293,7 +318,7 @@ impl Resource<AlloyData> for UserResource {
             return None;
         }
         match data.client.get_user(id).await {
-            Ok(user) => Some(user_state(&user, &Value::string(id), data)),
+            Ok(user) => Some(user_state(&user, &id.into(), data).to_value()),
             Err(e) if e.is_not_found() => {
                 diags.error(
                     "Alloy user not found",
@@ -333,5 +358,10 @@ mod tests {
         assert!(problems("ja\u{7}ne")[0].contains("U+0007"));
         assert!(problems(&"é".repeat(255)).is_empty());
         assert!(problems(&"é".repeat(256))[0].contains("at most 255"));
+    }
+
+    #[test]
+    fn model_matches_schema() {
+        crate::framework::model::assert_matches_schema::<UserModel>(&UserResource.schema());
     }
 }

@@ -14,7 +14,9 @@ use async_trait::async_trait;
 use super::user::check_username;
 use super::{AlloyData, api_error};
 use crate::alloy::User;
-use crate::framework::{AttrPath, Attribute, Block, DataSource, Diagnostics, Schema, Value};
+use crate::framework::{
+    Attr, AttrPath, Attribute, Block, DataSource, Diagnostics, Model, Schema, Value,
+};
 
 pub struct UserDataSource;
 
@@ -34,21 +36,27 @@ impl By {
     }
 }
 
-/// The state for a found user. `asked` fills in a username the API left out.
-fn state(user: &User, by: By, asked: &str) -> Value {
+crate::model! {
+    /// The `alloy_user` data source's configuration and result.
+    pub(crate) struct UserDataModel {
+        id: Attr<String>,
+        username: Attr<String>,
+        full_name: Attr<String>,
+    }
+}
+
+/// The result for a found user. `asked` fills in a username the API left out.
+fn state(user: &User, by: By, asked: &str) -> UserDataModel {
     let username = match (&user.username, by) {
-        (Some(u), _) => Value::string(u),
-        (None, By::Username) => Value::string(asked),
-        (None, By::Id) => Value::Null,
+        (Some(u), _) => Attr::from(u.as_str()),
+        (None, By::Username) => Attr::from(asked),
+        (None, By::Id) => Attr::Null,
     };
-    Value::object([
-        ("id", Value::string(&user.user_id)),
-        ("username", username),
-        (
-            "full_name",
-            Value::opt_string(user.full_name.as_deref().filter(|n| !n.is_empty())),
-        ),
-    ])
+    UserDataModel {
+        id: user.user_id.as_str().into(),
+        username,
+        full_name: user.full_name.as_deref().filter(|n| !n.is_empty()).into(),
+    }
 }
 
 /// Whether an answer to `GET /users/{asked}` is the user that was asked for, by `by`.
@@ -107,8 +115,10 @@ impl DataSource<AlloyData> for UserDataSource {
     }
 
     fn validate(&self, config: &Value, diags: &mut Diagnostics) {
-        let id = config.attr("id");
-        let username = config.attr("username");
+        let Some(config) = UserDataModel::decode(config, diags) else {
+            return;
+        };
+        let (id, username) = (&config.id, &config.username);
         match (id.is_null(), username.is_null()) {
             (true, true) => diags.error(
                 "Missing user to look up",
@@ -136,7 +146,8 @@ impl DataSource<AlloyData> for UserDataSource {
         config: &Value,
         diags: &mut Diagnostics,
     ) -> Option<Value> {
-        let (by, asked) = match (config.attr("id").as_str(), config.attr("username").as_str()) {
+        let config = UserDataModel::decode(config, diags)?;
+        let (by, asked) = match (config.id.as_str(), config.username.as_str()) {
             (Some(id), None) => (By::Id, id),
             (None, Some(u)) => (By::Username, u),
             // Validation rejects every other shape before Terraform reads.
@@ -178,7 +189,7 @@ impl DataSource<AlloyData> for UserDataSource {
                 }
             }
         };
-        Some(state(&user, by, asked))
+        Some(state(&user, by, asked).to_value())
     }
 }
 
@@ -244,10 +255,15 @@ mod tests {
     #[test]
     fn state_fills_in_and_nulls_what_is_missing() {
         let s = state(&user("i", None, Some("")), By::Username, "jane");
-        assert_eq!(s.attr("username"), &Value::string("jane"));
-        assert_eq!(s.attr("full_name"), &Value::Null);
+        assert_eq!(s.username.as_str(), Some("jane"));
+        assert!(s.full_name.is_null());
         let s = state(&user("i", None, Some("Jane")), By::Id, "i");
-        assert_eq!(s.attr("username"), &Value::Null);
-        assert_eq!(s.attr("full_name"), &Value::string("Jane"));
+        assert!(s.username.is_null());
+        assert_eq!(s.full_name.as_str(), Some("Jane"));
+    }
+
+    #[test]
+    fn model_matches_schema() {
+        crate::framework::model::assert_matches_schema::<UserDataModel>(&UserDataSource.schema());
     }
 }

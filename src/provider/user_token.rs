@@ -29,8 +29,8 @@ use serde::{Deserialize, Serialize};
 use super::user::check_username;
 use super::{AlloyData, api_error};
 use crate::framework::{
-    AttrPath, Attribute, Block, DataSource, Diagnostics, EphemeralResource, Opened, Renewed,
-    Schema, Value,
+    Attr, AttrPath, Attribute, Block, DataSource, Diagnostics, EphemeralResource, Model, Opened,
+    Renewed, Schema, Value,
 };
 
 /// Renew this long before expiry when the token still has plenty of life left.
@@ -83,8 +83,8 @@ pub(crate) fn rfc3339(exp: i64) -> Option<String> {
         .ok()
 }
 
-fn expires_at(token: &str) -> Value {
-    Value::opt_string(jwt_exp(token).and_then(rfc3339))
+fn expires_at(token: &str) -> Attr<String> {
+    jwt_exp(token).and_then(rfc3339).into()
 }
 
 fn to_system_time(exp: i64) -> Option<SystemTime> {
@@ -113,7 +113,7 @@ fn renew_time_for(token: &str) -> Option<SystemTime> {
 async fn fetch(data: &AlloyData, user_id: &str, diags: &mut Diagnostics) -> Option<String> {
     match data.client.user_token(user_id).await {
         Ok(token) => {
-            crate::plugin::log::register_secret(&token);
+            crate::secrets::register(&token);
             Some(token)
         }
         Err(e) if e.is_not_found() => {
@@ -136,9 +136,21 @@ async fn fetch(data: &AlloyData, user_id: &str, diags: &mut Diagnostics) -> Opti
     }
 }
 
+crate::model! {
+    /// Both shapes of `alloy_user_token`: configuration and result.
+    pub(crate) struct UserTokenModel {
+        user_id: Attr<String>,
+        token: Attr<String>,
+        expires_at: Attr<String>,
+    }
+}
+
 fn validate_user_id(config: &Value, diags: &mut Diagnostics) {
+    let Some(config) = UserTokenModel::decode(config, diags) else {
+        return;
+    };
     // Unknown values (e.g. `alloy_user.x.id` before apply) are checked when they are known.
-    if let Some(u) = config.attr("user_id").as_str() {
+    if let Some(u) = config.user_id.as_str() {
         check_username(u, AttrPath::attr("user_id"), "user_id", diags);
     }
 }
@@ -166,11 +178,12 @@ fn attributes(token_description: &str) -> Vec<Attribute> {
 }
 
 fn result(user_id: &str, token: &str) -> Value {
-    Value::object([
-        ("user_id", Value::string(user_id)),
-        ("token", Value::string(token)),
-        ("expires_at", expires_at(token)),
-    ])
+    UserTokenModel {
+        user_id: user_id.into(),
+        token: token.into(),
+        expires_at: expires_at(token),
+    }
+    .to_value()
 }
 
 #[async_trait]
@@ -206,7 +219,8 @@ impl EphemeralResource<AlloyData> for UserTokenEphemeral {
         config: &Value,
         diags: &mut Diagnostics,
     ) -> Option<Opened> {
-        let user_id = config.attr("user_id").as_str()?;
+        let config = UserTokenModel::decode(config, diags)?;
+        let user_id = config.user_id.as_str()?;
         let token = fetch(data, user_id, diags).await?;
         let private = serde_json::to_vec(&Private {
             user_id: user_id.to_string(),
@@ -294,7 +308,8 @@ impl DataSource<AlloyData> for UserTokenDataSource {
         config: &Value,
         diags: &mut Diagnostics,
     ) -> Option<Value> {
-        let user_id = config.attr("user_id").as_str()?;
+        let config = UserTokenModel::decode(config, diags)?;
+        let user_id = config.user_id.as_str()?;
         let token = fetch(data, user_id, diags).await?;
         Some(result(user_id, &token))
     }
@@ -322,8 +337,8 @@ mod tests {
         let t = jwt(r#"{"userId":"u1","iat":1700000000,"exp":1700001800}"#);
         assert_eq!(jwt_exp(&t), Some(1_700_001_800));
         assert_eq!(
-            expires_at(&t),
-            Value::string("2023-11-14T22:43:20Z"),
+            expires_at(&t).as_str(),
+            Some("2023-11-14T22:43:20Z"),
             "RFC 3339 in UTC"
         );
         // Fractional NumericDate and padded base64 are accepted.
@@ -345,7 +360,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(jwt_exp(&token), Some(1810));
-        assert_eq!(expires_at(&token), Value::string("1970-01-01T00:30:10Z"));
+        assert_eq!(expires_at(&token).as_str(), Some("1970-01-01T00:30:10Z"));
     }
 
     #[test]
@@ -366,7 +381,7 @@ mod tests {
             "é.ü.ö".to_string(),
         ];
         for t in &cases {
-            assert_eq!(expires_at(t), Value::Null, "{t:?}");
+            assert!(expires_at(t).is_null(), "{t:?}");
         }
         // A representable but negative exp still formats (before 1970), it is just data.
         assert_eq!(
@@ -407,11 +422,27 @@ mod tests {
         assert_eq!(renew_time_for(&jwt(r#"{"exp":-5}"#)), None);
     }
 
+    /// A configuration naming `user_id`, as Terraform sends it (computed attributes null).
+    fn config(user_id: Value) -> Value {
+        Value::object([
+            ("user_id", user_id),
+            ("token", Value::Null),
+            ("expires_at", Value::Null),
+        ])
+    }
+
+    #[test]
+    fn model_matches_schema() {
+        use crate::framework::model::assert_matches_schema;
+        assert_matches_schema::<UserTokenModel>(&UserTokenEphemeral.schema());
+        assert_matches_schema::<UserTokenModel>(&UserTokenDataSource.schema());
+    }
+
     #[test]
     fn user_id_is_validated_and_unknown_passes() {
         let check = |v: Value| {
             let mut d = Diagnostics::new();
-            validate_user_id(&Value::object([("user_id", v)]), &mut d);
+            validate_user_id(&config(v), &mut d);
             d
         };
         assert!(!check(Value::string("jane@example.com")).has_errors());
@@ -421,16 +452,6 @@ mod tests {
         assert_eq!(d.0[0].attribute, Some(AttrPath::attr("user_id")));
         assert!(d.0[0].detail.contains("must not be empty"));
         assert!(check(Value::string(" x")).has_errors());
-    }
-
-    #[test]
-    fn private_data_carries_the_user_and_expiry_not_the_token() {
-        let bytes = serde_json::to_vec(&Private {
-            user_id: "u-1".into(),
-            expires: Some(1_700_000_000),
-        })
-        .unwrap();
-        assert_eq!(bytes, br#"{"user_id":"u-1","expires":1700000000}"#);
     }
 
     /// A provider's data pointed at an in-process emulator, for what terraform cannot show:
@@ -475,11 +496,7 @@ mod tests {
             .await
             .unwrap();
         let mut d = Diagnostics::new();
-        let config = Value::object([
-            ("user_id", Value::string("renew@example.com")),
-            ("token", Value::Null),
-            ("expires_at", Value::Null),
-        ]);
+        let config = config(Value::string("renew@example.com"));
         let opened = UserTokenEphemeral
             .open(&data, &config, &mut d)
             .await
@@ -505,7 +522,7 @@ mod tests {
         assert!(!private.contains(token) && !private.contains(token.split('.').nth(1).unwrap()));
         // Registered with the log scrubber as soon as it arrived.
         assert_eq!(
-            crate::plugin::log::redact(&format!("x {token} y")),
+            crate::secrets::redact(&format!("x {token} y")),
             "x [REDACTED] y"
         );
 
@@ -547,7 +564,7 @@ mod tests {
     async fn unknown_user_is_an_error_naming_it() {
         let (_emu, data) = emulator().await;
         let mut d = Diagnostics::new();
-        let config = Value::object([("user_id", Value::string("nobody@example.com"))]);
+        let config = config(Value::string("nobody@example.com"));
         assert!(
             UserTokenDataSource
                 .read(&data, &config, &mut d)

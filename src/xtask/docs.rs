@@ -103,14 +103,31 @@ impl std::fmt::Display for Change {
 /// Generates the docs of the Alloy provider from its in-process schema.
 pub fn generate(examples: &Path) -> Result<Generated> {
     let server = Server::new(AlloyProvider);
-    render(AlloyProvider.type_name(), &server.schemas(), examples)
+    render(
+        AlloyProvider.type_name(),
+        crate::provider::config::ENV_VARS,
+        &server.schemas(),
+        examples,
+    )
 }
 
-/// Renders every page for a provider named `provider` (its type-name prefix, e.g. `alloy`).
+/// Renders every page for a provider named `provider` (its type-name prefix, e.g. `alloy`), whose
+/// block's settings can also come from the (attribute, variable) pairs in `env_vars`.
 /// Generic over whatever the schemas contain, so new kinds of types need no change here.
-pub fn render(provider: &str, schemas: &Schemas<'_>, examples: &Path) -> Result<Generated> {
+pub fn render(
+    provider: &str,
+    env_vars: &[(&str, &str)],
+    schemas: &Schemas<'_>,
+    examples: &Path,
+) -> Result<Generated> {
     let mut out = Generated::default();
-    let index = render_provider(provider, &schemas.provider, examples, &mut out.warnings)?;
+    let index = render_provider(
+        provider,
+        env_vars,
+        &schemas.provider,
+        examples,
+        &mut out.warnings,
+    )?;
     out.files.insert(PathBuf::from("index.md"), index);
     for (kind, list) in [
         (Kind::Resource, &schemas.resources),
@@ -191,6 +208,7 @@ fn front_matter(page_title: &str, description: &str) -> String {
 
 fn render_provider(
     provider: &str,
+    env_vars: &[(&str, &str)],
     schema: &Schema,
     examples: &Path,
     warnings: &mut Vec<String>,
@@ -209,7 +227,7 @@ fn render_provider(
     }
     s.push_str("## Schema\n\n");
     render_block(&mut s, &schema.block);
-    render_env_vars(&mut s, provider, &schema.block);
+    render_env_vars(&mut s, env_vars);
     Ok(finish(s))
 }
 
@@ -539,30 +557,17 @@ fn object_fields(t: &Type) -> Option<&BTreeMap<String, Type>> {
     }
 }
 
-/// Environment variables named in the provider's attribute descriptions (`ALLOY_...`), as a
-/// table: users look for "which variable sets what" in one place.
-fn render_env_vars(s: &mut String, provider: &str, block: &Block) {
-    let prefix = format!("{}_", provider.to_uppercase());
-    let mut attrs: Vec<&Attribute> = block.attributes.iter().collect();
-    attrs.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut vars: Vec<(String, Vec<String>)> = Vec::new();
-    for a in attrs {
-        for word in a
-            .description
-            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        {
-            if word.len() > prefix.len()
-                && word.starts_with(&prefix)
-                && word
-                    .bytes()
-                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
-            {
-                match vars.iter_mut().find(|(v, _)| v == word) {
-                    Some((_, users)) if !users.contains(&a.name) => users.push(a.name.clone()),
-                    Some(_) => {}
-                    None => vars.push((word.to_string(), vec![a.name.clone()])),
-                }
-            }
+/// The variables that can supply provider settings, as a table: users look for "which variable
+/// sets what" in one place. Sorted by attribute, then in the order given.
+fn render_env_vars(s: &mut String, env_vars: &[(&str, &str)]) {
+    let mut pairs = env_vars.to_vec();
+    pairs.sort_by_key(|(attr, _)| *attr);
+    let mut vars: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (attr, var) in pairs {
+        match vars.iter_mut().find(|(v, _)| *v == var) {
+            Some((_, users)) if !users.contains(&attr) => users.push(attr),
+            Some(_) => {}
+            None => vars.push((var, vec![attr])),
         }
     }
     if vars.is_empty() {
@@ -714,6 +719,12 @@ pub fn docs_command(opts: &DocsOptions, out: &mut dyn Write) -> Result<bool> {
 mod tests {
     use super::*;
 
+    const SAMPLE_ENV_VARS: &[(&str, &str)] = &[
+        ("token", "SAMPLE_TOKEN"),
+        ("token", "SAMPLE_TOKEN_FILE"),
+        ("mode", "SAMPLE_MODE"),
+    ];
+
     /// A provider with every shape the generator handles: flags, nesting, blocks, object types.
     fn sample() -> (Schema, Schema, Schema, Schema) {
         let provider = Schema::new(
@@ -822,7 +833,7 @@ mod tests {
             ephemeral_resources: vec![("sample_token", &token)],
         };
         let ex = examples();
-        render("sample", &schemas, ex.path()).unwrap()
+        render("sample", SAMPLE_ENV_VARS, &schemas, ex.path()).unwrap()
     }
 
     #[test]
@@ -908,8 +919,8 @@ mod tests {
         assert!(
             page.ends_with(
                 "| Variable | Attribute |\n|---|---|\n\
-                 | `SAMPLE_TOKEN` | `mode`, `token` |\n\
                  | `SAMPLE_MODE` | `mode` |\n\
+                 | `SAMPLE_TOKEN` | `token` |\n\
                  | `SAMPLE_TOKEN_FILE` | `token` |\n"
             ),
             "{page}"
@@ -944,6 +955,7 @@ mod tests {
         let ex = examples();
         let a = render(
             "sample",
+            SAMPLE_ENV_VARS,
             &Schemas {
                 provider: provider.clone(),
                 resources: vec![("sample_thing", &thing), ("sample_other", &other)],
@@ -955,6 +967,7 @@ mod tests {
         .unwrap();
         let b = render(
             "sample",
+            SAMPLE_ENV_VARS,
             &Schemas {
                 provider,
                 resources: vec![("sample_other", &other), ("sample_thing", &thing)],
@@ -977,6 +990,7 @@ mod tests {
         let ex = examples();
         let err = render(
             "sample",
+            SAMPLE_ENV_VARS,
             &Schemas {
                 provider,
                 resources: vec![("other_thing", &thing)],
