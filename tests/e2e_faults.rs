@@ -196,7 +196,7 @@ fn a_dead_api_fails_with_a_clear_error_and_terraform_exits() {
         out.contains(&format!("127.0.0.1:{port}")),
         "names the API: {out}"
     );
-    assert!(out.contains("Check base_url"), "{out}");
+    assert!(out.contains("Check `base_url`"), "{out}");
     assert_no_internal_error(&run);
     assert!(state_users(&ws).is_empty(), "nothing was created");
     assert_eq!(emu.total_requests(), 0);
