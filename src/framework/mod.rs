@@ -3,10 +3,12 @@
 //! - [`value`]: values with null/unknown, decoded from and encoded to msgpack and JSON;
 //! - [`schema`]: attributes, nested attributes, blocks, descriptions;
 //! - [`diag`]: diagnostics with attribute paths;
+//! - [`plan`]: the generic plan rules every resource follows (computed, replace, write-only);
 //! - [`resource`]: the traits a provider, resource, data source or ephemeral resource implements;
 //! - [`server`]: the tfplugin6 gRPC service that drives those traits.
 
 pub mod diag;
+pub mod plan;
 pub mod resource;
 pub mod schema;
 pub mod server;
