@@ -751,6 +751,142 @@ async fn integrations_and_installs() {
     assert_eq!(s, StatusCode::BAD_REQUEST);
 }
 
+/// The usernames of a `{"data": [user, ...]}` answer, in order.
+fn usernames(v: &Value) -> Vec<&str> {
+    v["data"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no data list in {v}"))
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn users_filtered_by_parent_workflow() {
+    let p = spawn(&[]);
+    let api = Api::new(&p.url, DEV);
+    let shop = catalogue().iter().find(|i| i.app == "Shopify").unwrap();
+    let slack = catalogue().iter().find(|i| i.app == "Slack").unwrap();
+    let (wf0, wf1) = (shop.workflows[0].id, shop.workflows[1].id);
+    let install = |env: &'static str, user: String, integration: &'static str, wf: Option<&str>| {
+        let mut body = json!({"environment": env, "userId": user, "integrationId": integration});
+        if let Some(w) = wf {
+            body["workflowId"] = json!(w);
+        }
+        api.admin(Method::POST, "/_emulator/installs", Some(body))
+    };
+
+    let one = api.create("one-workflow").await;
+    let (s, v) = api
+        .post(
+            "/users",
+            json!({"username": "whole-shop", "fullName": "Whole Shop"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let whole = v["userId"].as_str().unwrap().to_owned();
+    let other = api.create("slack-only").await;
+    api.create("nothing").await;
+    assert_eq!(
+        install("development", one.clone(), shop.id, Some(wf1))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        install("development", whole.clone(), shop.id, None).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        install("development", other, slack.id, None).await.0,
+        StatusCode::OK
+    );
+    // The same workflow in production stays out of the development answer.
+    let prod = Api::new(&p.url, PROD);
+    let prod_user = prod.create("prod-shop").await;
+    assert_eq!(
+        install("production", prod_user, shop.id, None).await.0,
+        StatusCode::OK
+    );
+
+    // One workflow installed alone or with its whole integration: both users, in creation
+    // order, as the same user objects the unfiltered list gives.
+    let (s, v) = api.get(&format!("/users?parentWorkflowId={wf1}")).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(usernames(&v), ["one-workflow", "whole-shop"]);
+    assert_eq!(
+        v["data"][1],
+        json!({"userId": whole, "username": "whole-shop", "fullName": "Whole Shop"})
+    );
+    assert_eq!(v["data"][0]["fullName"], Value::Null);
+    let (_, v) = api.get(&format!("/users?parentWorkflowId={wf0}")).await;
+    assert_eq!(usernames(&v), ["whole-shop"]);
+    let (_, v) = prod.get(&format!("/users?parentWorkflowId={wf0}")).await;
+    assert_eq!(usernames(&v), ["prod-shop"]);
+    // Versioned path and trailing slash behave as everywhere else.
+    let (_, v) = api
+        .get(&format!("/2025-09/users/?parentWorkflowId={wf1}"))
+        .await;
+    assert_eq!(usernames(&v), ["one-workflow", "whole-shop"]);
+
+    // Without the parameter (or with another one) every user is listed.
+    let (_, v) = api.get("/users").await;
+    assert_eq!(
+        usernames(&v),
+        ["one-workflow", "whole-shop", "slack-only", "nothing"]
+    );
+    let (_, v) = api.get("/users?workflowId=x").await;
+    assert_eq!(v["data"].as_array().unwrap().len(), 4);
+
+    // An unknown workflow, a workflow nobody has and a workflow *name* (ids only) list nobody.
+    for w in ["0123456789abcdef01234567", shop.workflows[2].name] {
+        let (s, v) = api
+            .get(&format!(
+                "/users?parentWorkflowId={}",
+                w.replace(' ', "%20")
+            ))
+            .await;
+        assert_eq!((s, v), (StatusCode::OK, json!({"data": []})), "{w}");
+    }
+    let (_, v) = api
+        .get(&format!(
+            "/users?parentWorkflowId={}",
+            slack.workflows[0].id
+        ))
+        .await;
+    assert_eq!(usernames(&v), ["slack-only"]);
+
+    // Uninstalling the workflow and deleting a user both take effect.
+    let (s, _) = api
+        .admin(
+            Method::DELETE,
+            "/_emulator/installs",
+            Some(
+                json!({"environment": "development", "userId": one, "integrationId": shop.id,
+                "workflowId": wf1}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, v) = api.get(&format!("/users?parentWorkflowId={wf1}")).await;
+    assert_eq!(usernames(&v), ["whole-shop"]);
+    assert_eq!(
+        api.delete(&format!("/users/{whole}")).await.0,
+        StatusCode::OK
+    );
+    let (_, v) = api.get(&format!("/users?parentWorkflowId={wf1}")).await;
+    assert_eq!(v, json!({"data": []}));
+
+    // An empty parameter is refused rather than read as "every user".
+    let (s, v) = api.get("/users?parentWorkflowId=").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(message(&v).contains("parentWorkflowId"), "{v}");
+
+    // Each list above, in either environment, is one request on the one route.
+    let (_, log) = api.admin(Method::GET, "/_emulator/requests", None).await;
+    assert_eq!(log["by_route"]["GET /users"], 12, "{}", log["by_route"]);
+}
+
 #[tokio::test]
 async fn admin_api_counts_resets_and_deletes_out_of_band() {
     let p = spawn(&[]);

@@ -89,7 +89,7 @@ async fn list_users(
         ApiError::bad_request("environment query parameter is required (development or production)")
     })?;
     let env = environment(&name)?;
-    Ok(users_response(&app, env))
+    Ok(users_response(&app, env, None))
 }
 
 async fn delete_user(

@@ -102,15 +102,35 @@ async fn batch_create(
     ))
 }
 
-async fn list_users(State(app): State<Arc<App>>, Extension(env): Env) -> Response {
-    users_response(&app, env)
+/// `GET /users`, optionally `?parentWorkflowId=<workflow id>`: only the users who have that
+/// workflow installed, an empty list for a workflow nobody has (or that does not exist). The
+/// docs leave an empty `parentWorkflowId=` open; the emulator refuses it with a 400 rather than
+/// read it as "no filter", so a caller that lost its workflow id is told instead of handed
+/// every user.
+async fn list_users(
+    State(app): State<Arc<App>>,
+    Extension(env): Env,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    match query_param(query.as_deref(), "parentWorkflowId") {
+        Some(w) if w.is_empty() => Err(ApiError::bad_request(
+            "parentWorkflowId must not be empty: give a workflow id, or leave the parameter out \
+             to list every user",
+        )),
+        workflow => Ok(users_response(&app, env, workflow.as_deref())),
+    }
 }
 
-/// `{"data": [user, ...]}` for one environment, in creation order. Serialised under the lock:
-/// copying thousands of users out first would cost more than it saves.
-pub(crate) fn users_response(app: &App, env: Environment) -> Response {
+/// `{"data": [user, ...]}` for one environment in creation order, all of them or the users of
+/// one workflow. Serialised under the lock: copying thousands of users out first would cost
+/// more than it saves.
+pub(crate) fn users_response(app: &App, env: Environment, workflow: Option<&str>) -> Response {
     let store = app.lock_store();
-    let users: Vec<UserJson<'_>> = store.env(env).users().map(UserJson::from).collect();
+    let env = store.env(env);
+    let users: Vec<UserJson<'_>> = match workflow {
+        None => env.users().map(UserJson::from).collect(),
+        Some(w) => env.users_of_workflow(w).map(UserJson::from).collect(),
+    };
     json_response(StatusCode::OK, &DataJson { data: users })
 }
 
