@@ -16,11 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use super::App;
 use super::faults::FaultsPatch;
-use super::routes::{
-    ApiError, SuccessJson, integration_response, json_bytes, json_response, method_not_allowed,
-    not_found, parse_body, query_param, users_response,
-};
+use super::routes::{integration_response, method_not_allowed, not_found, users_response};
 use super::store::Environment;
+use super::wire::{ApiError, SuccessJson, json_bytes, json_response, parse_body, query_param};
 
 pub(crate) fn router(app: Arc<App>) -> Router {
     Router::new()
@@ -91,7 +89,7 @@ async fn list_users(
         ApiError::bad_request("environment query parameter is required (development or production)")
     })?;
     let env = environment(&name)?;
-    Ok(users_response(&app, env))
+    Ok(users_response(&app, env, None))
 }
 
 async fn delete_user(

@@ -11,7 +11,8 @@
 //! - this file: configuration, the accept loop and [`dispatch`] — which strips the optional
 //!   `/{YYYY-MM}` version segment and trailing slash, picks the API or admin router, and closes
 //!   the connection without an answer when fault injection decided to lose the response;
-//! - `routes.rs`: the API routes and the middleware that applies faults, auth and the request log;
+//! - `gate.rs`: the middleware every API request passes: faults, version, auth, the request log;
+//! - `routes.rs`: the API handlers; `wire.rs`: the JSON they read and write (the emulator's own);
 //! - `admin.rs`: the unauthenticated `/_emulator/...` routes tests use to arrange and observe;
 //! - `store.rs`: users and installs per environment; `persist.rs`: the durable `--state` file;
 //! - `faults.rs`, `requests.rs`, `jwt.rs`, [`catalogue`]: the knobs, the log, tokens, integrations.
@@ -29,11 +30,13 @@ pub mod catalogue;
 
 mod admin;
 mod faults;
+mod gate;
 mod jwt;
 mod persist;
 mod requests;
 mod routes;
 mod store;
+mod wire;
 
 pub use faults::{API_ROUTES, BadAnswer, Faults};
 pub use jwt::TOKEN_TTL_SECS;
@@ -64,8 +67,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use persist::Persister;
-use routes::ApiError;
 use store::Store;
+use wire::ApiError;
 
 /// The development key when none is configured. Not a secret: the emulator has no real auth.
 pub const DEFAULT_DEVELOPMENT_KEY: &str = "dev-emulator-key-0000000000";
@@ -170,7 +173,7 @@ impl App {
     }
 
     fn authenticate(&self, headers: &HeaderMap) -> Option<Environment> {
-        let key = routes::bearer_key(headers)?;
+        let key = gate::bearer_key(headers)?;
         if key == self.development_key {
             Some(Environment::Development)
         } else if key == self.production_key {
@@ -256,7 +259,7 @@ fn normalize_path(path: &str, admin: bool) -> (Option<&str>, &str) {
     let mut rest = path;
     if !admin && let Some(after) = path.strip_prefix('/') {
         let end = after.find('/').unwrap_or(after.len());
-        if routes::is_api_version(&after[..end]) {
+        if gate::is_api_version(&after[..end]) {
             version = Some(&after[..end]);
             rest = &after[end..];
         }

@@ -1,139 +1,34 @@
 //! The Alloy Embedded API as the emulator serves it: users, user tokens and integrations.
 //!
 //! Requests reach this router with any `/{YYYY-MM}` version segment and trailing slash already
-//! removed (see `dispatch` in `mod.rs`), so every route is declared once. The [`gate`] middleware
+//! removed (see `dispatch` in `mod.rs`), so every route is declared once. The gate (`gate.rs`)
 //! wraps all of them: it applies the fault knobs, checks the version header and the API key,
-//! marks lost responses and records the request log. Handlers only see authenticated requests
-//! and an [`Environment`].
-//!
-//! The JSON types here are the emulator's own, written from the documented field names; they
-//! are deliberately not shared with the API client, so a misreading of the API on either side
-//! shows up as a failing test instead of hiding in a common struct.
+//! marks lost responses and records the request log. Handlers here only see authenticated
+//! requests and an [`Environment`]; the JSON they read and write is in `wire.rs`, the emulator's
+//! own types, shared with nothing in the client.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Extension, MatchedPath, Path, RawQuery, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Extension, Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::response::Response;
 use axum::routing::get;
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::Value;
 
-use super::catalogue::{IntegrationDef, catalogue, find_integration, icon_url};
-use super::faults::{self, BadAnswer, Faults, Rejection};
-use super::requests::{Entry, VersionSource};
-use super::store::{Environment, StoreError, User};
-use super::{App, CURRENT_API_VERSION, DropConnection, PathVersion};
+use super::App;
+use super::catalogue::{IntegrationDef, catalogue, find_integration};
+use super::gate::gate;
+use super::store::{Environment, StoreError};
+use super::wire::{
+    ApiError, BatchBody, BatchJson, CreateUserBody, CreatedJson, DataJson, SuccessJson, TokenJson,
+    UpdateUserBody, UserJson, json_response, parse_body, query_param, render_integration,
+};
 
 /// Largest `POST /users/batch` Alloy accepts.
 pub const MAX_BATCH: usize = 1000;
-
-/// An error answer: a status and the documented `{"message": ...}` body.
-#[derive(Debug)]
-pub(crate) struct ApiError {
-    pub status: StatusCode,
-    pub message: String,
-}
-
-impl ApiError {
-    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            message: message.into(),
-        }
-    }
-
-    pub(crate) fn bad_request(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, message)
-    }
-
-    pub(crate) fn internal(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> ApiError {
-        match e {
-            StoreError::UserNotFound => ApiError::new(StatusCode::NOT_FOUND, "User not found"),
-            StoreError::IntegrationNotFound => {
-                ApiError::new(StatusCode::NOT_FOUND, "Integration not found")
-            }
-            StoreError::WorkflowNotFound => {
-                ApiError::new(StatusCode::NOT_FOUND, "Workflow not found")
-            }
-            StoreError::DuplicateUsername(u) => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("A user with username {u:?} already exists"),
-            ),
-            StoreError::Invalid(m) => ApiError::bad_request(m),
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct MessageBody<'a> {
-    message: &'a str,
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        json_response(
-            self.status,
-            &MessageBody {
-                message: &self.message,
-            },
-        )
-    }
-}
-
-/// Serialise `body` as the JSON answer. Serialising our own types cannot fail in practice, but
-/// if it does the client gets a 500 with a message rather than a dropped connection.
-pub(crate) fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response {
-    match serde_json::to_vec(body) {
-        Ok(bytes) => json_bytes(status, bytes),
-        Err(e) => json_bytes(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!(
-                "{{\"message\":{:?}}}",
-                format!("could not encode the response: {e}")
-            )
-            .into_bytes(),
-        ),
-    }
-}
-
-pub(crate) fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Response {
-    let mut resp = (status, bytes).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
-}
-
-/// Parse a JSON request body; an empty body counts as `{}` when `T` allows it.
-pub(crate) fn parse_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    let text: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        body
-    };
-    serde_json::from_slice(text)
-        .map_err(|e| ApiError::bad_request(format!("Invalid JSON body: {e}")))
-}
-
-/// Query parameter `name`, percent-decoded.
-pub(crate) fn query_param(query: Option<&str>, name: &str) -> Option<String> {
-    url::form_urlencoded::parse(query?.as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
 
 /// The API router (without the version prefix). `app` is also the middleware state.
 pub(crate) fn router(app: Arc<App>) -> Router {
@@ -161,300 +56,6 @@ pub(crate) async fn method_not_allowed() -> ApiError {
     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
 }
 
-/// `YYYY-MM` with a plausible month.
-pub(crate) fn is_api_version(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 7
-        && b[..4].iter().all(u8::is_ascii_digit)
-        && b[4] == b'-'
-        && b[5..].iter().all(u8::is_ascii_digit)
-        && matches!((b[5] - b'0') * 10 + (b[6] - b'0'), 1..=12)
-}
-
-fn is_write(m: &Method) -> bool {
-    matches!(*m, Method::POST | Method::PUT | Method::DELETE)
-}
-
-fn rejection_response(r: Rejection) -> Response {
-    match r {
-        Rejection::RateLimited { retry_after_secs } => {
-            let mut resp =
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded").into_response();
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-            resp
-        }
-        Rejection::ServerError { status } => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let message = if status == StatusCode::SERVICE_UNAVAILABLE {
-                "Service temporarily unavailable (injected fault)"
-            } else {
-                "Internal server error (injected fault)"
-            };
-            ApiError::new(status, message).into_response()
-        }
-    }
-}
-
-/// Everything every API request goes through, in the order documented in `faults.rs`.
-async fn gate(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned());
-    let path = req.uri().path().to_owned();
-    let (api_version, versioned_by) = match req.extensions().get::<PathVersion>() {
-        Some(PathVersion(v)) => (Ok(v.clone()), VersionSource::Path),
-        None => match req.headers().get("x-api-version") {
-            Some(h) => (
-                h.to_str()
-                    .ok()
-                    .filter(|v| is_api_version(v))
-                    .map(str::to_owned)
-                    .ok_or_else(|| String::from_utf8_lossy(h.as_bytes()).into_owned()),
-                VersionSource::Header,
-            ),
-            None => (Ok(CURRENT_API_VERSION.to_owned()), VersionSource::Default),
-        },
-    };
-
-    let route_key = route.as_deref().map(|r| format!("{method} {r}"));
-    let mut faults = app.faults.current();
-    if !faults.applies_to(route_key.as_deref()) {
-        faults = Faults::default();
-    }
-    if let Some(delay) = app.faults.delay(&faults) {
-        tokio::time::sleep(delay).await;
-    }
-    let mut environment = None;
-    let mut lost = false;
-    let mut bad_answer = false;
-    let response = if let Err(r) = app.faults.admit(&faults, Instant::now()) {
-        rejection_response(r)
-    } else if let Err(bad) = &api_version {
-        ApiError::bad_request(format!(
-            "Unsupported x-api-version {bad:?}: expected YYYY-MM"
-        ))
-        .into_response()
-    } else if route.is_none() {
-        next.run(req).await
-    } else if let Some(env) = app.authenticate(req.headers()) {
-        environment = Some(env);
-        req.extensions_mut().insert(env);
-        let mut resp = next.run(req).await;
-        if is_write(&method) && resp.status().is_success() && app.faults.lose_response(&faults) {
-            resp.extensions_mut().insert(DropConnection);
-            lost = true;
-        } else if resp.status().is_success() && app.faults.spoil_answer(&faults) {
-            resp = spoilt(resp, faults.bad_answer).await;
-            bad_answer = true;
-        }
-        resp
-    } else {
-        ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized").into_response()
-    };
-
-    let entry = Entry {
-        at_ms: app.started.elapsed().as_millis() as u64,
-        method: method.as_str().to_owned(),
-        route: route.unwrap_or_else(|| "(unmatched)".to_owned()),
-        path,
-        status: response.status().as_u16(),
-        environment: environment.map(Environment::as_str),
-        api_version: api_version.unwrap_or_else(|bad| bad),
-        versioned_by,
-        lost,
-        bad_answer,
-    };
-    if app.verbose {
-        // Never the headers: they carry the API key.
-        eprintln!(
-            "alloy-emulator: {} {} -> {}{} in {} ms [{}]",
-            entry.method,
-            entry.path,
-            entry.status,
-            if lost {
-                " (response dropped)"
-            } else if bad_answer {
-                " (bad answer)"
-            } else {
-                ""
-            },
-            started.elapsed().as_millis(),
-            entry.environment.unwrap_or("unauthenticated"),
-        );
-    }
-    app.log.record(entry);
-    response
-}
-
-/// `resp` with its body replaced by a malformed answer of kind `kind` (see `faults::spoil`).
-async fn spoilt(resp: Response, kind: BadAnswer) -> Response {
-    let (parts, body) = resp.into_parts();
-    // Our own answers are small and already in memory; the bound only guards against a bug.
-    let bytes = axum::body::to_bytes(body, 64 << 20)
-        .await
-        .unwrap_or_default();
-    let (status, content_type, spoilt) = faults::spoil(kind, parts.status.as_u16(), &bytes);
-    let mut out = (
-        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
-        spoilt,
-    )
-        .into_response();
-    out.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    out
-}
-
-/// The `Authorization: Bearer <key>` check; the scheme is case-insensitive.
-pub(crate) fn bearer_key(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, key) = value.trim().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| key.trim())
-        .filter(|k| !k.is_empty())
-}
-
-// ---- Wire types -------------------------------------------------------------------------------
-
-#[derive(Serialize)]
-struct UserJson<'a> {
-    #[serde(rename = "userId")]
-    user_id: &'a str,
-    username: &'a str,
-    /// `null` when never set: the 2025-09 schema marks the field required, so it is always there.
-    #[serde(rename = "fullName")]
-    full_name: Option<&'a str>,
-}
-
-impl<'a> From<&'a User> for UserJson<'a> {
-    fn from(u: &'a User) -> UserJson<'a> {
-        UserJson {
-            user_id: &u.id,
-            username: &u.username,
-            full_name: u.full_name.as_deref(),
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct DataJson<T> {
-    data: T,
-}
-
-#[derive(Serialize)]
-pub(crate) struct SuccessJson {
-    pub success: bool,
-}
-
-#[derive(Deserialize)]
-struct CreateUserBody {
-    username: Option<String>,
-    #[serde(rename = "fullName")]
-    full_name: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct BatchBody {
-    users: Vec<Value>,
-}
-
-#[derive(Deserialize)]
-struct UpdateUserBody {
-    username: Option<String>,
-    /// Absent: unchanged; `null`: cleared; a string: set.
-    #[serde(rename = "fullName", default, deserialize_with = "present")]
-    full_name: Option<Option<String>>,
-}
-
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct IntegrationJson<'a> {
-    integration_id: &'a str,
-    app: &'a str,
-    primary_connector: &'a str,
-    description: &'a str,
-    installed: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    installed_version: Option<u32>,
-    icon: String,
-    credentials: &'a [&'a str],
-    workflows: Vec<WorkflowJson<'a>>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct WorkflowJson<'a> {
-    workflow_id: &'a str,
-    name: &'a str,
-    installed: bool,
-    active: bool,
-    version: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    installed_version: Option<u32>,
-    connectors: Vec<ConnectorJson<'a>>,
-}
-
-#[derive(Serialize)]
-struct ConnectorJson<'a> {
-    name: &'a str,
-    id: &'a str,
-    connector: &'a str,
-    icon: String,
-    subtitle: &'a str,
-}
-
-/// An integration as one user sees it: `installed` from that user's installs.
-fn render_integration(
-    def: &'static IntegrationDef,
-    installed_workflows: Option<&std::collections::BTreeSet<&'static str>>,
-) -> IntegrationJson<'static> {
-    let installed = installed_workflows.is_some();
-    IntegrationJson {
-        integration_id: def.id,
-        app: def.app,
-        primary_connector: def.primary_connector,
-        description: def.description,
-        installed,
-        installed_version: installed.then_some(def.version),
-        icon: icon_url(def.slug),
-        credentials: def.credentials,
-        workflows: def
-            .workflows
-            .iter()
-            .map(|w| {
-                let on = installed_workflows.is_some_and(|s| s.contains(w.id));
-                WorkflowJson {
-                    workflow_id: w.id,
-                    name: w.name,
-                    installed: on,
-                    active: on,
-                    version: w.version,
-                    installed_version: on.then_some(w.version),
-                    connectors: w
-                        .connectors
-                        .iter()
-                        .map(|c| ConnectorJson {
-                            name: c.name,
-                            id: c.id,
-                            connector: c.connector,
-                            icon: icon_url(c.connector),
-                            subtitle: c.subtitle,
-                        })
-                        .collect(),
-                }
-            })
-            .collect(),
-    }
-}
-
 // ---- Handlers ---------------------------------------------------------------------------------
 
 type Env = Extension<Environment>;
@@ -472,14 +73,9 @@ async fn create_user(
         .lock_store()
         .create_user(env, username, body.full_name)?;
     app.commit(generation).await?;
-    #[derive(Serialize)]
-    struct Created<'a> {
-        #[serde(rename = "userId")]
-        user_id: &'a str,
-    }
     Ok(json_response(
         StatusCode::OK,
-        &Created { user_id: &user.id },
+        &CreatedJson { user_id: &user.id },
     ))
 }
 
@@ -497,12 +93,6 @@ async fn batch_create(
     }
     let (outcome, generation) = app.lock_store().create_batch(env, body.users)?;
     app.commit(generation).await?;
-    #[derive(Serialize)]
-    struct BatchJson {
-        message: &'static str,
-        #[serde(rename = "invalidUsers")]
-        invalid_users: Vec<Value>,
-    }
     Ok(json_response(
         StatusCode::OK,
         &BatchJson {
@@ -512,15 +102,35 @@ async fn batch_create(
     ))
 }
 
-async fn list_users(State(app): State<Arc<App>>, Extension(env): Env) -> Response {
-    users_response(&app, env)
+/// `GET /users`, optionally `?parentWorkflowId=<workflow id>`: only the users who have that
+/// workflow installed, an empty list for a workflow nobody has (or that does not exist). The
+/// docs leave an empty `parentWorkflowId=` open; the emulator refuses it with a 400 rather than
+/// read it as "no filter", so a caller that lost its workflow id is told instead of handed
+/// every user.
+async fn list_users(
+    State(app): State<Arc<App>>,
+    Extension(env): Env,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    match query_param(query.as_deref(), "parentWorkflowId") {
+        Some(w) if w.is_empty() => Err(ApiError::bad_request(
+            "parentWorkflowId must not be empty: give a workflow id, or leave the parameter out \
+             to list every user",
+        )),
+        workflow => Ok(users_response(&app, env, workflow.as_deref())),
+    }
 }
 
-/// `{"data": [user, ...]}` for one environment, in creation order. Serialised under the lock:
-/// copying thousands of users out first would cost more than it saves.
-pub(crate) fn users_response(app: &App, env: Environment) -> Response {
+/// `{"data": [user, ...]}` for one environment in creation order, all of them or the users of
+/// one workflow. Serialised under the lock: copying thousands of users out first would cost
+/// more than it saves.
+pub(crate) fn users_response(app: &App, env: Environment, workflow: Option<&str>) -> Response {
     let store = app.lock_store();
-    let users: Vec<UserJson<'_>> = store.env(env).users().map(UserJson::from).collect();
+    let env = store.env(env);
+    let users: Vec<UserJson<'_>> = match workflow {
+        None => env.users().map(UserJson::from).collect(),
+        Some(w) => env.users_of_workflow(w).map(UserJson::from).collect(),
+    };
     json_response(StatusCode::OK, &DataJson { data: users })
 }
 
@@ -610,11 +220,6 @@ async fn user_token(
     Ok(body)
 }
 
-#[derive(Serialize)]
-struct TokenJson<'a> {
-    token: &'a str,
-}
-
 /// The user named by the required `userId` query parameter (an id or a username).
 fn integration_user(app: &App, env: Environment, query: Option<&str>) -> Result<String, ApiError> {
     let key = query_param(query, "userId")
@@ -656,131 +261,15 @@ async fn get_integration(
 }
 
 #[cfg(test)]
-mod tests {
+pub(in crate::emulator) mod tests {
     use super::*;
+    use axum::http::Method;
+    use serde_json::Value;
 
-    #[test]
-    fn api_versions() {
-        assert!(is_api_version("2025-09"));
-        assert!(is_api_version("2023-12"));
-        assert!(!is_api_version("2025-13"));
-        assert!(!is_api_version("2025-00"));
-        assert!(!is_api_version("v1"));
-        assert!(!is_api_version("2025-9"));
-        assert!(!is_api_version("users"));
-    }
-
-    #[test]
-    fn bearer_scheme_is_case_insensitive() {
-        let mut h = HeaderMap::new();
-        assert_eq!(bearer_key(&h), None);
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("bearer abc"),
-        );
-        assert_eq!(bearer_key(&h), Some("abc"));
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("BEARER  abc "),
-        );
-        assert_eq!(bearer_key(&h), Some("abc"));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
-        assert_eq!(bearer_key(&h), None);
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("abc"));
-        assert_eq!(bearer_key(&h), None);
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer "));
-        assert_eq!(bearer_key(&h), None);
-    }
-
-    #[test]
-    fn user_json_field_names() {
-        let u = User {
-            id: "0123456789abcdef01234567".into(),
-            username: "jane@example.com".into(),
-            full_name: None,
-        };
-        let v: Value = serde_json::to_value(UserJson::from(&u)).unwrap();
-        assert_eq!(
-            v,
-            serde_json::json!({"userId": "0123456789abcdef01234567",
-                "username": "jane@example.com", "fullName": null})
-        );
-    }
-
-    #[test]
-    fn integration_json_field_names_and_installed_version() {
-        let def = &catalogue()[0];
-        let v = serde_json::to_value(render_integration(def, None)).unwrap();
-        for key in [
-            "integrationId",
-            "app",
-            "primaryConnector",
-            "description",
-            "installed",
-            "icon",
-            "credentials",
-            "workflows",
-        ] {
-            assert!(v.get(key).is_some(), "{key}");
-        }
-        assert!(v.get("installedVersion").is_none());
-        assert_eq!(v["installed"], false);
-        let wf = &v["workflows"][0];
-        for key in [
-            "workflowId",
-            "name",
-            "installed",
-            "active",
-            "version",
-            "connectors",
-        ] {
-            assert!(wf.get(key).is_some(), "{key}");
-        }
-        for key in ["name", "id", "connector", "icon", "subtitle"] {
-            assert!(wf["connectors"][0].get(key).is_some(), "{key}");
-        }
-
-        let one: std::collections::BTreeSet<_> = [def.workflows[0].id].into();
-        let v = serde_json::to_value(render_integration(def, Some(&one))).unwrap();
-        assert_eq!(v["installed"], true);
-        assert_eq!(v["installedVersion"].as_u64(), Some(u64::from(def.version)));
-        assert_eq!(v["workflows"][0]["installed"], true);
-        assert_eq!(v["workflows"][0]["active"], true);
-        assert_eq!(
-            v["workflows"][0]["installedVersion"].as_u64(),
-            Some(u64::from(def.workflows[0].version))
-        );
-        assert_eq!(v["workflows"][1]["installed"], false);
-        assert!(v["workflows"][1].get("installedVersion").is_none());
-    }
-
-    #[test]
-    fn bodies_parse_with_null_absent_and_empty() {
-        let b: UpdateUserBody = parse_body(&Bytes::from_static(b"")).unwrap();
-        assert!(b.username.is_none() && b.full_name.is_none());
-        let b: UpdateUserBody = parse_body(&Bytes::from_static(b"{\"fullName\":null}")).unwrap();
-        assert_eq!(b.full_name, Some(None));
-        let b: UpdateUserBody = parse_body(&Bytes::from_static(b"{\"fullName\":\"X\"}")).unwrap();
-        assert_eq!(b.full_name, Some(Some("X".into())));
-        let Err(e) = parse_body::<CreateUserBody>(&Bytes::from_static(b"{nope")) else {
-            panic!("malformed JSON must be refused")
-        };
-        assert_eq!(e.status, StatusCode::BAD_REQUEST);
-        assert!(e.message.starts_with("Invalid JSON body"));
-    }
-
-    #[test]
-    fn query_params_are_decoded() {
-        assert_eq!(
-            query_param(Some("a=1&userId=jane%40example.com"), "userId").as_deref(),
-            Some("jane@example.com")
-        );
-        assert_eq!(query_param(Some("a=1"), "userId"), None);
-        assert_eq!(query_param(None, "userId"), None);
-    }
-
+    use crate::emulator::faults;
     /// A running emulator and a plain HTTP client for it.
-    async fn served() -> (crate::emulator::RunningEmulator, reqwest::Client) {
+    pub(in crate::emulator) async fn served() -> (crate::emulator::RunningEmulator, reqwest::Client)
+    {
         let emu = crate::emulator::RunningEmulator::start(
             crate::emulator::EmulatorConfig::default(),
             "127.0.0.1:0".parse().unwrap(),
@@ -791,7 +280,7 @@ mod tests {
     }
 
     /// The admin request log of the emulator at `url`.
-    async fn request_log(http: &reqwest::Client, url: &str) -> Value {
+    pub(in crate::emulator) async fn request_log(http: &reqwest::Client, url: &str) -> Value {
         http.get(format!("{url}/_emulator/requests"))
             .send()
             .await
@@ -857,152 +346,5 @@ mod tests {
             seen, all,
             "API_ROUTES must list exactly the router's routes"
         );
-    }
-
-    #[tokio::test]
-    async fn faults_scoped_to_a_route_leave_the_others_alone() {
-        let (emu, http) = served().await;
-        let key = emu.development_key().to_owned();
-        let url = emu.url();
-        emu.set_faults(Faults {
-            error_rate: 1.0,
-            routes: vec!["GET /users/{id}".into()],
-            ..Faults::default()
-        })
-        .unwrap();
-        let r = http
-            .post(format!("{url}/users"))
-            .bearer_auth(&key)
-            .body(r#"{"username":"scoped"}"#)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "POST is not in the scope");
-        let r = http
-            .get(format!("{url}/users/scoped"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            r.status() == 500 || r.status() == 503,
-            "GET /users/{{id}} is: {}",
-            r.status()
-        );
-        let r = http
-            .get(format!("{url}/users"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        // The admin API takes the scope and reports it back.
-        let r = http
-            .put(format!("{url}/_emulator/faults"))
-            .body(r#"{"routes": ["GET /nope"]}"#)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 400, "an unknown route is refused");
-        let f: Value = http
-            .put(format!("{url}/_emulator/faults"))
-            .body(r#"{"routes": ["POST /users", "GET /users"]}"#)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(
-            f["routes"],
-            serde_json::json!(["POST /users", "GET /users"])
-        );
-        assert_eq!(f["error_rate"], 1.0);
-        let r = http
-            .get(format!("{url}/users/scoped"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "no longer in the scope");
-    }
-
-    #[tokio::test]
-    async fn bad_answers_replace_successful_answers_after_the_work_is_done() {
-        let (emu, http) = served().await;
-        let key = emu.development_key().to_owned();
-        let url = emu.url();
-        for (n, kind) in BadAnswer::ALL.into_iter().enumerate() {
-            emu.set_faults(Faults {
-                bad_answer_rate: 1.0,
-                bad_answer: kind,
-                routes: vec!["POST /users".into()],
-                ..Faults::default()
-            })
-            .unwrap();
-            let r = http
-                .post(format!("{url}/users"))
-                .bearer_auth(&key)
-                .body(format!(r#"{{"username":"bad-{n}"}}"#))
-                .send()
-                .await
-                .unwrap();
-            let status = r.status().as_u16();
-            let ct = r
-                .headers()
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned();
-            let body = r.bytes().await.unwrap();
-            let parsed = serde_json::from_slice::<Value>(&body);
-            match kind {
-                BadAnswer::Html | BadAnswer::Html502 => {
-                    assert_eq!(status, if kind == BadAnswer::Html { 200 } else { 502 });
-                    assert!(ct.starts_with("text/html"), "{ct}");
-                    assert!(body.starts_with(b"<!DOCTYPE html>"));
-                }
-                BadAnswer::Truncated => {
-                    assert_eq!(status, 200);
-                    assert!(parsed.is_err() && !body.is_empty());
-                }
-                BadAnswer::MissingField => {
-                    assert_eq!(status, 200);
-                    assert_eq!(parsed.unwrap(), serde_json::json!({}));
-                }
-                BadAnswer::Empty => {
-                    assert_eq!(status, 200);
-                    assert!(body.is_empty());
-                }
-            }
-            // The user was created all the same, and a route out of scope answers normally.
-            let r = http
-                .get(format!("{url}/users/bad-{n}"))
-                .bearer_auth(&key)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200, "{kind}");
-            let v: Value = r.json().await.unwrap();
-            assert_eq!(v["username"], format!("bad-{n}"));
-        }
-        // An error answer is never spoilt: the fault is about successful answers.
-        let r = http
-            .post(format!("{url}/users"))
-            .bearer_auth(&key)
-            .body(r#"{"username":"bad-0"}"#)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 422);
-        let log = request_log(&http, &url).await;
-        assert_eq!(log["bad_answers"], BadAnswer::ALL.len());
-        let flagged = log["log"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["bad_answer"] == true)
-            .count();
-        assert_eq!(flagged, BadAnswer::ALL.len());
     }
 }

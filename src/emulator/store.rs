@@ -109,6 +109,16 @@ impl EnvStore {
         self.seq_of(id_or_username).and_then(|s| self.users.get(&s))
     }
 
+    /// The users who have the workflow `workflow_id` installed (by id, from any integration),
+    /// in creation order: what `GET /users?parentWorkflowId=` lists.
+    pub fn users_of_workflow<'a>(&'a self, workflow_id: &'a str) -> impl Iterator<Item = &'a User> {
+        self.users().filter(move |u| {
+            self.installs
+                .get(&u.id)
+                .is_some_and(|i| i.values().any(|wfs| wfs.contains(workflow_id)))
+        })
+    }
+
     /// The installs of a user (by id), empty when nothing is installed.
     pub fn installs_of(&self, user_id: &str) -> Option<&UserInstalls> {
         self.installs.get(user_id)

@@ -4,11 +4,13 @@
 //! - [`schema`]: attributes, nested attributes, blocks, descriptions;
 //! - [`diag`]: diagnostics with attribute paths;
 //! - [`model`]: typed models, one struct per schema, declared with [`model!`](crate::model);
+//! - [`plan`]: the generic plan rules every resource follows (computed, replace, write-only);
 //! - [`resource`]: the traits a provider, resource, data source or ephemeral resource implements;
 //! - [`server`]: the tfplugin6 gRPC service that drives those traits.
 
 pub mod diag;
 pub mod model;
+pub mod plan;
 pub mod resource;
 pub mod schema;
 pub mod server;

@@ -4,69 +4,94 @@
 //! trait, encode the result, and turn every failure — undecodable input, an unknown type name, a
 //! panic inside a handler — into an error diagnostic. The process keeps serving whatever happens.
 //!
-//! Generic plan rules live here so resources only state what is particular to them: computed
-//! attributes left unset become unknown on create, `requires_replace` attributes are compared,
-//! and write-only attributes are nulled in every plan and state (Terraform rejects them otherwise).
+//! Every operation on a registered type starts the same way — find the type by name, decode
+//! what Terraform sent, get the configured data — and that preamble is one helper, `prepare`.
+//! The generic plan rules (computed attributes, `requires_replace`, write-only nulling) live in
+//! [`super::plan`], the panic guard in `server/guard.rs`; the handlers here only apply them.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, OnceLock, RwLock};
 
-use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::proto::tfplugin6 as pb;
 use crate::proto::tfplugin6::provider_server::Provider as ProviderService;
 
-use super::diag::{AttrPath, Diagnostics};
+use super::diag::Diagnostics;
+use super::plan::{Change, Rules};
 use super::resource::{ConfigureRequest, DataSource, EphemeralResource, Plan, Provider, Resource};
 use super::schema::Schema;
 use super::value::{Type, Value};
 use super::wire;
 
-/// A schema together with the value type derived from it (derived once, used on every call).
+mod guard;
+
+use guard::guarded;
+
+/// A schema together with what is derived from it once and used on every call: the value type
+/// and the plan rules.
 struct Typed<T: ?Sized> {
     imp: Box<T>,
     schema: Schema,
     ty: Type,
-    /// Top-level write-only attributes, nulled in plans and states.
-    write_only: Vec<String>,
-    /// Top-level computed attributes, unknown on create when the configuration leaves them unset.
-    computed: Vec<String>,
+    rules: Rules,
 }
 
 impl<T: ?Sized> Typed<T> {
     fn new(imp: Box<T>, schema: Schema) -> Self {
-        let ty = schema.value_type();
-        let attrs = &schema.block.attributes;
-        let write_only = attrs
-            .iter()
-            .filter(|a| a.write_only)
-            .map(|a| a.name.clone())
-            .collect();
-        let computed = attrs
-            .iter()
-            .filter(|a| a.computed)
-            .map(|a| a.name.clone())
-            .collect();
         Typed {
             imp,
+            ty: schema.value_type(),
+            rules: Rules::new(&schema),
             schema,
-            ty,
-            write_only,
-            computed,
         }
     }
+}
 
-    fn null_write_only(&self, v: &mut Value) {
-        for name in &self.write_only {
-            if !v.attr(name).is_null() {
-                v.set_attr(name, Value::Null);
-            }
+/// The three kinds of registered type, for the diagnostic that names an unknown one.
+#[derive(Clone, Copy)]
+enum Kind {
+    Resource,
+    DataSource,
+    EphemeralResource,
+}
+
+impl Kind {
+    fn noun(self) -> &'static str {
+        match self {
+            Kind::Resource => "resource",
+            Kind::DataSource => "data source",
+            Kind::EphemeralResource => "ephemeral resource",
         }
     }
+}
+
+/// The registered implementation of `name`, or the diagnostic saying there is none.
+fn find<'a, T: ?Sized>(
+    map: &'a HashMap<&'static str, Typed<T>>,
+    kind: Kind,
+    name: &str,
+) -> Result<&'a Typed<T>, Diagnostics> {
+    map.get(name).ok_or_else(|| {
+        let kind = kind.noun();
+        let mut d = Diagnostics::new();
+        d.error(
+            format!("Unknown {kind} type"),
+            format!(
+                "This provider has no {kind} named {name:?}. Check the spelling, or upgrade the provider."
+            ),
+        );
+        d
+    })
+}
+
+/// What an operation on a registered type has in hand once its preamble succeeded.
+struct Ready<'a, T: ?Sized, V, D> {
+    typed: &'a Typed<T>,
+    /// What the preamble's `decode` step produced.
+    input: V,
+    data: Arc<D>,
 }
 
 /// Serves one [`Provider`] over tfplugin6. One per provider process.
@@ -186,32 +211,49 @@ impl<P: Provider> Server<P> {
         }
         guard.clone()
     }
-}
 
-fn unknown_type(kind: &str, name: &str) -> Diagnostics {
-    let mut d = Diagnostics::new();
-    d.error(
-        format!("Unknown {kind} type"),
-        format!("This provider has no {kind} named {name:?}. Check the spelling, or upgrade the provider."),
-    );
-    d
+    /// The preamble every operation that calls into a registered type shares, in this order:
+    /// find the type by name (else say it is unknown), run `decode` on what Terraform sent (it
+    /// returns `None` to stop, having said why in the diagnostics or set the answer itself), then
+    /// get the configured data (else say the provider is not configured). `None` means stop and
+    /// answer with the diagnostics as they are.
+    fn prepare<'a, T: ?Sized, V>(
+        &self,
+        map: &'a HashMap<&'static str, Typed<T>>,
+        kind: Kind,
+        name: &str,
+        diags: &mut Diagnostics,
+        decode: impl FnOnce(&'a Typed<T>, &mut Diagnostics) -> Option<V>,
+    ) -> Option<Ready<'a, T, V, P::Data>> {
+        let typed = match find(map, kind, name) {
+            Ok(t) => t,
+            Err(unknown) => {
+                diags.extend(unknown);
+                return None;
+            }
+        };
+        let input = decode(typed, diags)?;
+        let data = self.data(diags)?;
+        Some(Ready { typed, input, data })
+    }
 }
 
 /// Validates one configuration of a registered type: decode against its schema, then let the
 /// implementation check it. Shared by resources, data sources and ephemeral resources.
 fn validate_typed<T: ?Sized>(
     map: &HashMap<&'static str, Typed<T>>,
-    kind: &str,
+    kind: Kind,
     type_name: &str,
     config: Option<&pb::DynamicValue>,
     validate: impl Fn(&T, &Value, &mut Diagnostics),
 ) -> Diagnostics {
-    let Some(t) = map.get(type_name) else {
-        return unknown_type(kind, type_name);
+    let t = match find(map, kind, type_name) {
+        Ok(t) => t,
+        Err(unknown) => return unknown,
     };
     let mut diags = Diagnostics::new();
-    if let Some(config) = wire::decode(config, &t.ty, &format!("{kind} configuration"), &mut diags)
-    {
+    let what = format!("{} configuration", kind.noun());
+    if let Some(config) = wire::decode(config, &t.ty, &what, &mut diags) {
         validate(&t.imp, &config, &mut diags);
     }
     diags
@@ -223,81 +265,6 @@ pub struct Schemas<'a> {
     pub resources: Vec<(&'static str, &'a Schema)>,
     pub data_sources: Vec<(&'static str, &'a Schema)>,
     pub ephemeral_resources: Vec<(&'static str, &'a Schema)>,
-}
-
-/// Responses that can carry diagnostics, so a panic or a failure anywhere can be reported in the
-/// response of whichever RPC it happened in.
-trait WithDiagnostics: Default {
-    fn set_diagnostics(&mut self, d: Vec<pb::Diagnostic>);
-}
-
-macro_rules! with_diagnostics {
-    ($($m:ident),* $(,)?) => {$(
-        impl WithDiagnostics for pb::$m::Response {
-            fn set_diagnostics(&mut self, d: Vec<pb::Diagnostic>) {
-                self.diagnostics = d;
-            }
-        }
-    )*};
-}
-
-with_diagnostics!(
-    validate_provider_config,
-    validate_resource_config,
-    validate_data_resource_config,
-    validate_ephemeral_resource_config,
-    upgrade_resource_state,
-    configure_provider,
-    read_resource,
-    plan_resource_change,
-    apply_resource_change,
-    import_resource_state,
-    read_data_source,
-    open_ephemeral_resource,
-    renew_ephemeral_resource,
-    close_ephemeral_resource,
-);
-
-/// Runs one RPC body; a panic inside it becomes an error diagnostic and the process lives on.
-async fn guarded<R, F>(rpc: &'static str, body: F) -> Result<Response<R>, Status>
-where
-    R: WithDiagnostics,
-    F: Future<Output = (R, Diagnostics)>,
-{
-    match AssertUnwindSafe(body).catch_unwind().await {
-        Ok((mut resp, diags)) => {
-            resp.set_diagnostics(wire::diagnostics(&diags));
-            Ok(Response::new(resp))
-        }
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown cause".into());
-            tracing::error!(rpc, panic = %what, "provider panicked while handling a request");
-            let mut d = Diagnostics::new();
-            d.error(
-                "The provider hit an internal error",
-                format!(
-                    "While handling {rpc} the provider failed unexpectedly ({what}). No further work was done \
-                     for this operation. Please report this to the provider developers."
-                ),
-            );
-            let mut resp = R::default();
-            resp.set_diagnostics(wire::diagnostics(&d));
-            Ok(Response::new(resp))
-        }
-    }
-}
-
-/// Marks unset computed attributes unknown: on create their value comes from the API.
-fn mark_computed_unknown(planned: &mut Value, config: &Value, computed: &[String]) {
-    for name in computed {
-        if config.attr(name).is_null() && planned.attr(name).is_null() {
-            planned.set_attr(name, Value::Unknown);
-        }
-    }
 }
 
 #[tonic::async_trait]
@@ -371,7 +338,7 @@ impl<P: Provider> ProviderService for Server<P> {
         guarded("ValidateResourceConfig", async {
             let diags = validate_typed(
                 &self.resources,
-                "resource",
+                Kind::Resource,
                 &req.type_name,
                 req.config.as_ref(),
                 |t, c, d| t.validate(c, d),
@@ -389,7 +356,7 @@ impl<P: Provider> ProviderService for Server<P> {
         guarded("ValidateDataResourceConfig", async {
             let diags = validate_typed(
                 &self.data_sources,
-                "data source",
+                Kind::DataSource,
                 &req.type_name,
                 req.config.as_ref(),
                 |t, c, d| t.validate(c, d),
@@ -407,7 +374,7 @@ impl<P: Provider> ProviderService for Server<P> {
         guarded("ValidateEphemeralResourceConfig", async {
             let diags = validate_typed(
                 &self.ephemerals,
-                "ephemeral resource",
+                Kind::EphemeralResource,
                 &req.type_name,
                 req.config.as_ref(),
                 |t, c, d| t.validate(c, d),
@@ -425,8 +392,10 @@ impl<P: Provider> ProviderService for Server<P> {
         guarded("UpgradeResourceState", async {
             let mut diags = Diagnostics::new();
             let mut resp = pb::upgrade_resource_state::Response::default();
-            let Some(r) = self.resources.get(req.type_name.as_str()) else {
-                return (resp, unknown_type("resource", &req.type_name));
+            // No configured data needed: upgrading is a pure rewrite of what was stored.
+            let r = match find(&self.resources, Kind::Resource, &req.type_name) {
+                Ok(r) => r,
+                Err(unknown) => return (resp, unknown),
             };
             let raw = req.raw_state.unwrap_or_default();
             if raw.json.is_empty() {
@@ -466,7 +435,7 @@ impl<P: Provider> ProviderService for Server<P> {
             }
             match super::value::from_json(&json, &r.ty) {
                 Ok(mut v) => {
-                    r.null_write_only(&mut v);
+                    r.rules.null_write_only(&mut v);
                     resp.upgraded_state = wire::encode(&v, &r.ty);
                 }
                 Err(e) => diags.error(
@@ -520,25 +489,31 @@ impl<P: Provider> ProviderService for Server<P> {
                 private: req.private.clone(),
                 ..Default::default()
             };
-            let Some(r) = self.resources.get(req.type_name.as_str()) else {
-                return (resp, unknown_type("resource", &req.type_name));
-            };
-            let Some(state) = wire::decode(req.current_state.as_ref(), &r.ty, "state", &mut diags)
+            let ready = self.prepare(
+                &self.resources,
+                Kind::Resource,
+                &req.type_name,
+                &mut diags,
+                |r, diags| {
+                    let state = wire::decode(req.current_state.as_ref(), &r.ty, "state", diags)?;
+                    // Whatever happens, answer with a state: the current one unless the read
+                    // says otherwise. A null state has nothing to read.
+                    resp.new_state = req.current_state.clone();
+                    (!state.is_null()).then_some(state)
+                },
+            );
+            let Some(Ready {
+                typed: r,
+                input: state,
+                data,
+            }) = ready
             else {
-                return (resp, diags);
-            };
-            // Whatever happens, answer with a state: the current one unless the read says otherwise.
-            resp.new_state = req.current_state.clone();
-            if state.is_null() {
-                return (resp, diags);
-            }
-            let Some(data) = self.data(&mut diags) else {
                 return (resp, diags);
             };
             tracing::debug!(type_name = %req.type_name, "ReadResource");
             match r.imp.read(&data, state, &mut diags).await {
                 Some(mut v) => {
-                    r.null_write_only(&mut v);
+                    r.rules.null_write_only(&mut v);
                     if !diags.has_errors() {
                         resp.new_state = wire::encode(&v, &r.ty);
                     }
@@ -562,8 +537,10 @@ impl<P: Provider> ProviderService for Server<P> {
                 planned_private: req.prior_private.clone(),
                 ..Default::default()
             };
-            let Some(r) = self.resources.get(req.type_name.as_str()) else {
-                return (resp, unknown_type("resource", &req.type_name));
+            // Not `prepare`: the generic rules need no configured data, only `modify_plan` does.
+            let r = match find(&self.resources, Kind::Resource, &req.type_name) {
+                Ok(r) => r,
+                Err(unknown) => return (resp, unknown),
             };
             let decoded = (
                 wire::decode(req.prior_state.as_ref(), &r.ty, "prior state", &mut diags),
@@ -578,34 +555,24 @@ impl<P: Provider> ProviderService for Server<P> {
             let (Some(prior), Some(proposed), Some(config)) = decoded else {
                 return (resp, diags);
             };
-            if proposed.is_null() {
-                // Destroy: nothing to refine.
-                resp.planned_state = wire::encode(&Value::Null, &r.ty);
+            let proposal = r
+                .rules
+                .propose(&prior, proposed, &config, r.imp.requires_replace());
+            if proposal.change == Change::Destroy {
+                // Nothing to refine (Terraform only asks when a destroy plan is advertised).
+                resp.planned_state = wire::encode(&proposal.planned, &r.ty);
                 return (resp, diags);
-            }
-            let mut planned = proposed;
-            if prior.is_null() {
-                mark_computed_unknown(&mut planned, &config, &r.computed);
-            }
-            r.null_write_only(&mut planned);
-            let mut requires_replace = Vec::new();
-            if !prior.is_null() {
-                for name in r.imp.requires_replace() {
-                    if planned.attr(name) != prior.attr(name) {
-                        requires_replace.push(AttrPath::attr(name));
-                    }
-                }
             }
             let mut plan = Plan {
                 prior: &prior,
                 config: &config,
-                planned,
-                requires_replace,
+                planned: proposal.planned,
+                requires_replace: proposal.requires_replace,
             };
             if let Some(data) = self.data(&mut diags) {
                 r.imp.modify_plan(&data, &mut plan, &mut diags).await;
             }
-            r.null_write_only(&mut plan.planned);
+            r.rules.null_write_only(&mut plan.planned);
             resp.planned_state = wire::encode(&plan.planned, &r.ty);
             resp.requires_replace = plan.requires_replace.iter().map(wire::path).collect();
             (resp, diags)
@@ -624,25 +591,31 @@ impl<P: Provider> ProviderService for Server<P> {
                 private: req.planned_private.clone(),
                 ..Default::default()
             };
-            let Some(r) = self.resources.get(req.type_name.as_str()) else {
-                return (resp, unknown_type("resource", &req.type_name));
-            };
-            let decoded = (
-                wire::decode(req.prior_state.as_ref(), &r.ty, "prior state", &mut diags),
-                wire::decode(
-                    req.planned_state.as_ref(),
-                    &r.ty,
-                    "planned state",
-                    &mut diags,
-                ),
-                wire::decode(req.config.as_ref(), &r.ty, "configuration", &mut diags),
+            let ready = self.prepare(
+                &self.resources,
+                Kind::Resource,
+                &req.type_name,
+                &mut diags,
+                |r, diags| {
+                    // Until the change is made, the answer is the prior state.
+                    resp.new_state = req.prior_state.clone();
+                    let decoded = (
+                        wire::decode(req.prior_state.as_ref(), &r.ty, "prior state", diags),
+                        wire::decode(req.planned_state.as_ref(), &r.ty, "planned state", diags),
+                        wire::decode(req.config.as_ref(), &r.ty, "configuration", diags),
+                    );
+                    let (Some(prior), Some(planned), Some(config)) = decoded else {
+                        return None;
+                    };
+                    Some((prior, planned, config))
+                },
             );
-            let (Some(prior), Some(planned), Some(config)) = decoded else {
-                resp.new_state = req.prior_state.clone();
-                return (resp, diags);
-            };
-            let Some(data) = self.data(&mut diags) else {
-                resp.new_state = req.prior_state.clone();
+            let Some(Ready {
+                typed: r,
+                input: (prior, planned, config),
+                data,
+            }) = ready
+            else {
                 return (resp, diags);
             };
             tracing::debug!(type_name = %req.type_name, "ApplyResourceChange");
@@ -666,7 +639,7 @@ impl<P: Provider> ProviderService for Server<P> {
                     .unwrap_or(prior)
             };
             let mut new_state = new_state;
-            r.null_write_only(&mut new_state);
+            r.rules.null_write_only(&mut new_state);
             resp.new_state = wire::encode(&new_state, &r.ty);
             (resp, diags)
         })
@@ -681,14 +654,18 @@ impl<P: Provider> ProviderService for Server<P> {
         guarded("ImportResourceState", async {
             let mut diags = Diagnostics::new();
             let mut resp = pb::import_resource_state::Response::default();
-            let Some(r) = self.resources.get(req.type_name.as_str()) else {
-                return (resp, unknown_type("resource", &req.type_name));
-            };
-            let Some(data) = self.data(&mut diags) else {
+            let ready = self.prepare(
+                &self.resources,
+                Kind::Resource,
+                &req.type_name,
+                &mut diags,
+                |_, _| Some(()),
+            );
+            let Some(Ready { typed: r, data, .. }) = ready else {
                 return (resp, diags);
             };
             if let Some(mut state) = r.imp.import(&data, &req.id, &mut diags).await {
-                r.null_write_only(&mut state);
+                r.rules.null_write_only(&mut state);
                 resp.imported_resources
                     .push(pb::import_resource_state::ImportedResource {
                         type_name: req.type_name.clone(),
@@ -709,15 +686,19 @@ impl<P: Provider> ProviderService for Server<P> {
         guarded("ReadDataSource", async {
             let mut diags = Diagnostics::new();
             let mut resp = pb::read_data_source::Response::default();
-            let Some(d) = self.data_sources.get(req.type_name.as_str()) else {
-                return (resp, unknown_type("data source", &req.type_name));
-            };
-            let Some(config) =
-                wire::decode(req.config.as_ref(), &d.ty, "configuration", &mut diags)
+            let ready = self.prepare(
+                &self.data_sources,
+                Kind::DataSource,
+                &req.type_name,
+                &mut diags,
+                |d, diags| wire::decode(req.config.as_ref(), &d.ty, "configuration", diags),
+            );
+            let Some(Ready {
+                typed: d,
+                input: config,
+                data,
+            }) = ready
             else {
-                return (resp, diags);
-            };
-            let Some(data) = self.data(&mut diags) else {
                 return (resp, diags);
             };
             tracing::debug!(type_name = %req.type_name, "ReadDataSource");
@@ -737,22 +718,28 @@ impl<P: Provider> ProviderService for Server<P> {
         guarded("OpenEphemeralResource", async {
             let mut diags = Diagnostics::new();
             let mut resp = pb::open_ephemeral_resource::Response::default();
-            let Some(e) = self.ephemerals.get(req.type_name.as_str()) else {
-                return (resp, unknown_type("ephemeral resource", &req.type_name));
-            };
-            let Some(config) =
-                wire::decode(req.config.as_ref(), &e.ty, "configuration", &mut diags)
+            let ready = self.prepare(
+                &self.ephemerals,
+                Kind::EphemeralResource,
+                &req.type_name,
+                &mut diags,
+                |e, diags| {
+                    let config = wire::decode(req.config.as_ref(), &e.ty, "configuration", diags)?;
+                    if config.is_wholly_known() {
+                        return Some(config);
+                    }
+                    // Inputs known only after apply: the result is unknown too, and nothing is
+                    // fetched.
+                    resp.result = wire::encode(&e.rules.unknown_result(config), &e.ty);
+                    None
+                },
+            );
+            let Some(Ready {
+                typed: e,
+                input: config,
+                data,
+            }) = ready
             else {
-                return (resp, diags);
-            };
-            if !config.is_wholly_known() {
-                // Inputs known only after apply: the result is unknown too, and nothing is fetched.
-                let mut result = config;
-                mark_computed_unknown(&mut result, &Value::Null, &e.computed);
-                resp.result = wire::encode(&result, &e.ty);
-                return (resp, diags);
-            }
-            let Some(data) = self.data(&mut diags) else {
                 return (resp, diags);
             };
             tracing::debug!(type_name = %req.type_name, "OpenEphemeralResource");
@@ -774,10 +761,14 @@ impl<P: Provider> ProviderService for Server<P> {
         guarded("RenewEphemeralResource", async {
             let mut diags = Diagnostics::new();
             let mut resp = pb::renew_ephemeral_resource::Response::default();
-            let Some(e) = self.ephemerals.get(req.type_name.as_str()) else {
-                return (resp, unknown_type("ephemeral resource", &req.type_name));
-            };
-            let Some(data) = self.data(&mut diags) else {
+            let ready = self.prepare(
+                &self.ephemerals,
+                Kind::EphemeralResource,
+                &req.type_name,
+                &mut diags,
+                |_, _| Some(()),
+            );
+            let Some(Ready { typed: e, data, .. }) = ready else {
                 return (resp, diags);
             };
             let private = req.private.unwrap_or_default();
@@ -797,13 +788,14 @@ impl<P: Provider> ProviderService for Server<P> {
         let req = req.into_inner();
         guarded("CloseEphemeralResource", async {
             let mut diags = Diagnostics::new();
-            let Some(e) = self.ephemerals.get(req.type_name.as_str()) else {
-                return (
-                    Default::default(),
-                    unknown_type("ephemeral resource", &req.type_name),
-                );
-            };
-            let Some(data) = self.data(&mut diags) else {
+            let ready = self.prepare(
+                &self.ephemerals,
+                Kind::EphemeralResource,
+                &req.type_name,
+                &mut diags,
+                |_, _| Some(()),
+            );
+            let Some(Ready { typed: e, data, .. }) = ready else {
                 return (Default::default(), diags);
             };
             e.imp
@@ -826,239 +818,4 @@ impl<P: Provider> ProviderService for Server<P> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::framework::{Attribute, Block};
-    use async_trait::async_trait;
-
-    struct Fake;
-    struct Thing;
-
-    #[async_trait]
-    impl Provider for Fake {
-        type Data = ();
-        fn type_name(&self) -> &'static str {
-            "fake"
-        }
-        fn schema(&self) -> Schema {
-            Schema::new(
-                0,
-                Block::new("p", vec![Attribute::string("key").optional().sensitive()]),
-            )
-        }
-        async fn configure(&self, _req: ConfigureRequest, _diags: &mut Diagnostics) -> Option<()> {
-            Some(())
-        }
-        fn resources(&self) -> Vec<Box<dyn Resource<()>>> {
-            vec![Box::new(Thing)]
-        }
-        fn data_sources(&self) -> Vec<Box<dyn DataSource<()>>> {
-            vec![]
-        }
-        fn ephemeral_resources(&self) -> Vec<Box<dyn EphemeralResource<()>>> {
-            vec![]
-        }
-    }
-
-    #[async_trait]
-    impl Resource<()> for Thing {
-        fn type_name(&self) -> &'static str {
-            "fake_thing"
-        }
-        fn schema(&self) -> Schema {
-            Schema::new(
-                0,
-                Block::new(
-                    "t",
-                    vec![
-                        Attribute::string("id").computed(),
-                        Attribute::string("name").required(),
-                        Attribute::string("secret_wo").optional().write_only(),
-                    ],
-                ),
-            )
-        }
-        fn requires_replace(&self) -> &'static [&'static str] {
-            &["name"]
-        }
-        async fn read(&self, _: &(), state: Value, _: &mut Diagnostics) -> Option<Value> {
-            if state.attr("name").as_str() == Some("panic") {
-                panic!("boom");
-            }
-            Some(state)
-        }
-        async fn create(
-            &self,
-            _: &(),
-            planned: &Value,
-            _: &Value,
-            _: &mut Diagnostics,
-        ) -> Option<Value> {
-            let mut s = planned.clone();
-            s.set_attr("id", Value::string("x1"));
-            Some(s)
-        }
-        async fn update(
-            &self,
-            _: &(),
-            _: &Value,
-            p: &Value,
-            _: &Value,
-            _: &mut Diagnostics,
-        ) -> Option<Value> {
-            Some(p.clone())
-        }
-        async fn delete(&self, _: &(), _: &Value, _: &mut Diagnostics) {}
-        async fn import(&self, _: &(), _: &str, _: &mut Diagnostics) -> Option<Value> {
-            None
-        }
-    }
-
-    fn server() -> Server<Fake> {
-        Server::new(Fake)
-    }
-
-    fn thing_ty() -> Type {
-        Thing.schema().value_type()
-    }
-
-    fn dv(v: &Value) -> Option<pb::DynamicValue> {
-        wire::encode(v, &thing_ty())
-    }
-
-    fn thing(id: Value, name: &str, secret: Value) -> Value {
-        Value::object([
-            ("id", id),
-            ("name", Value::string(name)),
-            ("secret_wo", secret),
-        ])
-    }
-
-    async fn configure(s: &Server<Fake>) {
-        let r = s
-            .configure_provider(Request::new(pb::configure_provider::Request {
-                config: wire::encode(&Value::object([("key", Value::Null)]), &s.provider_ty),
-                ..Default::default()
-            }))
-            .await
-            .unwrap()
-            .into_inner();
-        assert!(r.diagnostics.is_empty());
-    }
-
-    async fn plan(
-        s: &Server<Fake>,
-        prior: &Value,
-        proposed: &Value,
-    ) -> pb::plan_resource_change::Response {
-        s.plan_resource_change(Request::new(pb::plan_resource_change::Request {
-            type_name: "fake_thing".into(),
-            prior_state: dv(prior),
-            proposed_new_state: dv(proposed),
-            config: dv(proposed),
-            ..Default::default()
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-    }
-
-    #[tokio::test]
-    async fn create_plans_unknown_ids_and_nulls_write_only_values() {
-        let s = server();
-        configure(&s).await;
-        let r = plan(
-            &s,
-            &Value::Null,
-            &thing(Value::Null, "a", Value::string("hush")),
-        )
-        .await;
-        assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
-        let planned =
-            crate::framework::value::from_msgpack(&r.planned_state.unwrap().msgpack, &thing_ty())
-                .unwrap();
-        assert_eq!(planned, thing(Value::Unknown, "a", Value::Null));
-        assert!(r.requires_replace.is_empty());
-    }
-
-    #[tokio::test]
-    async fn changing_a_replace_attribute_reports_its_path() {
-        let s = server();
-        configure(&s).await;
-        let prior = thing(Value::string("x1"), "a", Value::Null);
-        let r = plan(&s, &prior, &thing(Value::string("x1"), "b", Value::Null)).await;
-        assert_eq!(
-            r.requires_replace,
-            vec![wire::path(&AttrPath::attr("name"))]
-        );
-        let same = plan(&s, &prior, &prior).await;
-        assert!(same.requires_replace.is_empty());
-    }
-
-    #[tokio::test]
-    async fn a_panicking_handler_becomes_an_error_diagnostic() {
-        let s = server();
-        configure(&s).await;
-        let state = thing(Value::string("x1"), "panic", Value::Null);
-        let r = s
-            .read_resource(Request::new(pb::read_resource::Request {
-                type_name: "fake_thing".into(),
-                current_state: dv(&state),
-                ..Default::default()
-            }))
-            .await
-            .unwrap()
-            .into_inner();
-        assert_eq!(r.diagnostics.len(), 1);
-        assert!(r.diagnostics[0].detail.contains("boom"));
-        // ...and the server still answers.
-        let ok = plan(&s, &Value::Null, &thing(Value::Null, "a", Value::Null)).await;
-        assert!(ok.diagnostics.is_empty());
-    }
-
-    #[tokio::test]
-    async fn unknown_types_and_garbage_input_are_diagnostics() {
-        let s = server();
-        let r = s
-            .validate_resource_config(Request::new(pb::validate_resource_config::Request {
-                type_name: "fake_nope".into(),
-                ..Default::default()
-            }))
-            .await
-            .unwrap()
-            .into_inner();
-        assert!(r.diagnostics[0].summary.contains("Unknown resource type"));
-        let r = s
-            .apply_resource_change(Request::new(pb::apply_resource_change::Request {
-                type_name: "fake_thing".into(),
-                planned_state: Some(pb::DynamicValue {
-                    msgpack: vec![0x93, 0x01],
-                    json: vec![],
-                }),
-                ..Default::default()
-            }))
-            .await
-            .unwrap()
-            .into_inner();
-        assert_eq!(
-            r.diagnostics[0].severity,
-            pb::diagnostic::Severity::Error as i32
-        );
-    }
-
-    #[tokio::test]
-    async fn schema_lets_terraform_cache_it() {
-        let s = server();
-        let caps = s.schema_response().server_capabilities.unwrap();
-        assert!(caps.get_provider_schema_optional);
-        let p = s
-            .schema_response()
-            .provider
-            .as_ref()
-            .unwrap()
-            .block
-            .as_ref()
-            .unwrap();
-        assert!(p.attributes[0].sensitive);
-    }
-}
+mod tests;

@@ -1,0 +1,238 @@
+//! The RPC-level tests of the server: the plan rules as Terraform sees them through
+//! `PlanResourceChange`, panics and garbage input as diagnostics. The rules themselves are tested
+//! directly in `plan.rs`.
+
+use super::*;
+use crate::framework::{AttrPath, Attribute, Block};
+use async_trait::async_trait;
+
+struct Fake;
+struct Thing;
+
+#[async_trait]
+impl Provider for Fake {
+    type Data = ();
+    fn type_name(&self) -> &'static str {
+        "fake"
+    }
+    fn schema(&self) -> Schema {
+        Schema::new(
+            0,
+            Block::new("p", vec![Attribute::string("key").optional().sensitive()]),
+        )
+    }
+    async fn configure(&self, _req: ConfigureRequest, _diags: &mut Diagnostics) -> Option<()> {
+        Some(())
+    }
+    fn resources(&self) -> Vec<Box<dyn Resource<()>>> {
+        vec![Box::new(Thing)]
+    }
+    fn data_sources(&self) -> Vec<Box<dyn DataSource<()>>> {
+        vec![]
+    }
+    fn ephemeral_resources(&self) -> Vec<Box<dyn EphemeralResource<()>>> {
+        vec![]
+    }
+}
+
+#[async_trait]
+impl Resource<()> for Thing {
+    fn type_name(&self) -> &'static str {
+        "fake_thing"
+    }
+    fn schema(&self) -> Schema {
+        Schema::new(
+            0,
+            Block::new(
+                "t",
+                vec![
+                    Attribute::string("id").computed(),
+                    Attribute::string("name").required(),
+                    Attribute::string("secret_wo").optional().write_only(),
+                ],
+            ),
+        )
+    }
+    fn requires_replace(&self) -> &'static [&'static str] {
+        &["name"]
+    }
+    async fn read(&self, _: &(), state: Value, _: &mut Diagnostics) -> Option<Value> {
+        if state.attr("name").as_str() == Some("panic") {
+            panic!("boom");
+        }
+        Some(state)
+    }
+    async fn create(
+        &self,
+        _: &(),
+        planned: &Value,
+        _: &Value,
+        _: &mut Diagnostics,
+    ) -> Option<Value> {
+        let mut s = planned.clone();
+        s.set_attr("id", Value::string("x1"));
+        Some(s)
+    }
+    async fn update(
+        &self,
+        _: &(),
+        _: &Value,
+        p: &Value,
+        _: &Value,
+        _: &mut Diagnostics,
+    ) -> Option<Value> {
+        Some(p.clone())
+    }
+    async fn delete(&self, _: &(), _: &Value, _: &mut Diagnostics) {}
+    async fn import(&self, _: &(), _: &str, _: &mut Diagnostics) -> Option<Value> {
+        None
+    }
+}
+
+fn server() -> Server<Fake> {
+    Server::new(Fake)
+}
+
+fn thing_ty() -> Type {
+    Thing.schema().value_type()
+}
+
+fn dv(v: &Value) -> Option<pb::DynamicValue> {
+    wire::encode(v, &thing_ty())
+}
+
+fn thing(id: Value, name: &str, secret: Value) -> Value {
+    Value::object([
+        ("id", id),
+        ("name", Value::string(name)),
+        ("secret_wo", secret),
+    ])
+}
+
+async fn configure(s: &Server<Fake>) {
+    let r = s
+        .configure_provider(Request::new(pb::configure_provider::Request {
+            config: wire::encode(&Value::object([("key", Value::Null)]), &s.provider_ty),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.diagnostics.is_empty());
+}
+
+async fn plan(
+    s: &Server<Fake>,
+    prior: &Value,
+    proposed: &Value,
+) -> pb::plan_resource_change::Response {
+    s.plan_resource_change(Request::new(pb::plan_resource_change::Request {
+        type_name: "fake_thing".into(),
+        prior_state: dv(prior),
+        proposed_new_state: dv(proposed),
+        config: dv(proposed),
+        ..Default::default()
+    }))
+    .await
+    .unwrap()
+    .into_inner()
+}
+
+#[tokio::test]
+async fn create_plans_unknown_ids_and_nulls_write_only_values() {
+    let s = server();
+    configure(&s).await;
+    let r = plan(
+        &s,
+        &Value::Null,
+        &thing(Value::Null, "a", Value::string("hush")),
+    )
+    .await;
+    assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
+    let planned =
+        crate::framework::value::from_msgpack(&r.planned_state.unwrap().msgpack, &thing_ty())
+            .unwrap();
+    assert_eq!(planned, thing(Value::Unknown, "a", Value::Null));
+    assert!(r.requires_replace.is_empty());
+}
+
+#[tokio::test]
+async fn changing_a_replace_attribute_reports_its_path() {
+    let s = server();
+    configure(&s).await;
+    let prior = thing(Value::string("x1"), "a", Value::Null);
+    let r = plan(&s, &prior, &thing(Value::string("x1"), "b", Value::Null)).await;
+    assert_eq!(
+        r.requires_replace,
+        vec![wire::path(&AttrPath::attr("name"))]
+    );
+    let same = plan(&s, &prior, &prior).await;
+    assert!(same.requires_replace.is_empty());
+}
+
+#[tokio::test]
+async fn a_panicking_handler_becomes_an_error_diagnostic() {
+    let s = server();
+    configure(&s).await;
+    let state = thing(Value::string("x1"), "panic", Value::Null);
+    let r = s
+        .read_resource(Request::new(pb::read_resource::Request {
+            type_name: "fake_thing".into(),
+            current_state: dv(&state),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.diagnostics.len(), 1);
+    assert!(r.diagnostics[0].detail.contains("boom"));
+    // ...and the server still answers.
+    let ok = plan(&s, &Value::Null, &thing(Value::Null, "a", Value::Null)).await;
+    assert!(ok.diagnostics.is_empty());
+}
+
+#[tokio::test]
+async fn unknown_types_and_garbage_input_are_diagnostics() {
+    let s = server();
+    let r = s
+        .validate_resource_config(Request::new(pb::validate_resource_config::Request {
+            type_name: "fake_nope".into(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.diagnostics[0].summary.contains("Unknown resource type"));
+    let r = s
+        .apply_resource_change(Request::new(pb::apply_resource_change::Request {
+            type_name: "fake_thing".into(),
+            planned_state: Some(pb::DynamicValue {
+                msgpack: vec![0x93, 0x01],
+                json: vec![],
+            }),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        r.diagnostics[0].severity,
+        pb::diagnostic::Severity::Error as i32
+    );
+}
+
+#[tokio::test]
+async fn schema_lets_terraform_cache_it() {
+    let s = server();
+    let caps = s.schema_response().server_capabilities.unwrap();
+    assert!(caps.get_provider_schema_optional);
+    let p = s
+        .schema_response()
+        .provider
+        .as_ref()
+        .unwrap()
+        .block
+        .as_ref()
+        .unwrap();
+    assert!(p.attributes[0].sensitive);
+}
