@@ -2,6 +2,7 @@
 //! emulator and its admin API, a web server that is not the API, and [`Relay`], which lets a
 //! test act while a request is on the wire without guessing how long that takes.
 
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -77,6 +78,15 @@ pub(super) fn client_at(
 
 pub(super) fn client_for(emu: &RunningEmulator, stop: &CancellationToken) -> AlloyClient {
     client_at(&emu.url(), emu, stop)
+}
+
+/// The emulator, a [`Relay`] in front of it, and a client of the relay with its stop signal.
+pub(super) async fn relayed() -> (RunningEmulator, Relay, CancellationToken, AlloyClient) {
+    let emu = emulator().await;
+    let relay = Relay::start(&emu).await;
+    let stop = CancellationToken::new();
+    let client = client_at(relay.url(), &emu, &stop);
+    (emu, relay, stop, client)
 }
 
 /// Request counts by route (`"POST /users"`) from the emulator's admin API.
@@ -189,6 +199,22 @@ impl Relay {
         self.hold.send_replace(None);
     }
 
+    /// Holds the answers to `method` requests, and returns what a test joins with the operation:
+    /// once the first such request has been received, it stops the client, then lets the
+    /// answer through.
+    pub fn stop_when_received<'a>(
+        &'a self,
+        method: &'static str,
+        stop: &'a CancellationToken,
+    ) -> impl Future<Output = ()> + 'a {
+        self.hold(method);
+        async move {
+            self.received(method, 1).await;
+            stop.cancel();
+            self.release();
+        }
+    }
+
     /// Waits until the relay has received `n` whole requests with `method`.
     pub async fn received(&self, method: &str, n: usize) {
         let prefix = format!("{method} ");
@@ -267,4 +293,26 @@ fn whole_request(buf: &[u8]) -> Option<(usize, String)> {
     let mut line = head.lines().next()?.split(' ');
     let (method, path) = (line.next()?, line.next()?);
     Some((head_len + body_len, format!("{method} {path}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::whole_request;
+
+    #[test]
+    fn a_request_is_whole_with_its_head_and_its_body() {
+        let post = b"POST /users HTTP/1.1\r\ncontent-length: 5\r\n\r\nhello";
+        assert_eq!(whole_request(&post[..20]), None, "half a head");
+        assert_eq!(whole_request(&post[..post.len() - 1]), None, "half a body");
+        assert_eq!(
+            whole_request(post),
+            Some((post.len(), "POST /users".to_owned()))
+        );
+        let get = b"GET /users/x HTTP/1.1\r\nHost: a\r\n\r\n";
+        let two = [&get[..], &post[..]].concat();
+        assert_eq!(
+            whole_request(&two),
+            Some((get.len(), "GET /users/x".to_owned()))
+        );
+    }
 }

@@ -374,7 +374,7 @@ mod tests {
     use tokio_util::sync::CancellationToken;
 
     use super::super::testkit::{
-        Relay, bad, client, client_at, client_for, count, emulator, html_server, scoped, usernames,
+        bad, client, client_for, count, emulator, html_server, relayed, scoped, usernames,
     };
     use crate::emulator::{BadAnswer, Faults};
 
@@ -423,16 +423,8 @@ mod tests {
 
     #[tokio::test]
     async fn stopping_during_a_sent_create_returns_the_user() {
-        let emu = emulator().await;
-        let relay = Relay::start(&emu).await;
-        let stop = CancellationToken::new();
-        let c = client_at(relay.url(), &emu, &stop);
-        relay.hold("POST");
-        let stopper = async {
-            relay.received("POST", 1).await;
-            stop.cancel();
-            relay.release();
-        };
+        let (emu, relay, stop, c) = relayed().await;
+        let stopper = relay.stop_when_received("POST", &stop);
         let (created, ()) = tokio::join!(c.create_user("in-flight", None), stopper);
         let created = created.expect("the POST was sent: its answer is waited for");
         assert!(created.adopted.is_none());
@@ -445,22 +437,14 @@ mod tests {
 
     #[tokio::test]
     async fn stopping_during_the_lookup_after_a_lost_answer_still_finds_the_user() {
-        let emu = emulator().await;
-        let relay = Relay::start(&emu).await;
-        let stop = CancellationToken::new();
-        let c = client_at(relay.url(), &emu, &stop);
+        let (emu, relay, stop, c) = relayed().await;
         // The POST commits and its answer is lost; the lookup that follows is held.
         emu.set_faults(Faults {
             lost_response_rate: 1.0,
             ..Faults::default()
         })
         .unwrap();
-        relay.hold("GET");
-        let stopper = async {
-            relay.received("GET", 1).await;
-            stop.cancel();
-            relay.release();
-        };
+        let stopper = relay.stop_when_received("GET", &stop);
         let (created, ()) = tokio::join!(c.create_user("lost-then-stopped", None), stopper);
         let created = created.expect("a user that exists is returned, not orphaned");
         assert!(created.adopted.is_some());
@@ -470,21 +454,13 @@ mod tests {
 
     #[tokio::test]
     async fn stopping_starts_no_new_attempt_and_reports_cancelled_when_nothing_was_made() {
-        let emu = emulator().await;
-        let relay = Relay::start(&emu).await;
-        let stop = CancellationToken::new();
-        let c = client_at(relay.url(), &emu, &stop);
+        let (emu, relay, stop, c) = relayed().await;
         emu.set_faults(Faults {
             error_rate: 1.0,
             ..Faults::default()
         })
         .unwrap();
-        relay.hold("POST");
-        let stopper = async {
-            relay.received("POST", 1).await;
-            stop.cancel();
-            relay.release();
-        };
+        let stopper = relay.stop_when_received("POST", &stop);
         let (r, ()) = tokio::join!(c.create_user("never", None), stopper);
         let e = r.unwrap_err();
         assert!(e.is_cancelled(), "{e}");
@@ -494,17 +470,9 @@ mod tests {
 
     #[tokio::test]
     async fn stopping_during_a_sent_delete_reports_what_happened() {
-        let emu = emulator().await;
-        let relay = Relay::start(&emu).await;
-        let stop = CancellationToken::new();
-        let c = client_at(relay.url(), &emu, &stop);
+        let (emu, relay, stop, c) = relayed().await;
         let id = c.create_user("to-delete", None).await.unwrap().user_id;
-        relay.hold("DELETE");
-        let stopper = async {
-            relay.received("DELETE", 1).await;
-            stop.cancel();
-            relay.release();
-        };
+        let stopper = relay.stop_when_received("DELETE", &stop);
         let (r, ()) = tokio::join!(c.delete_user(&id), stopper);
         r.expect("the DELETE was sent: it is reported as done");
         assert!(usernames(&emu).await.is_empty());
