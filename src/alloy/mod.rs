@@ -18,14 +18,25 @@
 //!   the username up instead of posting blindly again.
 //! - Wire types are private to this module (and distinct from the emulator's) so that the
 //!   documented field names are tested from the client's side.
+//!
+//! Files, each one concern: `client` (construction and the operations), `attempt` (sending one
+//! attempt through throttle, timeout, stop signal and deadline; the retry loop for idempotent
+//! requests), `classify` (an answer or transport error → done, retry or error; decoding),
+//! `write` (the create/delete protocol for requests that are not idempotent), `retry` (backoff,
+//! `Retry-After`), `throttle`, `endpoint` (URLs), `config`, `model` (wire types), `error`.
 
+mod attempt;
+mod classify;
 mod client;
 mod config;
 mod endpoint;
 mod error;
 mod model;
 mod retry;
+#[cfg(test)]
+mod testkit;
 mod throttle;
+mod write;
 
 pub use client::AlloyClient;
 pub use config::{

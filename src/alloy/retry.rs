@@ -7,8 +7,6 @@
 use std::time::{Duration, SystemTime};
 
 use rand::Rng;
-use time::PrimitiveDateTime;
-use time::macros::format_description;
 
 /// Exponential backoff with full jitter.
 #[derive(Clone, Copy, Debug)]
@@ -53,19 +51,17 @@ impl Backoff {
 /// Longest `Retry-After` taken literally; anything beyond is clamped (the deadline then decides).
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 
-/// Parses a `Retry-After` value: delay-seconds, or an HTTP date (IMF-fixdate) relative to `now`.
-/// A date in the past means "now" (zero). Unparseable values give `None`.
+/// Parses a `Retry-After` value: delay-seconds, or an HTTP date relative to `now`, in any of
+/// the three forms RFC 9110 (section 5.6.7) says a recipient must accept: IMF-fixdate, the
+/// obsolete RFC 850 form and asctime. The `httpdate` crate (already in the tree through hyper)
+/// parses all three. A date in the past means "now" (zero). Unparseable values give `None`.
 pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         let secs = value.parse::<u64>().unwrap_or(u64::MAX);
         return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER));
     }
-    let format = format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
-    let at = PrimitiveDateTime::parse(value, format).ok()?.assume_utc();
-    let at = SystemTime::from(at);
+    let at = httpdate::parse_http_date(value).ok()?;
     Some(
         at.duration_since(now)
             .unwrap_or(Duration::ZERO)
@@ -130,24 +126,66 @@ mod tests {
         assert_eq!(parse_retry_after("soon", now), None);
     }
 
+    /// Sun, 06 Nov 1994 08:49:37 GMT, RFC 9110's example date: 784111777 s after the epoch.
+    const EXAMPLE: u64 = 784_111_777;
+
+    fn example() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(EXAMPLE)
+    }
+
     #[test]
-    fn retry_after_http_date() {
-        // Sun, 06 Nov 1994 08:49:37 GMT is 784111777 s after the epoch.
-        let date = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777);
-        let before = date - Duration::from_secs(7);
+    fn retry_after_imf_fixdate() {
+        let before = example() - Duration::from_secs(7);
         assert_eq!(
             parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", before),
             Some(Duration::from_secs(7))
         );
-        let after = date + Duration::from_secs(60);
+        let after = example() + Duration::from_secs(60);
         assert_eq!(
             parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", after),
-            Some(Duration::ZERO)
+            Some(Duration::ZERO),
+            "a date in the past means now"
         );
         assert_eq!(
-            parse_retry_after("Sunday, 06-Nov-94 08:49:37 GMT", before),
-            None
+            parse_retry_after(" Sun, 06 Nov 1994 08:49:37 GMT ", before),
+            Some(Duration::from_secs(7))
         );
-        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37", before), None);
+    }
+
+    #[test]
+    fn retry_after_rfc_850_date() {
+        let before = example() - Duration::from_secs(7);
+        assert_eq!(
+            parse_retry_after("Sunday, 06-Nov-94 08:49:37 GMT", before),
+            Some(Duration::from_secs(7))
+        );
+    }
+
+    #[test]
+    fn retry_after_asctime_date() {
+        let before = example() - Duration::from_secs(7);
+        assert_eq!(
+            parse_retry_after("Sun Nov  6 08:49:37 1994", before),
+            Some(Duration::from_secs(7))
+        );
+    }
+
+    #[test]
+    fn retry_after_far_dates_are_clamped_and_bad_dates_refused() {
+        let long_before = example() - Duration::from_secs(10 * 86_400);
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", long_before),
+            Some(MAX_RETRY_AFTER)
+        );
+        let before = example() - Duration::from_secs(7);
+        for bad in [
+            // No zone, a zone other than GMT, a day that does not exist.
+            "Sun, 06 Nov 1994 08:49:37",
+            "Sun, 06 Nov 1994 08:49:37 UTC",
+            "Sun, 31 Nov 1994 08:49:37 GMT",
+            "1994-11-06T08:49:37Z",
+        ] {
+            assert_eq!(parse_retry_after(bad, before), None, "{bad}");
+        }
     }
 }
