@@ -5,7 +5,7 @@
 //! user") and, when the API sent one, its `message`. The Display string says what happened in
 //! the API's terms only: what to do about it in Terraform (which attribute to fix, which flag to
 //! lower) is the provider's to add, once (`provider::api_error`). The API key never appears here:
-//! messages echoed from the API are scrubbed of it before they are stored (see `client.rs`).
+//! messages echoed from the API are scrubbed of it before they are stored (see `classify.rs`).
 
 use std::fmt;
 use std::time::Duration;
