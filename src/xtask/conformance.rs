@@ -462,7 +462,7 @@ impl Probe<'_> {
             .as_object()
             .map(|o| {
                 o.keys()
-                    .filter(|k| PAGING_WORDS.contains(&k.as_str()))
+                    .filter(|k| PAGING_WORDS.split(' ').any(|w| w == k.as_str()))
                     .collect()
             })
             .unwrap_or_default();
@@ -744,22 +744,9 @@ impl Probe<'_> {
     }
 }
 
-const PAGING_WORDS: &[&str] = &[
-    "next",
-    "nextPage",
-    "nextCursor",
-    "cursor",
-    "page",
-    "pages",
-    "pageSize",
-    "limit",
-    "offset",
-    "hasMore",
-    "has_more",
-    "total",
-    "totalCount",
-    "links",
-];
+/// Top-level keys that would mean the list is paginated, space-separated.
+const PAGING_WORDS: &str = "next nextPage nextCursor cursor page pages pageSize limit offset \
+                            hasMore has_more total totalCount links";
 
 fn keys(v: &Value) -> String {
     match v.as_object() {
