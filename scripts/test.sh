@@ -10,3 +10,7 @@ terraform version 2>/dev/null | sed -n 1p
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
 cargo test --all-targets
+
+# The acceptance tests and the conformance probe, for real (TF_ACC=1), against a fresh emulator
+# reached only through its public API; see docs/guides/testing-against-your-account.md.
+./scripts/acceptance.sh

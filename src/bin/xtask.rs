@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use terraform_provider_alloy::xtask::{self, docs, install, release};
+use terraform_provider_alloy::xtask::{
+    self, account, conformance, docs, install, release, sweep, tap,
+};
 
 /// Developer tasks for terraform-provider-alloy.
 #[derive(Parser)]
@@ -65,6 +67,31 @@ enum Task {
         #[arg(long, value_name = "PATH")]
         binary: Option<PathBuf>,
     },
+    /// Probe the Alloy API named by ALLOY_BASE_URL or ALLOY_REGION (key from ALLOY_API_KEY or
+    /// ALLOY_<ENVIRONMENT>_API_KEY) for every behaviour the emulator assumes; exit 1 on any
+    /// disagreement. Creates and deletes only tfacc-<random>- users.
+    Conformance,
+    /// List (and with --yes delete) the users whose username starts with --prefix, in the
+    /// environment the key belongs to.
+    Sweep {
+        /// Username prefix of the users to sweep (at least 5 characters), e.g. tfacc-.
+        #[arg(long)]
+        prefix: String,
+        /// Delete them; without it the sweep only lists what it would delete.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Run COMMAND with ALLOY_BASE_URL pointing at a recording proxy in front of --upstream;
+    /// fail if it fails, calls an emulator admin route, or reaches the API around the proxy.
+    #[command(hide = true)]
+    Tap {
+        /// The API to forward to (a freshly started emulator in CI).
+        #[arg(long)]
+        upstream: String,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -116,6 +143,13 @@ fn main() -> ExitCode {
             &mut out,
         )
         .map(|_| true),
+        Task::Conformance => {
+            conformance::conformance_command(account::Account::from_env(), &mut out)
+        }
+        Task::Sweep { prefix, yes } => {
+            sweep::sweep_command(account::Account::from_env(), &prefix, yes, &mut out)
+        }
+        Task::Tap { upstream, command } => tap::tap_command(&upstream, &command, &mut out),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -11,11 +11,19 @@
 //! - [`docs`]: schema + `examples/` → `docs/` (and the check that `docs/` is current);
 //! - [`release`]: zip per OS/arch, manifest, `SHA256SUMS` and its detached signature;
 //! - [`install`]: the unpacked filesystem-mirror layout and the CLI configuration that uses it;
-//! - `zip`: the small zip writer the release uses.
+//! - `zip`: the small zip writer the release uses;
+//! - [`account`], [`conformance`], [`sweep`]: the API a task talks to (from the provider's
+//!   `ALLOY_*` variables), the probe of the emulator's assumptions, and the sweeper of leftover
+//!   `tfacc-` users; [`tap`]: the recording proxy that proves, in CI, that the acceptance tests
+//!   and the probe use the public API only.
 
+pub mod account;
+pub mod conformance;
 pub mod docs;
 pub mod install;
 pub mod release;
+pub mod sweep;
+pub mod tap;
 mod zip;
 
 use std::io;

@@ -184,8 +184,13 @@ pub fn provider_dir() -> PathBuf {
         .to_path_buf()
 }
 
+/// The terraform binary: `TF_ACC_TERRAFORM_PATH` (terraform-plugin-testing's name), then
+/// `TERRAFORM`, then `terraform` on PATH.
 pub fn terraform_bin() -> String {
-    std::env::var("TERRAFORM").unwrap_or_else(|_| "terraform".to_string())
+    ["TF_ACC_TERRAFORM_PATH", "TERRAFORM"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "terraform".to_string())
 }
 
 impl Workspace {

@@ -1,0 +1,511 @@
+//! Acceptance tests: the whole life of every provider type against whatever Alloy API the
+//! `ALLOY_*` variables name: your account, or the emulator in CI, reached the same way.
+//!
+//! Run only with `TF_ACC=1` (otherwise each test prints why it is skipped and passes). They use
+//! only the public Alloy API, through the provider and through the harness for out-of-band
+//! changes; every username starts with a per-run `tfacc-<random>-<test>-` prefix, and every test
+//! destroys what it created and then deletes, through the API, anything still carrying its prefix.
+//! See docs/guides/testing-against-your-account.md.
+//!
+//! One test function per capability: a new type or attribute gets its own function below.
+
+mod acc;
+mod common;
+
+use acc::{Acc, acc};
+use common::{Emulator, Run, Workspace};
+use serde_json::{Value as Json, json};
+
+fn user_hcl(name: &str, username: &str, full_name: Option<&str>) -> String {
+    let full = full_name
+        .map(|f| format!("  full_name = \"{f}\"\n"))
+        .unwrap_or_default();
+    format!("resource \"alloy_user\" \"{name}\" {{\n  username = \"{username}\"\n{full}}}\n")
+}
+
+fn config(parts: &[String]) -> String {
+    format!("provider \"alloy\" {{}}\n\n{}", parts.concat())
+}
+
+fn id_of(ws: &Workspace, address: &str) -> String {
+    ws.resource(address)["id"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| panic!("{address} has no id in state"))
+        .to_string()
+}
+
+fn plan(ws: &Workspace, extra: &[&str]) -> Run {
+    let mut args = vec!["plan", "-input=false"];
+    args.extend_from_slice(extra);
+    ws.tf(&args).expect_ok("terraform plan")
+}
+
+fn destroy(ws: &Workspace) {
+    ws.tf(&["destroy", "-auto-approve", "-input=false"])
+        .expect_ok("terraform destroy");
+    assert!(ws.resources().is_empty(), "destroy left resources in state");
+}
+
+// ---------------------------------------------------------------------------------------------
+// alloy_user
+
+#[test]
+fn user_create_update_replace_destroy() {
+    const T: &str = "lifecycle";
+    let Some(acc) = acc(T) else { return };
+    let ws = acc.workspace();
+    let _cleanup = acc.cleanup(T, &ws);
+    let name = acc.username(T, "a");
+
+    ws.write_main(&config(&[user_hcl("u", &name, Some("Acceptance A"))]));
+    let out = ws.apply();
+    assert!(out.stdout.contains("1 added"), "{}", out.stdout);
+    let v = ws.resource("alloy_user.u");
+    let id = id_of(&ws, "alloy_user.u");
+    assert_eq!(v["username"], name.as_str());
+    assert_eq!(v["full_name"], "Acceptance A");
+    assert_eq!(v["environment"], acc.account.environment.as_str());
+    let api = acc.user(&id).expect("the created user exists in the API");
+    assert_eq!(
+        (&api["username"], &api["fullName"]),
+        (&json!(name), &json!("Acceptance A"))
+    );
+    assert!(ws.plan_is_empty(), "the plan right after create is empty");
+
+    // full_name: updated in place, same id.
+    ws.write_main(&config(&[user_hcl("u", &name, Some("Acceptance A2"))]));
+    let p = plan(&ws, &[]).flat();
+    assert!(p.contains("0 to add, 1 to change, 0 to destroy"), "{p}");
+    ws.apply();
+    assert_eq!(id_of(&ws, "alloy_user.u"), id);
+    assert_eq!(acc.user(&id).expect("user")["fullName"], "Acceptance A2");
+
+    // Removing full_name clears it in Alloy.
+    ws.write_main(&config(&[user_hcl("u", &name, None)]));
+    ws.apply();
+    let full = acc.user(&id).expect("user")["fullName"].clone();
+    assert!(full.is_null(), "fullName after clearing: {full}");
+    assert!(ws.plan_is_empty(), "the plan after clearing full_name");
+
+    // username: replaced (a new user, the old one deleted).
+    let renamed = acc.username(T, "b");
+    ws.write_main(&config(&[user_hcl("u", &renamed, None)]));
+    let p = plan(&ws, &[]).flat();
+    assert!(p.contains("forces replacement"), "{p}");
+    assert!(p.contains("1 to add, 0 to change, 1 to destroy"), "{p}");
+    ws.apply();
+    let new_id = id_of(&ws, "alloy_user.u");
+    assert_ne!(new_id, id, "a replacement is a new user");
+    assert!(acc.user(&id).is_none(), "the replaced user was deleted");
+    assert_eq!(
+        acc.user(&new_id).expect("new user")["username"],
+        renamed.as_str()
+    );
+    assert!(ws.plan_is_empty(), "the plan after the replacement");
+
+    destroy(&ws);
+    assert!(acc.user(&new_id).is_none(), "destroy deleted the user");
+}
+
+#[test]
+fn user_import_by_id_and_by_username() {
+    const T: &str = "import";
+    let Some(acc) = acc(T) else { return };
+    for how in ["id", "username"] {
+        let ws = acc.workspace();
+        let _cleanup = acc.cleanup(T, &ws);
+        let name = acc.username(T, how);
+        let id = acc.create_user(&name, "Imported");
+        let import_id = if how == "id" {
+            id.clone()
+        } else {
+            name.clone()
+        };
+        let resource = user_hcl("u", &name, Some("Imported"));
+        if how == "id" {
+            // The CLI command.
+            ws.write_main(&config(&[resource]));
+            ws.tf(&["import", "-input=false", "alloy_user.u", &import_id])
+                .expect_ok("terraform import");
+        } else {
+            // An import block: the plan imports and changes nothing else.
+            let block = format!("import {{\n  to = alloy_user.u\n  id = \"{import_id}\"\n}}\n");
+            ws.write_main(&config(&[resource, block]));
+            let p = plan(&ws, &[]).flat();
+            assert!(
+                p.contains("1 to import, 0 to add, 0 to change, 0 to destroy"),
+                "{p}"
+            );
+            ws.apply();
+        }
+        let v = ws.resource("alloy_user.u");
+        assert_eq!(v["id"], id.as_str(), "import by {how} stores the userId");
+        assert_eq!(v["username"], name.as_str());
+        assert_eq!(v["full_name"], "Imported");
+        assert_eq!(v["environment"], acc.account.environment.as_str());
+        assert!(ws.plan_is_empty(), "the plan after import by {how}");
+        destroy(&ws);
+        assert!(acc.user(&id).is_none(), "destroy deleted the imported user");
+    }
+}
+
+#[test]
+fn user_deleted_out_of_band_is_recreated() {
+    const T: &str = "drift";
+    let Some(acc) = acc(T) else { return };
+    let ws = acc.workspace();
+    let _cleanup = acc.cleanup(T, &ws);
+    let name = acc.username(T, "a");
+    ws.write_main(&config(&[user_hcl("u", &name, None)]));
+    ws.apply();
+    let id = id_of(&ws, "alloy_user.u");
+
+    acc.delete_out_of_band(&id);
+    let r = ws.tf(&["plan", "-input=false", "-detailed-exitcode"]);
+    assert_eq!(
+        r.status.code(),
+        Some(2),
+        "a plan with changes:\n{}",
+        r.all()
+    );
+    let p = r.flat();
+    assert!(
+        p.contains("deleted outside Terraform") && p.contains(&id),
+        "{p}"
+    );
+    assert!(p.contains("1 to add, 0 to change, 0 to destroy"), "{p}");
+
+    ws.apply();
+    let new_id = id_of(&ws, "alloy_user.u");
+    assert_ne!(new_id, id);
+    assert_eq!(
+        acc.user(&new_id).expect("re-created")["username"],
+        name.as_str()
+    );
+    assert!(ws.plan_is_empty());
+    destroy(&ws);
+}
+
+// Deletion protection (`alloy_user.deletion_protection`) gets its own test here: a protected
+// user survives a removed block and a username change at plan time, and destroy works once
+// protection is switched off.
+
+// ---------------------------------------------------------------------------------------------
+// Data sources
+
+#[test]
+fn user_data_source_by_id_and_by_username() {
+    const T: &str = "user-ds";
+    let Some(acc) = acc(T) else { return };
+    let ws = acc.workspace();
+    let _cleanup = acc.cleanup(T, &ws);
+    let name = acc.username(T, "a");
+    ws.write_main(&config(&[
+        user_hcl("u", &name, Some("Looked Up")),
+        r#"
+data "alloy_user" "by_name" {
+  username = alloy_user.u.username
+}
+
+data "alloy_user" "by_id" {
+  id = alloy_user.u.id
+}
+"#
+        .to_string(),
+    ]));
+    ws.apply();
+    let id = id_of(&ws, "alloy_user.u");
+    let by_name = ws.resource("data.alloy_user.by_name");
+    let by_id = ws.resource("data.alloy_user.by_id");
+    assert_eq!(by_name["id"], id.as_str());
+    assert_eq!(by_id["username"], name.as_str());
+    for v in [&by_name, &by_id] {
+        assert_eq!(v["full_name"], "Looked Up");
+    }
+    assert!(ws.plan_is_empty());
+    destroy(&ws);
+}
+
+// The users list data source (`data "alloy_users"`) gets its own test here: it lists this run's
+// users (filtered by the run prefix) with the same ids and names as the resources.
+
+#[test]
+fn user_token_data_source() {
+    const T: &str = "token-ds";
+    let Some(acc) = acc(T) else { return };
+    let ws = acc.workspace();
+    let _cleanup = acc.cleanup(T, &ws);
+    let name = acc.username(T, "a");
+    ws.write_main(&config(&[
+        user_hcl("u", &name, None),
+        r#"
+data "alloy_user_token" "t" {
+  user_id = alloy_user.u.id
+}
+
+output "token" {
+  value     = data.alloy_user_token.t.token
+  sensitive = true
+}
+"#
+        .to_string(),
+    ]));
+    let out = ws.apply();
+    let v = ws.resource("data.alloy_user_token.t");
+    let token = v["token"].as_str().expect("a token in state (documented)");
+    assert!(!token.is_empty());
+    assert!(
+        out.stdout.contains("token = (sensitive value)") && !out.all().contains(token),
+        "the token is shown only as sensitive:\n{}",
+        out.stdout
+    );
+    let expires = v["expires_at"].as_str().expect("expires_at");
+    let at = time::OffsetDateTime::parse(expires, &time::format_description::well_known::Rfc3339)
+        .expect("expires_at is RFC 3339");
+    assert!(
+        at > time::OffsetDateTime::now_utc(),
+        "{expires} is in the future"
+    );
+    destroy(&ws);
+}
+
+#[test]
+fn ephemeral_user_token_is_never_stored() {
+    const T: &str = "token-eph";
+    let Some(acc) = acc(T) else { return };
+    let ws = acc.workspace();
+    let _cleanup = acc.cleanup(T, &ws);
+    let name = acc.username(T, "a");
+    // The provisioner hands the ephemeral token to a file outside Terraform, so the test knows
+    // the value to look for; the plan and state must not contain it.
+    ws.write_main(&config(&[
+        user_hcl("u", &name, None),
+        r#"
+variable "round" {
+  type    = number
+  default = 1
+}
+
+ephemeral "alloy_user_token" "t" {
+  user_id = alloy_user.u.id
+}
+
+resource "terraform_data" "consumer" {
+  triggers_replace = var.round
+  provisioner "local-exec" {
+    command     = "printf '%s' \"$T\" > seen-token-${var.round}.txt"
+    environment = { T = ephemeral.alloy_user_token.t.token }
+  }
+}
+"#
+        .to_string(),
+    ]));
+    let mut runs = vec![
+        plan(&ws, &["-out=r1.tfplan"]),
+        ws.tf(&["apply", "-input=false", "r1.tfplan"])
+            .expect_ok("apply 1"),
+        // Round 2: the user exists, so the token is also opened while planning.
+        plan(&ws, &["-var=round=2", "-out=r2.tfplan"]),
+        ws.tf(&["apply", "-input=false", "r2.tfplan"])
+            .expect_ok("apply 2"),
+    ];
+    let id = id_of(&ws, "alloy_user.u");
+    let seen: Vec<String> = (1..=2)
+        .map(|n| {
+            std::fs::read_to_string(ws.path().join(format!("seen-token-{n}.txt")))
+                .expect("the provisioner received the token")
+        })
+        .collect();
+    assert!(seen.iter().all(|t| t.len() > 10), "tokens were handed over");
+
+    let mut searched: Vec<(String, Vec<u8>)> = Vec::new();
+    for plan_file in ["r1.tfplan", "r2.tfplan"] {
+        let shown = ws.tf(&["show", "-json", plan_file]).expect_ok("show plan");
+        searched.push((
+            format!("show -json {plan_file}"),
+            shown.stdout.clone().into_bytes(),
+        ));
+        let bytes = std::fs::read(ws.path().join(plan_file)).expect("plan file");
+        let entries = acc::unzip(&bytes);
+        assert!(
+            entries.iter().any(|(n, _)| n == "tfplan"),
+            "a real plan file"
+        );
+        searched.extend(
+            entries
+                .into_iter()
+                .map(|(n, d)| (format!("{plan_file}:{n}"), d)),
+        );
+        runs.push(shown);
+    }
+    for state in ["terraform.tfstate", "terraform.tfstate.backup"] {
+        let bytes = std::fs::read(ws.path().join(state)).expect("state file");
+        searched.push((state.to_string(), bytes));
+    }
+    let state = String::from_utf8_lossy(&searched[searched.len() - 2].1).into_owned();
+    assert!(state.contains(&id), "the state searched holds the user");
+    for r in &runs {
+        searched.push(("terraform output".into(), r.all().into_bytes()));
+    }
+    for (what, data) in &searched {
+        let text = String::from_utf8_lossy(data);
+        for t in &seen {
+            assert!(
+                !text.contains(t.as_str()),
+                "the ephemeral token is in {what}"
+            );
+        }
+        assert!(!acc::has_jwt(&text), "a JWT-shaped value is in {what}");
+    }
+    destroy(&ws);
+}
+
+#[test]
+fn integrations_data_source() {
+    const T: &str = "integrations";
+    let Some(acc) = acc(T) else { return };
+    let ws = acc.workspace();
+    let _cleanup = acc.cleanup(T, &ws);
+    let name = acc.username(T, "a");
+    ws.write_main(&config(&[
+        user_hcl("u", &name, None),
+        r#"
+data "alloy_integrations" "all" {
+  user_id = alloy_user.u.id
+}
+
+data "alloy_integrations" "by_username" {
+  user_id = alloy_user.u.username
+}
+
+data "alloy_integrations" "installed" {
+  user_id   = alloy_user.u.id
+  installed = true
+}
+"#
+        .to_string(),
+    ]));
+    ws.apply();
+    let all = ws.resource("data.alloy_integrations.all")["integrations"].clone();
+    let all = all.as_array().expect("integrations list").clone();
+    let by_username = ws.resource("data.alloy_integrations.by_username")["integrations"].clone();
+    assert_eq!(
+        Json::Array(all.clone()),
+        by_username,
+        "a userId and a username see the same"
+    );
+    for i in &all {
+        assert!(i["id"].as_str().is_some_and(|s| !s.is_empty()), "{i}");
+        assert_eq!(
+            i["installed"], false,
+            "a new user has installed nothing: {i}"
+        );
+        assert!(i["workflows"].is_array(), "{i}");
+    }
+    let names: Vec<String> = all
+        .iter()
+        .map(|i| i["name"].as_str().unwrap_or_default().to_lowercase())
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted, "sorted by name");
+    let installed = ws.resource("data.alloy_integrations.installed")["integrations"].clone();
+    assert_eq!(
+        installed,
+        json!([]),
+        "a new user has no installed integrations"
+    );
+    println!("{T}: the account lists {} integrations", all.len());
+    assert!(ws.plan_is_empty());
+    destroy(&ws);
+}
+
+#[test]
+fn ip_addresses_data_source() {
+    const T: &str = "ips";
+    let Some(acc) = acc(T) else { return };
+    let ws = acc.workspace();
+    ws.write_main(&config(&[
+        "data \"alloy_ip_addresses\" \"a\" {}\n".to_string()
+    ]));
+    ws.apply();
+    let v = ws.resource("data.alloy_ip_addresses.a");
+    let ips = v["ipv4"].as_array().expect("ipv4").clone();
+    assert!(!ips.is_empty());
+    let cidrs: Vec<Json> = ips
+        .iter()
+        .map(|ip| json!(format!("{}/32", ip.as_str().unwrap_or_default())))
+        .collect();
+    assert_eq!(v["cidr_blocks"], Json::Array(cidrs));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The harness itself (runs without TF_ACC, against its own emulator)
+
+#[test]
+fn harness_fails_in_one_line_on_bad_settings() {
+    let emu = Emulator::start();
+    let free = format!("http://127.0.0.1:{}", common::free_port());
+    type Vars<'a> = &'a [(&'a str, &'a str)];
+    let cases: &[(Vars, Option<&str>)] = &[
+        (&[("ALLOY_BASE_URL", emu.url.as_str())], None),
+        (
+            &[("TF_ACC", "1"), ("ALLOY_BASE_URL", emu.url.as_str())],
+            Some("no Alloy API key"),
+        ),
+        (
+            &[
+                ("TF_ACC", "1"),
+                ("ALLOY_BASE_URL", free.as_str()),
+                ("ALLOY_API_KEY", "k"),
+            ],
+            Some("cannot reach the Alloy API"),
+        ),
+        (
+            &[
+                ("TF_ACC", "1"),
+                ("ALLOY_BASE_URL", emu.url.as_str()),
+                ("ALLOY_API_KEY", "wrong"),
+            ],
+            Some("rejected the key in ALLOY_API_KEY (HTTP 401)"),
+        ),
+        (
+            &[
+                ("TF_ACC", "1"),
+                ("ALLOY_API_KEY", "k"),
+                ("ALLOY_REGION", "moon"),
+            ],
+            Some("ALLOY_REGION"),
+        ),
+    ];
+    for (vars, want) in cases {
+        let lookup = |k: &str| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        };
+        match (Acc::from_lookup(&lookup), want) {
+            (Ok(None), None) => {}
+            (Err(e), Some(w)) => {
+                assert!(e.contains(w), "{vars:?}: {e}");
+                assert!(!e.contains('\n'), "one line: {e}");
+                assert!(!e.contains(common::DEV_KEY), "no key in: {e}");
+            }
+            (Ok(Some(_)), _) => panic!("{vars:?}: accepted"),
+            (Ok(None), Some(w)) => panic!("{vars:?}: skipped instead of failing with {w}"),
+            (Err(e), None) => panic!("{vars:?}: {e}"),
+        }
+    }
+    // And a good configuration passes the preflight, with a fresh run prefix.
+    let good = |k: &str| match k {
+        "TF_ACC" => Some("1".to_string()),
+        "ALLOY_BASE_URL" => Some(emu.url.clone()),
+        "ALLOY_DEVELOPMENT_API_KEY" => Some(common::DEV_KEY.to_string()),
+        _ => None,
+    };
+    let a = Acc::from_lookup(&good)
+        .expect("good settings")
+        .expect("enabled");
+    assert!(a.prefix.starts_with("tfacc-") && a.username("t", "x").ends_with("-t-x"));
+}
