@@ -327,7 +327,7 @@ resource "terraform_data" "consumer" {
             shown.stdout.clone().into_bytes(),
         ));
         let bytes = std::fs::read(ws.path().join(plan_file)).expect("plan file");
-        let entries = acc::unzip(&bytes);
+        let entries = common::unzip(&bytes);
         assert!(
             entries.iter().any(|(n, _)| n == "tfplan"),
             "a real plan file"

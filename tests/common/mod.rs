@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this harness
 
+pub mod tokens;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -628,4 +630,42 @@ pub fn wait_until(what: &str, within: std::time::Duration, mut cond: impl FnMut(
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+/// The entries of a zip archive (a saved plan), inflated: stored or deflated entries, sizes
+/// from the central directory, as Go's `archive/zip` writes them. Panics on anything else.
+pub fn unzip(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+    use std::io::Read as _;
+    let le16 = |o: usize| usize::from(u16::from_le_bytes([bytes[o], bytes[o + 1]]));
+    let le32 = |o: usize| {
+        u32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]) as usize
+    };
+    let end = (0..bytes.len().saturating_sub(21))
+        .rev()
+        .find(|&o| bytes[o..o + 4] == *b"PK\x05\x06")
+        .expect("a zip archive");
+    let mut at = le32(end + 16);
+    (0..le16(end + 10))
+        .map(|_| {
+            assert_eq!(&bytes[at..at + 4], b"PK\x01\x02", "central directory entry");
+            let (method, size, local) = (le16(at + 10), le32(at + 20), le32(at + 42));
+            let name_len = le16(at + 28);
+            let name = String::from_utf8_lossy(&bytes[at + 46..at + 46 + name_len]).into_owned();
+            at += 46 + name_len + le16(at + 30) + le16(at + 32);
+            let start = local + 30 + le16(local + 26) + le16(local + 28);
+            let raw = &bytes[start..start + size];
+            let data = match method {
+                0 => raw.to_vec(),
+                8 => {
+                    let mut v = Vec::new();
+                    flate2::read::DeflateDecoder::new(raw)
+                        .read_to_end(&mut v)
+                        .expect("inflate");
+                    v
+                }
+                m => panic!("{name}: zip method {m}"),
+            };
+            (name, data)
+        })
+        .collect()
 }
