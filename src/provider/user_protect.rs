@@ -63,41 +63,37 @@ pub(crate) fn check(prior: &UserModel, why: Deletion, diags: &mut Diagnostics) {
         prior.username.as_str().unwrap_or("?"),
         prior.id.as_str().unwrap_or("?")
     );
-    let removed = "removed {\n    from = <resource address>\n    lifecycle {\n      destroy = false\n    }\n  }";
-    let (what, first, second) = match why {
+    let removed = "  removed {\n    from = <resource address>\n    lifecycle {\n      destroy = false\n    }\n  }";
+    let (what, delete, keep) = match why {
         Deletion::Destroy => (
-            "This plan would delete it".to_string(),
-            "set `deletion_protection = false` on the resource, apply, then destroy it".to_string(),
-            format!("replace the resource block with\n\n  {removed}\n"),
+            "This plan would delete it",
+            "set `deletion_protection = false` on the resource, apply, then destroy it",
+            "to stop managing it and keep it in Alloy, replace the resource block with",
         ),
         Deletion::Replace => (
-            "This plan would replace it, because its `username` changes and Alloy usernames cannot be \
-             renamed, which deletes the current user"
-                .to_string(),
-            "set `deletion_protection = false` with the current username, apply, then change the username"
-                .to_string(),
-            format!(
-                "replace the resource block with\n\n  {removed}\n\nand manage the new username with a resource \
-                 block of another name"
-            ),
+            "This plan would replace it (its `username` changes, and a new username means a new user), \
+             which deletes the current one",
+            "set `deletion_protection = false` with the current username, apply, then change the username",
+            "to keep the current user in Alloy and stop managing it, replace the resource block with the \
+             block below, and manage the new username in a resource block of another name",
         ),
         Deletion::Apply => (
             "This apply was about to delete it, from a plan that did not check protection (for example \
-             `-replace`, a tainted instance, or a Terraform older than 1.3)"
-                .to_string(),
-            "set `deletion_protection = false` on the resource, apply, then delete it".to_string(),
-            format!("replace the resource block with\n\n  {removed}\n"),
+             `-replace`, a tainted instance, or a Terraform older than 1.3)",
+            "set `deletion_protection = false` on the resource, apply, then delete it",
+            "to stop managing it and keep it in Alloy, replace the resource block with",
         ),
     };
     diags.attr_error(
         AttrPath::attr(ATTR),
         "Alloy user is protected by deletion_protection",
         format!(
-            "The Alloy user {user} has `deletion_protection = true` in state. {what}, and deleting an Alloy \
-             user removes its stored credentials and workflows for good, so nothing was changed.\n\nTwo ways \
-             forward:\n- to delete it: {first};\n- to stop managing it and keep it in Alloy: {second}.\n\n\
-             Protection is read from the state this plan starts from: setting it to false in the same plan \
-             that deletes the user is not enough."
+            "The Alloy user {user} has `deletion_protection = true` in state. {what}. Deleting an Alloy \
+             user removes its stored credentials and workflows for good, so nothing was changed.\n\n\
+             Protection is read from the state the plan starts from, so setting it to false in the same \
+             plan that deletes the user is not enough. Two ways forward:\n\n\
+             - to delete it: {delete};\n\
+             - {keep}:\n\n{removed}"
         ),
     );
 }
