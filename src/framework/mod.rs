@@ -19,6 +19,7 @@ mod wire;
 
 pub use diag::{AttrPath, Diagnostics};
 pub use model::{Attr, Model};
+pub use plan::Deletion;
 pub use resource::{
     ConfigureRequest, DataSource, EphemeralResource, Opened, Plan, Provider, Renewed, Resource,
 };

@@ -8,8 +8,10 @@
 //! - write-only attributes are null in every plan and state (Terraform rejects them otherwise).
 //!
 //! They live apart from the RPC handlers so they can be tested directly. The rules are keyed on
-//! [`Change`]: a destroy goes through [`Rules::propose`] too (today it only yields a null plan), so
-//! a destroy plan with its own refinements can be added here without reshaping the handlers.
+//! [`Change`]: a destroy goes through [`Rules::propose`] too and yields a null plan. Whether a plan
+//! deletes the prior remote object — a destroy, or a replacement — is [`Deletion::of`] the plan;
+//! the server then asks the resource whether that deletion may happen
+//! ([`Resource::check_delete`](super::resource::Resource::check_delete)).
 
 use super::diag::AttrPath;
 use super::schema::Schema;
@@ -35,6 +37,35 @@ impl Change {
             Change::Create
         } else {
             Change::Update
+        }
+    }
+}
+
+/// Why the remote object a prior state describes is about to be deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    /// The instance goes away: `terraform destroy`, `plan -destroy`, a deleted `resource` block or
+    /// `for_each` key, a `removed` block that destroys. Terraform ≥ 1.3 asks the provider to plan
+    /// these because the server advertises `plan_destroy`.
+    Destroy,
+    /// A `requires_replace` attribute changes: the old object is deleted and a new one made.
+    Replace,
+    /// `ApplyResourceChange` is about to delete: the backstop for deletions no plan of ours saw
+    /// (`-replace=`, a tainted instance, a Terraform older than 1.3, a plan made elsewhere).
+    Apply,
+}
+
+impl Deletion {
+    /// Whether a plan deletes the prior object, and why. `requires_replace` is the final list,
+    /// after the resource's own `modify_plan`. Nothing exists to delete without a prior state.
+    pub fn of(change: Change, prior: &Value, requires_replace: &[AttrPath]) -> Option<Deletion> {
+        if prior.is_null() {
+            return None;
+        }
+        match change {
+            Change::Destroy => Some(Deletion::Destroy),
+            Change::Update if !requires_replace.is_empty() => Some(Deletion::Replace),
+            Change::Update | Change::Create => None,
         }
     }
 }
@@ -246,6 +277,32 @@ mod tests {
                 requires_replace: vec![],
             }
         );
+    }
+
+    #[test]
+    fn only_destroys_and_replacements_delete_the_prior_object() {
+        let rules = rules();
+        let prior = thing(Value::string("x1"), "a", Value::Null, Value::Null);
+        let of = |p: &Proposal| Deletion::of(p.change, &prior, &p.requires_replace);
+
+        let destroy = rules.propose(&prior, Value::Null, &Value::Null, &["name"]);
+        assert_eq!(of(&destroy), Some(Deletion::Destroy));
+
+        let mut renamed = prior.clone();
+        renamed.set_attr("name", Value::string("b"));
+        let replace = rules.propose(&prior, renamed, &prior, &["name"]);
+        assert_eq!(of(&replace), Some(Deletion::Replace));
+
+        let mut relabelled = prior.clone();
+        relabelled.set_attr("label", Value::string("l2"));
+        let in_place = rules.propose(&prior, relabelled, &prior, &["name"]);
+        assert_eq!(of(&in_place), None);
+
+        let config = thing(Value::Null, "a", Value::Null, Value::Null);
+        let create = rules.propose(&Value::Null, config.clone(), &config, &["name"]);
+        assert_eq!(Deletion::of(create.change, &Value::Null, &[]), None);
+        // Both states null (nothing recorded, nothing proposed): nothing to delete either.
+        assert_eq!(Deletion::of(Change::Destroy, &Value::Null, &[]), None);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
 use super::diag::{AttrPath, Diagnostics};
+use super::plan::Deletion;
 use super::schema::Schema;
 use super::value::Value;
 
@@ -70,8 +71,25 @@ pub trait Resource<D>: Send + Sync {
         &[]
     }
 
-    /// A chance to refine a create or update plan (never called for destroy).
+    /// A chance to refine a create or update plan (never called for destroy; see
+    /// [`check_delete`](Self::check_delete)).
     async fn modify_plan(&self, _data: &D, _plan: &mut Plan<'_>, _diags: &mut Diagnostics) {}
+
+    /// Whether the remote object that `prior` describes may be deleted; an error diagnostic
+    /// refuses. The default allows every deletion.
+    ///
+    /// The server asks on every path that deletes: when a destroy is planned (it advertises
+    /// `plan_destroy`, so Terraform ≥ 1.3 plans `terraform destroy`, `plan -destroy`, a deleted
+    /// block or `for_each` key through the provider), when a plan replaces the object (after
+    /// `modify_plan`, so its `requires_replace` counts), and once more in `ApplyResourceChange`
+    /// just before [`delete`](Self::delete), which is then not called. An error at plan time
+    /// fails the plan before anything is changed anywhere.
+    ///
+    /// The answer must come from `prior` alone: it is what Terraform plans against, so a
+    /// configuration change in the same plan cannot lift a refusal, and no API call or configured
+    /// provider is needed. Terraform plans a `removed { lifecycle { destroy = false } }` block as
+    /// "forget" without asking the provider, so that way out always stays open.
+    fn check_delete(&self, _prior: &Value, _why: Deletion, _diags: &mut Diagnostics) {}
 
     async fn read(&self, data: &D, state: Value, diags: &mut Diagnostics) -> Option<Value>;
     async fn create(

@@ -19,7 +19,7 @@ use crate::proto::tfplugin6 as pb;
 use crate::proto::tfplugin6::provider_server::Provider as ProviderService;
 
 use super::diag::Diagnostics;
-use super::plan::{Change, Rules};
+use super::plan::{Change, Deletion, Rules};
 use super::resource::{ConfigureRequest, DataSource, EphemeralResource, Plan, Provider, Resource};
 use super::schema::Schema;
 use super::value::{Type, Value};
@@ -168,8 +168,9 @@ impl<P: Provider> Server<P> {
                     .map(|(k, t)| (k.to_string(), wire::schema(&t.schema)))
                     .collect(),
                 server_capabilities: Some(pb::ServerCapabilities {
-                    // Destroy plans need nothing from us; skipping them saves one RPC per instance.
-                    plan_destroy: false,
+                    // Terraform then plans every destroy through us, so `check_delete` can refuse
+                    // one at plan time (deletion protection) instead of mid-apply.
+                    plan_destroy: true,
                     // Terraform may reuse the schema instead of asking every provider process.
                     get_provider_schema_optional: true,
                     move_resource_state: false,
@@ -559,7 +560,11 @@ impl<P: Provider> ProviderService for Server<P> {
                 .rules
                 .propose(&prior, proposed, &config, r.imp.requires_replace());
             if proposal.change == Change::Destroy {
-                // Nothing to refine (Terraform only asks when a destroy plan is advertised).
+                // Nothing to refine; only whether the deletion may happen. The planned state is
+                // null either way: an error diagnostic is what stops Terraform.
+                if let Some(why) = Deletion::of(proposal.change, &prior, &[]) {
+                    r.imp.check_delete(&prior, why, &mut diags);
+                }
                 resp.planned_state = wire::encode(&proposal.planned, &r.ty);
                 return (resp, diags);
             }
@@ -571,6 +576,9 @@ impl<P: Provider> ProviderService for Server<P> {
             };
             if let Some(data) = self.data(&mut diags) {
                 r.imp.modify_plan(&data, &mut plan, &mut diags).await;
+            }
+            if let Some(why) = Deletion::of(proposal.change, &prior, &plan.requires_replace) {
+                r.imp.check_delete(&prior, why, &mut diags);
             }
             r.rules.null_write_only(&mut plan.planned);
             resp.planned_state = wire::encode(&plan.planned, &r.ty);
@@ -620,7 +628,10 @@ impl<P: Provider> ProviderService for Server<P> {
             };
             tracing::debug!(type_name = %req.type_name, "ApplyResourceChange");
             let new_state = if planned.is_null() {
-                r.imp.delete(&data, &prior, &mut diags).await;
+                r.imp.check_delete(&prior, Deletion::Apply, &mut diags);
+                if !diags.has_errors() {
+                    r.imp.delete(&data, &prior, &mut diags).await;
+                }
                 // A failed delete leaves the object, so it stays in state.
                 if diags.has_errors() {
                     prior

@@ -7,6 +7,7 @@ mod integrations;
 mod ip_addresses;
 mod user;
 mod user_data;
+mod user_protect;
 mod user_token;
 
 use async_trait::async_trait;

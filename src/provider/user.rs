@@ -9,13 +9,15 @@
 //! - Create is one round trip: Alloy answers `POST /users` with the `userId` alone, and the rest
 //!   of the state is what was sent. It never duplicates: the client resolves an ambiguous create
 //!   by looking the username up, and that lookup's answer becomes the state.
+//! - `deletion_protection` lives in state only (Alloy has no such flag); the refusal, its
+//!   messages and the state upgrade that introduced it are in `user_protect.rs`.
 
 use async_trait::async_trait;
 
-use super::{AlloyData, api_error};
+use super::{AlloyData, api_error, user_protect};
 use crate::alloy::{Error, User};
 use crate::framework::{
-    Attr, AttrPath, Attribute, Block, Diagnostics, Model, Plan, Resource, Schema, Value,
+    Attr, AttrPath, Attribute, Block, Deletion, Diagnostics, Model, Plan, Resource, Schema, Value,
 };
 
 pub struct UserResource;
@@ -59,11 +61,13 @@ crate::model! {
         username: Attr<String>,
         full_name: Attr<String>,
         environment: Attr<String>,
+        deletion_protection: Attr<bool>,
     }
 }
 
 /// The state of a user as Alloy reports it. An empty full name means "none"; a username Alloy
-/// leaves out keeps `fallback_username`.
+/// leaves out keeps `fallback_username`. Deletion protection is not Alloy's: it starts `false`,
+/// and callers with a prior state or plan keep theirs (`user_protect::kept`).
 fn user_state(user: &User, fallback_username: &Attr<String>, data: &AlloyData) -> UserModel {
     UserModel {
         id: user.user_id.as_str().into(),
@@ -73,6 +77,7 @@ fn user_state(user: &User, fallback_username: &Attr<String>, data: &AlloyData) -
             .map_or_else(|| fallback_username.clone(), Attr::from),
         full_name: user.full_name.as_deref().filter(|n| !n.is_empty()).into(),
         environment: data.environment.as_str().into(),
+        deletion_protection: Attr::Known(false),
     }
 }
 
@@ -110,8 +115,9 @@ impl Resource<AlloyData> for UserResource {
     }
 
     fn schema(&self) -> Schema {
+        // Version 1 added `deletion_protection` (see `upgrade_state`).
         Schema::new(
-            0,
+            1,
             Block::new(
                 "An Alloy Embedded end user: one tenant of your application, who can connect third-party apps \
                  through Alloy's modal. Other infrastructure can reference its `id` (Alloy's `userId`).",
@@ -134,6 +140,7 @@ impl Resource<AlloyData> for UserResource {
                          the provider configuration. A plan fails if the provider's environment later differs, \
                          instead of re-creating the user in the other environment.",
                     ),
+                    user_protect::attribute(),
                 ],
             ),
         )
@@ -160,9 +167,13 @@ impl Resource<AlloyData> for UserResource {
     }
 
     async fn modify_plan(&self, data: &AlloyData, plan: &mut Plan<'_>, diags: &mut Diagnostics) {
-        let Some(mut planned) = UserModel::decode(&plan.planned, diags) else {
+        let (Some(mut planned), Some(config)) = (
+            UserModel::decode(&plan.planned, diags),
+            UserModel::decode(plan.config, diags),
+        ) else {
             return;
         };
+        planned.deletion_protection = user_protect::planned(&config.deletion_protection);
         // Known at plan time: the provider's environment, for a new user or a state that predates
         // the attribute.
         let record_environment = if plan.prior.is_null() {
@@ -175,7 +186,13 @@ impl Resource<AlloyData> for UserResource {
         };
         if record_environment {
             planned.environment = data.environment.as_str().into();
-            plan.planned = planned.to_value();
+        }
+        plan.planned = planned.to_value();
+    }
+
+    fn check_delete(&self, prior: &Value, why: Deletion, diags: &mut Diagnostics) {
+        if let Some(prior) = UserModel::decode(prior, diags) {
+            user_protect::check(&prior, why, diags);
         }
     }
 
@@ -190,7 +207,11 @@ impl Resource<AlloyData> for UserResource {
             return Some(state);
         };
         match data.client.get_user(id).await {
-            Ok(user) => Some(user_state(&user, &prior.username, data).to_value()),
+            Ok(user) => {
+                let mut state = user_state(&user, &prior.username, data);
+                state.deletion_protection = user_protect::kept(&prior.deletion_protection);
+                Some(state.to_value())
+            }
             Err(e) if e.is_not_found() => {
                 diags.warning(
                     "Alloy user deleted outside Terraform",
@@ -260,7 +281,9 @@ impl Resource<AlloyData> for UserResource {
                 full_name: full_name.map(str::to_owned),
             },
         };
-        Some(user_state(&user, &planned.username, data).to_value())
+        let mut state = user_state(&user, &planned.username, data);
+        state.deletion_protection = user_protect::kept(&planned.deletion_protection);
+        Some(state.to_value())
     }
 
     async fn update(
@@ -276,13 +299,30 @@ impl Resource<AlloyData> for UserResource {
         if !check_environment(&prior, data, diags) {
             return None;
         }
+        let protection = user_protect::kept(&planned.deletion_protection);
+        if planned.full_name == prior.full_name {
+            // Nothing Alloy stores changes (only `deletion_protection`, or the environment a state
+            // that predates it records): no API call.
+            return Some(
+                UserModel {
+                    environment: data.environment.as_str().into(),
+                    deletion_protection: protection,
+                    ..prior
+                }
+                .to_value(),
+            );
+        }
         let id = prior.id.as_str()?;
         match data
             .client
             .update_user(id, planned.full_name.as_str())
             .await
         {
-            Ok(user) => Some(user_state(&user, &planned.username, data).to_value()),
+            Ok(user) => {
+                let mut state = user_state(&user, &planned.username, data);
+                state.deletion_protection = protection;
+                Some(state.to_value())
+            }
             Err(e) => {
                 api_error(diags, "Cannot update Alloy user", &e);
                 None
@@ -304,6 +344,24 @@ impl Resource<AlloyData> for UserResource {
             Ok(()) => {}
             Err(e) if e.is_not_found() => {} // already gone: the goal is reached
             Err(e) => api_error(diags, "Cannot delete Alloy user", &e),
+        }
+    }
+
+    fn upgrade_state(
+        &self,
+        from_version: i64,
+        state: serde_json::Value,
+        diags: &mut Diagnostics,
+    ) -> Option<serde_json::Value> {
+        match from_version {
+            0 => user_protect::upgrade_v0(state, diags),
+            v => {
+                diags.error(
+                    "Unsupported state version",
+                    format!("This alloy_user state has schema version {v}, which no provider version wrote."),
+                );
+                None
+            }
         }
     }
 

@@ -1,7 +1,16 @@
-# One Alloy end user per customer of your application.
+# The environment this configuration is applied to (one state per environment).
+variable "environment" {
+  type    = string
+  default = "development"
+}
+
+# One Alloy end user per customer of your application. In production, deleting it is refused
+# at plan time (destroy, removing this block, changing the username) until
+# `deletion_protection = false` has been applied.
 resource "alloy_user" "acme" {
-  username  = "acme-corp@customers.example.com"
-  full_name = "Acme Corporation"
+  username            = "acme-corp@customers.example.com"
+  full_name           = "Acme Corporation"
+  deletion_protection = var.environment == "production"
 }
 
 # Tenants from a map: adding a key adds a user, removing one deletes it.

@@ -56,6 +56,11 @@ impl Resource<()> for Thing {
     fn requires_replace(&self) -> &'static [&'static str] {
         &["name"]
     }
+    fn check_delete(&self, prior: &Value, why: Deletion, diags: &mut Diagnostics) {
+        if prior.attr("name").as_str() == Some("keep") {
+            diags.attr_error(AttrPath::attr("name"), "Kept", format!("{why:?}"));
+        }
+    }
     async fn read(&self, _: &(), state: Value, _: &mut Diagnostics) -> Option<Value> {
         if state.attr("name").as_str() == Some("panic") {
             panic!("boom");
@@ -83,7 +88,11 @@ impl Resource<()> for Thing {
     ) -> Option<Value> {
         Some(p.clone())
     }
-    async fn delete(&self, _: &(), _: &Value, _: &mut Diagnostics) {}
+    async fn delete(&self, _: &(), prior: &Value, _: &mut Diagnostics) {
+        if prior.attr("name").as_str() == Some("keep") {
+            panic!("deleted a kept thing");
+        }
+    }
     async fn import(&self, _: &(), _: &str, _: &mut Diagnostics) -> Option<Value> {
         None
     }
@@ -235,4 +244,74 @@ async fn schema_lets_terraform_cache_it() {
         .as_ref()
         .unwrap();
     assert!(p.attributes[0].sensitive);
+}
+
+fn decoded(dv: Option<pb::DynamicValue>) -> Value {
+    crate::framework::value::from_msgpack(&dv.expect("a value").msgpack, &thing_ty()).unwrap()
+}
+
+fn refusals(diags: &[pb::Diagnostic]) -> Vec<String> {
+    diags
+        .iter()
+        .filter(|d| d.severity == pb::diagnostic::Severity::Error as i32)
+        .map(|d| format!("{}: {}", d.summary, d.detail))
+        .collect()
+}
+
+#[tokio::test]
+async fn destroy_plans_are_advertised_and_asked_about() {
+    let s = server();
+    assert!(
+        s.schema_response()
+            .server_capabilities
+            .unwrap()
+            .plan_destroy
+    );
+    configure(&s).await;
+    let kept = thing(Value::string("x1"), "keep", Value::Null);
+    let r = plan(&s, &kept, &Value::Null).await;
+    assert_eq!(refusals(&r.diagnostics), vec!["Kept: Destroy"]);
+    assert_eq!(decoded(r.planned_state), Value::Null);
+
+    let free = thing(Value::string("x2"), "free", Value::Null);
+    let r = plan(&s, &free, &Value::Null).await;
+    assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
+    assert_eq!(decoded(r.planned_state), Value::Null);
+}
+
+#[tokio::test]
+async fn a_replacement_is_asked_about_but_an_in_place_update_is_not() {
+    let s = server();
+    configure(&s).await;
+    let kept = thing(Value::string("x1"), "keep", Value::Null);
+    let r = plan(&s, &kept, &thing(Value::string("x1"), "other", Value::Null)).await;
+    assert_eq!(refusals(&r.diagnostics), vec!["Kept: Replace"]);
+    let r = plan(
+        &s,
+        &kept,
+        &thing(Value::string("x1"), "keep", Value::string("s")),
+    )
+    .await;
+    assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
+}
+
+#[tokio::test]
+async fn a_refused_delete_at_apply_keeps_the_state_and_never_deletes() {
+    let s = server();
+    configure(&s).await;
+    let kept = thing(Value::string("x1"), "keep", Value::Null);
+    let r = s
+        .apply_resource_change(Request::new(pb::apply_resource_change::Request {
+            type_name: "fake_thing".into(),
+            prior_state: dv(&kept),
+            planned_state: dv(&Value::Null),
+            config: dv(&Value::Null),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    // Not "deleted a kept thing": `delete` was never called.
+    assert_eq!(refusals(&r.diagnostics), vec!["Kept: Apply"]);
+    assert_eq!(decoded(r.new_state), kept);
 }
