@@ -187,9 +187,54 @@ fn user_deleted_out_of_band_is_recreated() {
     destroy(&ws);
 }
 
-// Deletion protection (`alloy_user.deletion_protection`) gets its own test here: a protected
-// user survives a removed block and a username change at plan time, and destroy works once
-// protection is switched off.
+#[test]
+fn deletion_protection_stops_the_plan() {
+    const T: &str = "protect";
+    let Some(acc) = acc(T) else { return };
+    let ws = acc.workspace();
+    let _cleanup = acc.cleanup(T, &ws);
+    let (a, b) = (acc.username(T, "a"), acc.username(T, "b"));
+    let protected = |username: &str, on: bool| {
+        format!(
+            "resource \"alloy_user\" \"u\" {{\n  username            = \"{username}\"\n  \
+             deletion_protection = {on}\n}}\n"
+        )
+    };
+    ws.write_main(&config(&[protected(&a, true)]));
+    ws.apply();
+    let id = id_of(&ws, "alloy_user.u");
+    assert_eq!(ws.resource("alloy_user.u")["deletion_protection"], true);
+
+    // Every plan that would delete it fails before anything is sent.
+    let refused = |r: Run, what: &str| {
+        let out = r.expect_fail(what).flat();
+        assert!(
+            out.contains("deletion_protection") && out.contains(&id),
+            "{what}: {out}"
+        );
+    };
+    refused(
+        ws.tf(&["plan", "-destroy", "-input=false"]),
+        "plan -destroy",
+    );
+    refused(
+        ws.tf(&["destroy", "-auto-approve", "-input=false"]),
+        "destroy",
+    );
+    ws.write_main(&config(&[protected(&b, true)]));
+    refused(ws.tf(&["plan", "-input=false"]), "username change");
+    ws.write_main(&config(&[]));
+    refused(ws.tf(&["plan", "-input=false"]), "removed block");
+    assert!(acc.user(&id).is_some(), "the user is still in Alloy");
+
+    // Switching it off is an in-place change; then destroy works.
+    ws.write_main(&config(&[protected(&a, false)]));
+    ws.apply();
+    assert_eq!(id_of(&ws, "alloy_user.u"), id);
+    assert!(ws.plan_is_empty());
+    destroy(&ws);
+    assert!(acc.user(&id).is_none(), "destroyed");
+}
 
 // ---------------------------------------------------------------------------------------------
 // Data sources
