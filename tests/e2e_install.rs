@@ -1,17 +1,22 @@
-//! Installing the provider the way a user consumes a release: `xtask install` into a filesystem
-//! mirror, then the real `terraform init` (offline, with a lock file), apply against the
-//! emulator, and destroy. Also: a release zip served from a packed mirror is accepted by
-//! Terraform, and the binary reports the version it is published under.
+//! Installing the provider the way a user consumes a release. The artefact is the real release:
+//! `xtask release` builds the portable linux_amd64 binary (cargo-zigbuild against glibc 2.17,
+//! its own target directory; a few minutes the first time, then cached) and zips it. Then:
+//! the zip served from a packed mirror, the real `terraform init` offline with a lock file,
+//! apply a user against the emulator, destroy; the unpacked binary's dynamic section needs
+//! nothing newer than glibc 2.17; and the same binary installed into an unpacked mirror with
+//! `xtask install`.
 //!
-//! The binary installed is the one this test run built (`--binary`), not a release build.
+//! Needs cargo-zigbuild and Zig (`./scripts/release-tools.sh`); without them `xtask release`
+//! fails and says how to install them, and so do these tests.
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 use common::{Emulator, Workspace};
-use terraform_provider_alloy::xtask::install;
+use terraform_provider_alloy::xtask::{install, portable};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 const HOST: &str = "terraform.local";
@@ -32,6 +37,33 @@ fn xtask(args: &[&str]) -> String {
     );
     assert!(out.status.success(), "xtask {args:?} failed:\n{text}");
     text
+}
+
+/// The release this test binary built (once, whichever test asks first).
+struct Release {
+    dist: PathBuf,
+    /// The portable binary the zip was made from.
+    binary: PathBuf,
+    report: String,
+}
+
+fn release() -> &'static Release {
+    static RELEASE: OnceLock<Release> = OnceLock::new();
+    RELEASE.get_or_init(|| {
+        let dist = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e_install-dist");
+        let _ = std::fs::remove_dir_all(&dist);
+        let report = xtask(&["release", "--out", dist.to_str().expect("utf-8")]);
+        let binary = report
+            .lines()
+            .find_map(|l| l.split_once("(this machine; from ")?.1.strip_suffix(")."))
+            .map(PathBuf::from)
+            .unwrap_or_else(|| panic!("release names no binary:\n{report}"));
+        Release {
+            dist,
+            binary,
+            report,
+        }
+    })
 }
 
 fn main_tf(body: &str) -> String {
@@ -82,7 +114,8 @@ fn the_provider_binary_reports_the_cargo_version() {
 }
 
 #[test]
-fn install_into_a_mirror_then_init_offline_apply_and_destroy() {
+fn install_the_released_binary_into_a_mirror_then_init_offline_apply_and_destroy() {
+    let released = release();
     let emu = Emulator::start();
     let tmp = tempfile::tempdir().expect("tempdir");
     let mirror = tmp.path().join("mirror");
@@ -96,7 +129,7 @@ fn install_into_a_mirror_then_init_offline_apply_and_destroy() {
         "--write-cli-config",
         rc.to_str().expect("utf-8"),
         "--binary",
-        provider_bin(),
+        released.binary.to_str().expect("utf-8"),
     ]);
     assert!(
         out.contains(&format!("source  = \"{HOST}/alloy-automation/alloy\"")),
@@ -153,17 +186,15 @@ fn install_into_a_mirror_then_init_offline_apply_and_destroy() {
 }
 
 #[test]
-fn a_release_zip_is_accepted_from_a_packed_mirror() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let dist = tmp.path().join("dist");
-    let out = xtask(&[
-        "release",
-        "--binary",
-        provider_bin(),
-        "--out",
-        dist.to_str().expect("utf-8"),
-    ]);
+fn the_release_zip_installs_from_a_packed_mirror_and_manages_a_user() {
+    let released = release();
+    let out = &released.report;
+    let dist = &released.dist;
     assert!(out.contains("UNSIGNED"), "{out}");
+    assert!(
+        out.contains("Portable: highest glibc symbol version GLIBC_2."),
+        "{out}"
+    );
     let target = terraform_provider_alloy::xtask::Target::host().expect("host");
     assert!(
         out.contains(&format!("Built targets: {}", target.name())),
@@ -183,7 +214,7 @@ fn a_release_zip_is_accepted_from_a_packed_mirror() {
         .arg("--check")
         .arg("--strict")
         .arg(format!("terraform-provider-alloy_{VERSION}_SHA256SUMS"))
-        .current_dir(&dist)
+        .current_dir(dist)
         .output()
     {
         assert!(
@@ -194,6 +225,7 @@ fn a_release_zip_is_accepted_from_a_packed_mirror() {
     }
 
     // Packed layout: HOST/NAMESPACE/TYPE/<the release zip>.
+    let tmp = tempfile::tempdir().expect("tempdir");
     let mirror = tmp.path().join("mirror");
     let packed = mirror.join(HOST).join("alloy-automation").join("alloy");
     std::fs::create_dir_all(&packed).expect("mkdir");
@@ -201,13 +233,19 @@ fn a_release_zip_is_accepted_from_a_packed_mirror() {
     let rc = tmp.path().join("packed.tfrc");
     std::fs::write(&rc, install::cli_config(&mirror, HOST)).expect("rc");
 
-    let mut ws = Workspace::bare();
+    let emu = Emulator::start();
+    let mut ws = Workspace::new(&emu);
     ws.set_env("TF_CLI_CONFIG_FILE", rc.to_str().expect("utf-8"));
-    ws.write("main.tf", &main_tf(""));
+    ws.write(
+        "main.tf",
+        &main_tf(
+            "resource \"alloy_user\" \"acme\" {\n  username  = \"acme@customers.example.com\"\n  full_name = \"Acme\"\n}\n",
+        ),
+    );
     ws.tf(&["init", "-input=false"])
         .expect_ok("terraform init from the release zip");
 
-    // Terraform unpacked our zip: the executable is intact and runnable.
+    // Terraform unpacked our zip: the portable executable, our licence and the notice.
     let unpacked: PathBuf = ws
         .path()
         .join(".terraform/providers")
@@ -218,21 +256,51 @@ fn a_release_zip_is_accepted_from_a_packed_mirror() {
     let exe = unpacked.join(format!("terraform-provider-alloy_v{VERSION}"));
     assert_eq!(
         std::fs::read(&exe).expect("unpacked binary"),
-        std::fs::read(provider_bin()).expect("built binary")
+        std::fs::read(&released.binary).expect("released binary")
     );
-    let version = Command::new(&exe)
-        .arg("--version")
-        .output()
-        .expect("run the unpacked binary");
-    assert!(version.status.success(), "unpacked binary is executable");
+    let mut files: Vec<String> = std::fs::read_dir(&unpacked)
+        .expect("unpacked dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "LICENSE".to_string(),
+            "THIRD-PARTY-LICENSES.txt".to_string(),
+            format!("terraform-provider-alloy_v{VERSION}")
+        ]
+    );
+    let license = std::fs::read_to_string(unpacked.join("LICENSE")).expect("LICENSE");
+    assert!(license.starts_with("Mozilla Public License Version 2.0\n"));
+    let notice =
+        std::fs::read_to_string(unpacked.join("THIRD-PARTY-LICENSES.txt")).expect("notice");
+    for krate in ["aws-lc-sys ", "rustls ", "tokio "] {
+        assert!(
+            notice.contains(&format!("\n{krate}")),
+            "{krate} missing from the notice"
+        );
+    }
+
+    // What a customer's glibc 2.17 runner must provide: nothing newer, nothing else.
+    let links = portable::link_report(&exe).expect("dynamic section");
+    assert_eq!(links.problems(), Vec::<String>::new(), "{links:?}");
+    assert!(links.max_glibc().is_some(), "{links:?}");
+    for lib in &links.needed {
+        assert!(portable::ALLOWED_LIBRARIES.contains(&lib.as_str()), "{lib}");
+    }
 
     // Its lock hash is the package hash of what Terraform unpacked, as we compute it.
     let expected = install::package_hash(&unpacked).expect("hash");
     assert_eq!(locked_hashes(&ws), vec![expected]);
-    assert_validate(&ws);
-}
 
-fn assert_validate(ws: &Workspace) {
-    ws.tf(&["validate"])
-        .expect_ok("validate with the released provider");
+    // The released binary serves: apply a user against the emulator, then destroy it.
+    ws.apply();
+    let users = emu.users("development");
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0].1, "acme@customers.example.com");
+    assert!(ws.plan_is_empty());
+    ws.tf(&["destroy", "-auto-approve", "-input=false"])
+        .expect_ok("destroy");
+    assert!(emu.users("development").is_empty());
 }

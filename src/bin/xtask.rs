@@ -31,7 +31,8 @@ enum Task {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
-    /// Build the release binary and lay out the zip, manifest, SHA256SUMS and signature.
+    /// Build the release binary (linux_amd64: against glibc 2.17 with cargo-zigbuild) and lay
+    /// out the zips, manifest, SHA256SUMS and signature.
     Release {
         /// Release version, X.Y.Z [default: Cargo.toml's].
         #[arg(long)]
@@ -45,9 +46,13 @@ enum Task {
         /// GnuPG home holding the key [default: gpg's].
         #[arg(long, value_name = "DIR")]
         gnupg_home: Option<PathBuf>,
-        /// Package this provider binary instead of running `cargo build --release`.
+        /// Package this provider binary instead of building one (linux_amd64: it must still
+        /// need nothing newer than glibc 2.17).
         #[arg(long, value_name = "PATH")]
         binary: Option<PathBuf>,
+        /// Target directory of the portable linux_amd64 build [default: <target dir>/portable].
+        #[arg(long, value_name = "DIR")]
+        build_dir: Option<PathBuf>,
     },
     /// Install the provider into a filesystem mirror for offline `terraform init`.
     Install {
@@ -113,6 +118,7 @@ fn main() -> ExitCode {
             gpg_key,
             gnupg_home,
             binary,
+            build_dir,
         } => release::release_command(
             &release::ReleaseOptions {
                 root,
@@ -121,6 +127,7 @@ fn main() -> ExitCode {
                 gpg_key,
                 gnupg_home,
                 binary,
+                build_dir,
             },
             &mut out,
         )

@@ -10,6 +10,8 @@
 //!
 //! - [`docs`]: schema + `examples/` → `docs/` (and the check that `docs/` is current);
 //! - [`release`]: zip per OS/arch, manifest, `SHA256SUMS` and its detached signature;
+//! - [`portable`]: the glibc 2.17 linux_amd64 build and the check of its dynamic section;
+//! - [`notice`]: the third-party licence notice, from the dependency tree;
 //! - [`install`]: the unpacked filesystem-mirror layout and the CLI configuration that uses it;
 //! - `zip`: the small zip writer the release uses;
 //! - [`account`], [`conformance`], [`sweep`]: the API a task talks to (from the provider's
@@ -21,6 +23,8 @@ pub mod account;
 pub mod conformance;
 pub mod docs;
 pub mod install;
+pub mod notice;
+pub mod portable;
 pub mod release;
 pub mod sweep;
 pub mod tap;

@@ -1,24 +1,30 @@
 //! Release artefacts in the layout the Terraform Registry (and a network mirror) expects:
 //!
 //! ```text
-//! terraform-provider-alloy_X.Y.Z_<os>_<arch>.zip    one per target, holding terraform-provider-alloy_vX.Y.Z
+//! terraform-provider-alloy_X.Y.Z_<os>_<arch>.zip    one per target: terraform-provider-alloy_vX.Y.Z,
+//!                                                   LICENSE and THIRD-PARTY-LICENSES.txt
 //! terraform-provider-alloy_X.Y.Z_manifest.json      copy of terraform-registry-manifest.json
 //! terraform-provider-alloy_X.Y.Z_SHA256SUMS         "<sha256>  <file>" for the zips and the manifest
 //! terraform-provider-alloy_X.Y.Z_SHA256SUMS.sig     binary detached GPG signature (when a key is given)
 //! ```
 //!
 //! Only the host target is built: cross toolchains are not part of this project's set-up, and a
-//! zip is only ever made from a binary that really exists. The packaging step takes binaries by
-//! path so it can be tested with a small fake file. Output is reproducible: archives carry fixed
-//! timestamps and the checksum file is sorted by name.
+//! zip is only ever made from a binary that really exists. On linux_amd64 that binary is the
+//! portable one ([`super::portable`]: glibc 2.17, remapped paths), and no linux_amd64 binary is
+//! packaged unless its dynamic section passes the glibc 2.17 check. The packaging step takes
+//! binaries by path so it can be tested with a small fake file.
+//!
+//! Output is reproducible: archive entries carry one timestamp (`SOURCE_DATE_EPOCH`, else the
+//! commit's date) in a fixed order, and the checksum file is sorted by name.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use super::zip::{DOS_EPOCH, DosTime};
 use super::{
-    BINARY, CARGO_VERSION, Error, Result, Target, check_binary_version, check_version, io_err, run,
-    sha256_hex,
+    BINARY, CARGO_VERSION, Error, Result, Target, check_binary_version, check_version, io_err,
+    notice, portable, run, sha256_hex,
 };
 
 /// `terraform-provider-alloy_X.Y.Z`: the prefix of every artefact of a version.
@@ -54,6 +60,10 @@ pub struct PackageOptions {
     pub gpg_key: Option<String>,
     /// GnuPG home holding that key (`GNUPGHOME`); gpg's default when `None`.
     pub gnupg_home: Option<PathBuf>,
+    /// Files every zip carries after the binary (name, contents), e.g. the licences.
+    pub extra_files: Vec<(String, Vec<u8>)>,
+    /// Modification time of every zip entry, Unix seconds.
+    pub mtime: i64,
 }
 
 /// The files a release produced.
@@ -100,16 +110,23 @@ pub fn package(binaries: &[(Target, PathBuf)], opts: &PackageOptions) -> Result<
     for (target, binary) in binaries {
         let data = std::fs::read(binary).map_err(io_err("read", binary))?;
         let inner = binary_name(&opts.version, *target);
+        let mut entries = vec![super::zip::Entry {
+            name: &inner,
+            data: &data,
+            mode: 0o755,
+        }];
+        entries.extend(
+            opts.extra_files
+                .iter()
+                .map(|(name, data)| super::zip::Entry {
+                    name,
+                    data,
+                    mode: 0o644,
+                }),
+        );
         let mut bytes = Vec::new();
-        super::zip::write(
-            &[super::zip::Entry {
-                name: &inner,
-                data: &data,
-                mode: 0o755,
-            }],
-            &mut bytes,
-        )
-        .map_err(io_err("zip", binary))?;
+        super::zip::write(&entries, DosTime::from_unix(opts.mtime), &mut bytes)
+            .map_err(io_err("zip", binary))?;
         let name = zip_name(&opts.version, *target);
         let path = opts.out.join(&name);
         std::fs::write(&path, &bytes).map_err(io_err("write", &path))?;
@@ -199,11 +216,50 @@ pub struct ReleaseOptions {
     pub out: Option<PathBuf>,
     pub gpg_key: Option<String>,
     pub gnupg_home: Option<PathBuf>,
-    /// Package this binary instead of running `cargo build --release`.
+    /// Package this binary instead of building one (on linux_amd64 it must still pass the
+    /// glibc 2.17 check).
     pub binary: Option<PathBuf>,
+    /// Target directory of the portable build; defaults to `<target dir>/portable`.
+    pub build_dir: Option<PathBuf>,
 }
 
-/// `xtask release`: build the host binary (unless given one), then package it.
+/// The linux_amd64 platform, whose release is the portable (glibc 2.17) build.
+const LINUX_AMD64: Target = Target {
+    os: "linux",
+    arch: "amd64",
+};
+
+/// The zip entries' date: `SOURCE_DATE_EPOCH` when set, else the date of the commit being
+/// built (so the same commit always gives the same bytes), else 1980-01-01. Returns the time
+/// and where it came from.
+pub fn source_date_epoch(root: &Path) -> Result<(i64, &'static str)> {
+    if let Ok(v) = std::env::var("SOURCE_DATE_EPOCH") {
+        let secs = v.trim().parse::<i64>().map_err(|_| {
+            Error::Invalid(format!(
+                "SOURCE_DATE_EPOCH={v:?} is not a number of seconds since 1970; unset it or set \
+                 it to e.g. `git log -1 --format=%ct`"
+            ))
+        })?;
+        return Ok((secs, "SOURCE_DATE_EPOCH"));
+    }
+    let commit = Command::new("git")
+        .current_dir(root)
+        .args(["log", "-1", "--format=%ct"])
+        .output();
+    if let Ok(o) = commit
+        && o.status.success()
+        && let Ok(secs) = String::from_utf8_lossy(&o.stdout).trim().parse::<i64>()
+    {
+        return Ok((secs, "the commit date"));
+    }
+    Ok((
+        DOS_EPOCH,
+        "1980-01-01 (no SOURCE_DATE_EPOCH, no git commit)",
+    ))
+}
+
+/// `xtask release`: build the host binary (unless given one), check it, then package it with
+/// our licence and the third-party notice.
 pub fn release_command(opts: &ReleaseOptions, out: &mut dyn Write) -> Result<Artefacts> {
     let version = opts
         .version
@@ -217,14 +273,43 @@ pub fn release_command(opts: &ReleaseOptions, out: &mut dyn Write) -> Result<Art
             std::env::consts::ARCH
         ))
     })?;
-    let binary = match &opts.binary {
-        Some(b) => b.clone(),
-        None => super::build_release_binary(&opts.root, out)?,
+    let portable = host == LINUX_AMD64;
+    let (mtime, mtime_from) = source_date_epoch(&opts.root)?;
+    let target_dir = super::target_dir(&opts.root)?;
+    let binary = match (&opts.binary, portable) {
+        (Some(b), _) => b.clone(),
+        (None, true) => {
+            let tools = portable::find_tools(&opts.root, &target_dir)?;
+            for w in portable::version_warnings(&opts.root, &tools)? {
+                let _ = writeln!(out, "WARNING: {w}");
+            }
+            let build_dir = match &opts.build_dir {
+                Some(d) => d.clone(),
+                None => target_dir.join("portable"),
+            };
+            portable::build(&opts.root, &build_dir, &tools, mtime, out)?
+        }
+        (None, false) => super::build_release_binary(&opts.root, out)?,
+    };
+    let links = if portable {
+        let report = portable::link_report(&binary)?;
+        report.check(&binary)?;
+        Some(report)
+    } else {
+        None
     };
     check_binary_version(&binary, &version)?;
+
+    let license_path = opts.root.join("LICENSE");
+    let license = std::fs::read(&license_path).map_err(io_err("read", &license_path))?;
+    let filter = portable.then_some(portable::RUST_TARGET);
+    let crates = notice::crates(&opts.root, filter)?;
+    let product = format!("{BINARY} {version} ({})", host.name());
+    let third_party = notice::render(&product, &crates);
+
     let out_dir = match &opts.out {
         Some(o) => o.clone(),
-        None => super::target_dir(&opts.root)?.join("dist").join(&version),
+        None => target_dir.join("dist").join(&version),
     };
     let artefacts = package(
         &[(host, binary.clone())],
@@ -234,6 +319,11 @@ pub fn release_command(opts: &ReleaseOptions, out: &mut dyn Write) -> Result<Art
             manifest: opts.root.join("terraform-registry-manifest.json"),
             gpg_key: opts.gpg_key.clone(),
             gnupg_home: opts.gnupg_home.clone(),
+            extra_files: vec![
+                ("LICENSE".to_string(), license),
+                (notice::NOTICE_FILE.to_string(), third_party.into_bytes()),
+            ],
+            mtime,
         },
     )?;
     let _ = writeln!(
@@ -244,6 +334,23 @@ pub fn release_command(opts: &ReleaseOptions, out: &mut dyn Write) -> Result<Art
         out_dir.display(),
         host.name(),
         binary.display()
+    );
+    if let Some(r) = &links {
+        let _ = writeln!(
+            out,
+            "Portable: highest glibc symbol version {}; needs {}.",
+            r.max_glibc().unwrap_or("none"),
+            r.needed.join(", ")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "Zip entries dated {} (from {mtime_from}); {} third-party crates in {}.",
+        time::OffsetDateTime::from_unix_timestamp(mtime.max(DOS_EPOCH))
+            .map(|t| t.date().to_string())
+            .unwrap_or_default(),
+        crates.len(),
+        notice::NOTICE_FILE
     );
     for z in &artefacts.zips {
         let _ = writeln!(out, "  {}", file_name(z));
@@ -305,6 +412,11 @@ mod tests {
             manifest,
             gpg_key: None,
             gnupg_home: None,
+            extra_files: vec![
+                ("LICENSE".into(), b"our licence".to_vec()),
+                ("NOTICE.txt".into(), b"their licences".to_vec()),
+            ],
+            mtime: 1_751_291_117,
         };
         (dir, opts, vec![(LINUX, bin), (WINDOWS, exe)])
     }
@@ -330,10 +442,20 @@ mod tests {
         assert!(a.signature.is_none());
 
         let linux = super::super::zip::read(&std::fs::read(&a.zips[0]).unwrap());
-        assert_eq!(linux.len(), 1);
-        assert_eq!(linux[0].name, "terraform-provider-alloy_v1.2.3");
+        let names: Vec<&str> = linux.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["terraform-provider-alloy_v1.2.3", "LICENSE", "NOTICE.txt"]
+        );
         assert_eq!(linux[0].mode & 0o777, 0o755);
         assert_eq!(linux[0].data, std::fs::read(&bins[0].1).unwrap());
+        assert_eq!(linux[1].mode & 0o777, 0o644);
+        assert_eq!(linux[2].data, b"their licences");
+        assert!(
+            linux
+                .iter()
+                .all(|e| e.mtime == DosTime::from_unix(opts.mtime))
+        );
         let windows = super::super::zip::read(&std::fs::read(&a.zips[1]).unwrap());
         assert_eq!(windows[0].name, "terraform-provider-alloy_v1.2.3.exe");
 
@@ -368,6 +490,21 @@ mod tests {
         let first = std::fs::read(&a.sums).unwrap();
         let b = package(&bins, &opts).unwrap();
         assert_eq!(first, std::fs::read(&b.sums).unwrap());
+        // Another date gives other zips: the timestamp really is the one given.
+        let mut later = opts.clone();
+        later.mtime += 86_400;
+        let c = package(&bins, &later).unwrap();
+        assert_ne!(first, std::fs::read(&c.sums).unwrap());
+    }
+
+    #[test]
+    fn source_date_epoch_comes_from_the_commit() {
+        // The checkout is a git repository (unless SOURCE_DATE_EPOCH overrides it).
+        let (secs, from) = source_date_epoch(&super::super::repo_root()).unwrap();
+        if std::env::var_os("SOURCE_DATE_EPOCH").is_none() {
+            assert_eq!(from, "the commit date");
+        }
+        assert!(secs > DOS_EPOCH, "{secs}");
     }
 
     #[test]

@@ -5,8 +5,9 @@
 //! headers around `flate2`'s raw deflate; the `zip` crate's current releases need a newer Rust
 //! than the crate's rust-version. No zip64: archives over 4 GiB are refused, not mis-written.
 //!
-//! Every entry gets the same fixed timestamp (the DOS epoch, 1980-01-01 00:00) so the same
-//! binary always gives the same archive and the same checksum. Entries record "made by Unix" and
+//! Every entry gets the same timestamp, chosen by the caller (the release uses
+//! `SOURCE_DATE_EPOCH` or the commit's date), and entries keep the order given, so the same
+//! files always give the same archive and the same checksum. Entries record "made by Unix" and
 //! their mode, so Terraform (Go's archive/zip) extracts the provider as an executable.
 
 use std::io::{self, Write};
@@ -26,11 +27,34 @@ const VERSION_MADE_BY: u16 = (3 << 8) | 20;
 const FLAG_UTF8: u16 = 1 << 11;
 const METHOD_STORED: u16 = 0;
 const METHOD_DEFLATED: u16 = 8;
-/// 1980-01-01 in DOS date format (year offset 0, month 1, day 1); time 00:00:00.
-const DOS_DATE: u16 = (1 << 5) | 1;
-const DOS_TIME: u16 = 0;
+/// Unix time of 1980-01-01 00:00:00 UTC, the earliest time a zip entry can carry.
+pub const DOS_EPOCH: i64 = 315_532_800;
 /// Unix file type bits for a regular file (S_IFREG).
 const S_IFREG: u32 = 0o100_000;
+
+/// An entry's modification time in MS-DOS format (local time in the format; we write UTC, as
+/// reproducible-build tools do), to two seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DosTime {
+    pub date: u16,
+    pub time: u16,
+}
+
+impl DosTime {
+    /// From Unix seconds, clamped to what the format can hold (1980 to 2107).
+    pub fn from_unix(secs: i64) -> DosTime {
+        let max = time::macros::datetime!(2107-12-31 23:59:58 UTC).unix_timestamp();
+        let t = time::OffsetDateTime::from_unix_timestamp(secs.clamp(DOS_EPOCH, max))
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let years = u16::try_from(t.year() - 1980).unwrap_or(0);
+        DosTime {
+            date: (years << 9) | (u16::from(u8::from(t.month())) << 5) | u16::from(t.day()),
+            time: (u16::from(t.hour()) << 11)
+                | (u16::from(t.minute()) << 5)
+                | u16::from(t.second() / 2),
+        }
+    }
+}
 
 /// One file of an archive.
 pub struct Entry<'a> {
@@ -55,8 +79,8 @@ fn u16_of(n: usize, what: &str) -> io::Result<u16> {
     u16::try_from(n).map_err(|_| too_big(what))
 }
 
-/// Writes a complete archive of `entries`, in the order given.
-pub fn write(entries: &[Entry<'_>], mut out: impl Write) -> io::Result<()> {
+/// Writes a complete archive of `entries`, in the order given, all dated `mtime`.
+pub fn write(entries: &[Entry<'_>], mtime: DosTime, mut out: impl Write) -> io::Result<()> {
     let mut central = Vec::new();
     let mut offset: usize = 0;
     for e in entries {
@@ -82,8 +106,8 @@ pub fn write(entries: &[Entry<'_>], mut out: impl Write) -> io::Result<()> {
         local.extend_from_slice(&VERSION_NEEDED.to_le_bytes());
         local.extend_from_slice(&FLAG_UTF8.to_le_bytes());
         local.extend_from_slice(&method.to_le_bytes());
-        local.extend_from_slice(&DOS_TIME.to_le_bytes());
-        local.extend_from_slice(&DOS_DATE.to_le_bytes());
+        local.extend_from_slice(&mtime.time.to_le_bytes());
+        local.extend_from_slice(&mtime.date.to_le_bytes());
         local.extend_from_slice(&crc.sum().to_le_bytes());
         local.extend_from_slice(&compressed.to_le_bytes());
         local.extend_from_slice(&size.to_le_bytes());
@@ -99,8 +123,8 @@ pub fn write(entries: &[Entry<'_>], mut out: impl Write) -> io::Result<()> {
         central.extend_from_slice(&VERSION_NEEDED.to_le_bytes());
         central.extend_from_slice(&FLAG_UTF8.to_le_bytes());
         central.extend_from_slice(&method.to_le_bytes());
-        central.extend_from_slice(&DOS_TIME.to_le_bytes());
-        central.extend_from_slice(&DOS_DATE.to_le_bytes());
+        central.extend_from_slice(&mtime.time.to_le_bytes());
+        central.extend_from_slice(&mtime.date.to_le_bytes());
         central.extend_from_slice(&crc.sum().to_le_bytes());
         central.extend_from_slice(&compressed.to_le_bytes());
         central.extend_from_slice(&size.to_le_bytes());
@@ -134,6 +158,7 @@ pub fn write(entries: &[Entry<'_>], mut out: impl Write) -> io::Result<()> {
 pub struct ReadEntry {
     pub name: String,
     pub mode: u32,
+    pub mtime: DosTime,
     pub data: Vec<u8>,
 }
 
@@ -152,6 +177,10 @@ pub fn read(bytes: &[u8]) -> Vec<ReadEntry> {
     for _ in 0..count {
         assert_eq!(u32_at(at), CENTRAL_HEADER, "central header");
         let method = u16_at(at + 10);
+        let mtime = DosTime {
+            time: u16_at(at + 12),
+            date: u16_at(at + 14),
+        };
         let crc = u32_at(at + 16);
         let csize = u32_at(at + 20) as usize;
         let size = u32_at(at + 24) as usize;
@@ -182,6 +211,7 @@ pub fn read(bytes: &[u8]) -> Vec<ReadEntry> {
         out.push(ReadEntry {
             name,
             mode: external >> 16,
+            mtime,
             data,
         });
         at += 46 + name_len + extra_len + comment_len;
@@ -195,7 +225,7 @@ mod tests {
 
     fn archive(entries: &[Entry<'_>]) -> Vec<u8> {
         let mut v = Vec::new();
-        write(entries, &mut v).unwrap();
+        write(entries, DosTime::from_unix(DOS_EPOCH), &mut v).unwrap();
         v
     }
 
@@ -237,20 +267,51 @@ mod tests {
                 ReadEntry {
                     name: "terraform-provider-x_v1.0.0".into(),
                     mode: S_IFREG | 0o755,
+                    mtime: DosTime::from_unix(0),
                     data: text.clone()
                 },
                 ReadEntry {
                     name: "noise.bin".into(),
                     mode: S_IFREG | 0o644,
+                    mtime: DosTime::from_unix(0),
                     data: noise.clone()
                 },
                 ReadEntry {
                     name: "empty".into(),
                     mode: S_IFREG | 0o600,
+                    mtime: DosTime::from_unix(0),
                     data: Vec::new()
                 },
             ]
         );
+    }
+
+    #[test]
+    fn dos_times_round_to_two_seconds_and_clamp() {
+        // 2025-06-30 13:45:17 UTC.
+        let t = DosTime::from_unix(1_751_291_117);
+        assert_eq!(t.date, (45 << 9) | (6 << 5) | 30);
+        assert_eq!(t.time, (13 << 11) | (45 << 5) | 8);
+        assert_eq!(
+            DosTime::from_unix(0),
+            DosTime {
+                date: (1 << 5) | 1,
+                time: 0
+            }
+        );
+        assert_eq!(DosTime::from_unix(i64::MAX).date >> 9, 127);
+        let mut a = Vec::new();
+        write(
+            &[Entry {
+                name: "x",
+                data: b"x",
+                mode: 0o644,
+            }],
+            t,
+            &mut a,
+        )
+        .unwrap();
+        assert_eq!(read(&a)[0].mtime, t);
     }
 
     #[test]
