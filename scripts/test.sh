@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 command -v terraform >/dev/null || { echo "test: Terraform (>= 1.10) must be on PATH" >&2; exit 1; }
 terraform version 2>/dev/null | sed -n 1p
 
+# e2e_install builds the real (portable, glibc 2.17) release: its tools come from PyPI into target/.
+./scripts/release-tools.sh
+
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
 cargo test --all-targets
