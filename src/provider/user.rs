@@ -12,6 +12,7 @@
 
 use async_trait::async_trait;
 
+use super::snapshot::Key;
 use super::{AlloyData, api_error};
 use crate::alloy::{Error, User};
 use crate::framework::{
@@ -189,7 +190,7 @@ impl Resource<AlloyData> for UserResource {
         let Some(id) = prior.id.as_str() else {
             return Some(state);
         };
-        match data.client.get_user(id).await {
+        match data.users.lookup(&data.client, Key::Id, id).await {
             Ok(user) => Some(user_state(&user, &prior.username, data).to_value()),
             Err(e) if e.is_not_found() => {
                 diags.warning(
@@ -220,6 +221,7 @@ impl Resource<AlloyData> for UserResource {
         let planned = UserModel::decode(planned, diags)?;
         let username = planned.username.as_str()?;
         let full_name = planned.full_name.as_str();
+        data.users.writing(None);
         let created = match data.client.create_user(username, full_name).await {
             Ok(c) => c,
             Err(e @ Error::Conflict { .. }) => {
@@ -260,6 +262,7 @@ impl Resource<AlloyData> for UserResource {
                 full_name: full_name.map(str::to_owned),
             },
         };
+        data.users.wrote(&user);
         Some(user_state(&user, &planned.username, data).to_value())
     }
 
@@ -277,12 +280,16 @@ impl Resource<AlloyData> for UserResource {
             return None;
         }
         let id = prior.id.as_str()?;
+        data.users.writing(Some(id));
         match data
             .client
             .update_user(id, planned.full_name.as_str())
             .await
         {
-            Ok(user) => Some(user_state(&user, &planned.username, data).to_value()),
+            Ok(user) => {
+                data.users.wrote(&user);
+                Some(user_state(&user, &planned.username, data).to_value())
+            }
             Err(e) => {
                 api_error(diags, "Cannot update Alloy user", &e);
                 None
@@ -300,6 +307,7 @@ impl Resource<AlloyData> for UserResource {
         let Some(id) = prior.id.as_str() else {
             return;
         };
+        data.users.writing(Some(id));
         match data.client.delete_user(id).await {
             Ok(()) => {}
             Err(e) if e.is_not_found() => {} // already gone: the goal is reached
@@ -317,7 +325,9 @@ impl Resource<AlloyData> for UserResource {
             );
             return None;
         }
-        match data.client.get_user(id).await {
+        // By id or by username, as `GET /users/{x}` resolves it; what is found is remembered, so
+        // the read Terraform sends next costs nothing.
+        match data.users.lookup(&data.client, Key::IdOrUsername, id).await {
             Ok(user) => Some(user_state(&user, &id.into(), data).to_value()),
             Err(e) if e.is_not_found() => {
                 diags.error(
