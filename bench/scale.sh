@@ -15,7 +15,8 @@
 # IMPORT_SAMPLE separate `terraform import` commands (extrapolated to N, and said so).
 #
 # Peers: `after` (this checkout's release build), `before` (BEFORE_BIN, a release build of the
-# provider at an older commit, built by you into a folder of your choice; skipped when unset) and
+# provider at an older commit, built with its own --target-dir (sharing this checkout's target/
+# makes cargo keep whichever binary it linked last) and copied aside; skipped when unset) and
 # `floor` (Terraform's built-in terraform_data, no provider, no API). The floor has no API, so its
 # "drift" plan is a plain plan. Every workspace uses an `http` state backend on loopback (the
 # local backend rewrites the whole state file per instance, which would swamp everything else).
