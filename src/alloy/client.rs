@@ -243,9 +243,19 @@ impl AlloyClient {
 
     /// `GET /users`: every user of the key's environment (the API does not paginate).
     pub async fn list_users(&self) -> Result<Vec<User>, Error> {
+        self.list_users_of(None).await
+    }
+
+    /// `GET /users`, or with a workflow `GET /users?parentWorkflowId=...`: the users of that
+    /// workflow only.
+    pub async fn list_users_of(&self, workflow_id: Option<&str>) -> Result<Vec<User>, Error> {
         let ctx = self.ctx(OP_LIST);
         self.guard(&ctx, async {
-            let call = Call::new(OP_LIST, Method::GET, "/users", self.inner.endpoints.users());
+            let mut url = self.inner.endpoints.users();
+            if let Some(w) = workflow_id {
+                url.query_pairs_mut().append_pair("parentWorkflowId", w);
+            }
+            let call = Call::new(OP_LIST, Method::GET, "/users", url);
             let reply = self.run(&ctx, &call).await?;
             let list: ListBody<User> = decode(&call, &reply)?;
             for u in &list.data {

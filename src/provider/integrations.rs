@@ -30,7 +30,7 @@ pub struct IntegrationsDataSource;
 /// the provider's memory.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
-fn compile(pattern: &str) -> Result<Regex, regex::Error> {
+pub(crate) fn compile(pattern: &str) -> Result<Regex, regex::Error> {
     regex::RegexBuilder::new(pattern)
         .size_limit(REGEX_SIZE_LIMIT)
         .build()

@@ -5,10 +5,12 @@
 pub mod config;
 mod integrations;
 mod ip_addresses;
+mod snapshot;
 mod user;
 mod user_data;
 mod user_protect;
 mod user_token;
+mod users;
 
 use async_trait::async_trait;
 
@@ -26,6 +28,8 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub struct AlloyData {
     pub client: AlloyClient,
     pub environment: Environment,
+    /// What this process learns of the environment's users (one list shared by every read).
+    pub users: snapshot::UserSnapshot,
 }
 
 #[derive(Default)]
@@ -62,6 +66,7 @@ impl Provider for AlloyProvider {
                 Some(AlloyData {
                     client,
                     environment,
+                    users: snapshot::UserSnapshot::new(),
                 })
             }
             Err(e) => {
@@ -78,6 +83,7 @@ impl Provider for AlloyProvider {
     fn data_sources(&self) -> Vec<Box<dyn DataSource<AlloyData>>> {
         vec![
             Box::new(user_data::UserDataSource),
+            Box::new(users::UsersDataSource),
             Box::new(user_token::UserTokenDataSource),
             Box::new(integrations::IntegrationsDataSource),
             Box::new(ip_addresses::IpAddressesDataSource),

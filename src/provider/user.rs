@@ -14,6 +14,7 @@
 
 use async_trait::async_trait;
 
+use super::snapshot::Key;
 use super::{AlloyData, api_error, user_protect};
 use crate::alloy::{Error, User};
 use crate::framework::{
@@ -206,7 +207,7 @@ impl Resource<AlloyData> for UserResource {
         let Some(id) = prior.id.as_str() else {
             return Some(state);
         };
-        match data.client.get_user(id).await {
+        match data.users.lookup(&data.client, Key::Id, id).await {
             Ok(user) => {
                 let mut state = user_state(&user, &prior.username, data);
                 state.deletion_protection = user_protect::kept(&prior.deletion_protection);
@@ -241,6 +242,7 @@ impl Resource<AlloyData> for UserResource {
         let planned = UserModel::decode(planned, diags)?;
         let username = planned.username.as_str()?;
         let full_name = planned.full_name.as_str();
+        data.users.writing(None);
         let created = match data.client.create_user(username, full_name).await {
             Ok(c) => c,
             Err(e @ Error::Conflict { .. }) => {
@@ -281,6 +283,7 @@ impl Resource<AlloyData> for UserResource {
                 full_name: full_name.map(str::to_owned),
             },
         };
+        data.users.wrote(&user);
         let mut state = user_state(&user, &planned.username, data);
         state.deletion_protection = user_protect::kept(&planned.deletion_protection);
         Some(state.to_value())
@@ -313,12 +316,14 @@ impl Resource<AlloyData> for UserResource {
             );
         }
         let id = prior.id.as_str()?;
+        data.users.writing(Some(id));
         match data
             .client
             .update_user(id, planned.full_name.as_str())
             .await
         {
             Ok(user) => {
+                data.users.wrote(&user);
                 let mut state = user_state(&user, &planned.username, data);
                 state.deletion_protection = protection;
                 Some(state.to_value())
@@ -340,6 +345,7 @@ impl Resource<AlloyData> for UserResource {
         let Some(id) = prior.id.as_str() else {
             return;
         };
+        data.users.writing(Some(id));
         match data.client.delete_user(id).await {
             Ok(()) => {}
             Err(e) if e.is_not_found() => {} // already gone: the goal is reached
@@ -375,7 +381,9 @@ impl Resource<AlloyData> for UserResource {
             );
             return None;
         }
-        match data.client.get_user(id).await {
+        // By id or by username, as `GET /users/{x}` resolves it; what is found is remembered, so
+        // the read Terraform sends next costs nothing.
+        match data.users.lookup(&data.client, Key::IdOrUsername, id).await {
             Ok(user) => Some(user_state(&user, &id.into(), data).to_value()),
             Err(e) if e.is_not_found() => {
                 diags.error(

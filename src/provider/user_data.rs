@@ -8,9 +8,13 @@
 //! id). The answer is therefore checked against what was asked: an `id` lookup must return that
 //! id, and a `username` lookup that landed on an id match falls back to scanning the user list
 //! for the exact username.
+//!
+//! Both lookups go through the process's users snapshot (see `snapshot.rs`), so a plan that
+//! reads many users costs one list rather than one request each.
 
 use async_trait::async_trait;
 
+use super::snapshot::Key;
 use super::user::check_username;
 use super::{AlloyData, api_error};
 use crate::alloy::User;
@@ -153,7 +157,11 @@ impl DataSource<AlloyData> for UserDataSource {
             // Validation rejects every other shape before Terraform reads.
             _ => return None,
         };
-        let user = match data.client.get_user(asked).await {
+        let key = match by {
+            By::Id => Key::Id,
+            By::Username => Key::Username,
+        };
+        let user = match data.users.lookup(&data.client, key, asked).await {
             Ok(u) if answers(&u, by, asked) => Some(u),
             Ok(_) => None,
             Err(e) if e.is_not_found() => None,
@@ -171,12 +179,9 @@ impl DataSource<AlloyData> for UserDataSource {
             (None, By::Username) => {
                 // The lookup may have hit another user's id, or the API may not resolve
                 // usernames there: the full list settles it.
-                match data.client.list_users().await {
-                    Ok(all) => match all
-                        .into_iter()
-                        .find(|u| u.username.as_deref() == Some(asked))
-                    {
-                        Some(u) => u,
+                match data.users.all(&data.client).await {
+                    Ok(all) => match all.iter().find(|u| u.username.as_deref() == Some(asked)) {
+                        Some(u) => u.clone(),
                         None => {
                             not_found(data, by, asked, diags);
                             return None;

@@ -473,6 +473,7 @@ mod tests {
         let data = AlloyData {
             client: AlloyClient::new(cfg).unwrap(),
             environment: crate::provider::Environment::Development,
+            users: crate::provider::snapshot::UserSnapshot::new(),
         };
         (emu, data)
     }

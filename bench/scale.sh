@@ -1,0 +1,278 @@
+#!/usr/bin/env bash
+# Scale benchmark: many alloy_users behind a slow, rate-limited API, run by hand.
+#
+#   bench/scale.sh                  (sizes 100 and 1000, adoption 500; about 15 minutes per peer)
+#   SIZES='100 1000 3000' ADOPT_SIZES='500 3000' bench/scale.sh
+#
+# The emulator answers every API request after LATENCY_MS (50) and admits RATE (10) requests per
+# second, answering the rest 429 with Retry-After: the shape of a real SaaS API shared by many
+# workspaces. For each size N and each peer it times, with the API calls counted from the
+# emulator's request log:
+#   apply (create N), a no-change plan, a plan after 3 users were deleted outside Terraform
+#   (must say "3 to add"), and destroy;
+# and for adoption (ADOPT_SIZES): N existing users adopted by one apply with
+# `data "alloy_users"` + `import { for_each }` (examples/adopt-existing-users), and a sample of
+# IMPORT_SAMPLE separate `terraform import` commands (extrapolated to N, and said so).
+#
+# Peers: `after` (this checkout's release build), `before` (BEFORE_BIN, a release build of the
+# provider at an older commit, built with its own --target-dir (sharing this checkout's target/
+# makes cargo keep whichever binary it linked last) and copied aside; skipped when unset) and
+# `floor` (Terraform's built-in terraform_data, no provider, no API). The floor has no API, so its
+# "drift" plan is a plain plan. Every workspace uses an `http` state backend on loopback (the
+# local backend rewrites the whole state file per instance, which would swamp everything else).
+# The old provider cannot adopt with `alloy_users` (it has no such data source); its adoption
+# figure uses the same import blocks over a literal list of the users' ids.
+#
+# Knobs (environment): SIZES, ADOPT_SIZES, IMPORT_SAMPLE (20), LATENCY_MS (50), RATE (10),
+# PEERS ('after before floor'), BEFORE_BIN, TERRAFORM, KEEP_WORK=1.
+# Results: target/bench/scale-<UTC timestamp>/results.tsv and report.md.
+
+# HCL interpolation in single quotes is deliberate:
+# shellcheck disable=SC2016,SC1090,SC1091
+set -euo pipefail
+case ${1:-} in -h | --help) awk 'NR > 1 && /^#/ {sub(/^# ?/, ""); print; next} NR > 1 {exit}' "$0"; exit 0 ;; esac
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+TF=${TERRAFORM:-terraform}
+SIZES=${SIZES:-100 1000}
+ADOPT_SIZES=${ADOPT_SIZES:-500}
+IMPORT_SAMPLE=${IMPORT_SAMPLE:-20}
+LATENCY_MS=${LATENCY_MS:-50}
+RATE=${RATE:-10}
+PEERS=${PEERS:-after before floor}
+DEV_KEY=bench-development-key-0123456789
+
+REL="$ROOT/target/release"
+if [ ! -x "$REL/terraform-provider-alloy" ] || [ ! -x "$REL/alloy-emulator" ]; then
+  cargo build --release --bin terraform-provider-alloy --bin alloy-emulator
+fi
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+RES="$ROOT/target/bench/scale-$STAMP"
+WORK=$(mktemp -d)
+mkdir -p "$RES"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -n "${KEEP_WORK:-}" ] && echo "work kept in $WORK" || rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# --- providers in filesystem mirrors (the registry host name is assembled at run time) --------
+HOST=$(printf '%s.%s.%s' registry terraform io)
+VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
+mirror() { # mirror PEER BINARY
+  local dir="$WORK/mirror-$1/$HOST/alloy-automation/alloy/$VERSION/linux_amd64"
+  mkdir -p "$dir"
+  cp "$2" "$dir/terraform-provider-alloy_v$VERSION"
+  printf 'provider_installation {\n  filesystem_mirror {\n    path = "%s"\n  }\n}\n' "$WORK/mirror-$1" >"$WORK/cli-$1.tfrc"
+}
+mirror after "$REL/terraform-provider-alloy"
+if [[ " $PEERS " == *" before "* ]]; then
+  if [ -z "${BEFORE_BIN:-}" ]; then
+    echo "BEFORE_BIN is not set: skipping the 'before' peer" >&2
+    PEERS=${PEERS//before/}
+  else
+    mirror before "$BEFORE_BIN"
+  fi
+fi
+: >"$WORK/cli-floor.tfrc"
+
+# --- loopback services ------------------------------------------------------------------------
+start_bg() { # start_bg NAME PREFIX CMD...: sets NAME to the URL printed after PREFIX
+  local name=$1 prefix=$2 out="$WORK/$1.out" line="" i
+  shift 2
+  "$@" >"$out" 2>"$WORK/$name.err" &
+  PIDS+=($!)
+  for i in $(seq 1 200); do
+    line=$(head -n 1 "$out" 2>/dev/null || true)
+    [ -n "$line" ] && break
+    sleep 0.05
+  done
+  case $line in
+    "$prefix"*) printf -v "$name" '%s' "${line#"$prefix"}" ;;
+    *) echo "$name did not start:" >&2; cat "$WORK/$name.err" >&2; exit 1 ;;
+  esac
+}
+start_bg STATE_URL "state server listening on " python3 "$ROOT/bench/benchlib.py" state-server
+start_bg EMU "alloy-emulator listening on " "$REL/alloy-emulator" --listen 127.0.0.1:0 \
+  --development-key "$DEV_KEY" --latency-ms "$LATENCY_MS" --rate-limit "$RATE"
+
+admin() { curl -fsS "$@"; }
+reset_emulator() { # forgets users and faults, then sets the slow API again
+  admin -X POST "$EMU/_emulator/reset" >/dev/null
+  admin -X PUT -H 'content-type: application/json' \
+    -d "{\"latency_ms\": $LATENCY_MS, \"rate_limit\": $RATE}" "$EMU/_emulator/faults" >/dev/null
+}
+clear_requests() { admin -X DELETE "$EMU/_emulator/requests" >/dev/null; }
+# "total by_route" of the requests since the last clear (429s included: they are calls too).
+calls() {
+  admin "$EMU/_emulator/requests?tail=0" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+print(r["total"], ",".join(f"{k}={v}" for k, v in sorted(r["by_route"].items())) or "-", sep="\t")'
+}
+existing_users() { # existing_users N: tenant-0..N-1, with one POST /users/batch per 1000
+  python3 - "$1" <<'EOF' | while read -r body; do
+import json, sys
+n = int(sys.argv[1])
+users = [{"username": f"tenant-{i}@example.com", **({"fullName": f"Tenant {i}"} if i % 3 else {})} for i in range(n)]
+for k in range(0, n, 1000):
+    print(json.dumps({"users": users[k:k + 1000]}))
+EOF
+    admin -H "authorization: Bearer $DEV_KEY" -H 'content-type: application/json' -d "$body" \
+      "$EMU/users/batch" >/dev/null
+  done
+}
+
+# --- workspaces -------------------------------------------------------------------------------
+WS_N=0
+make_ws() { # make_ws PEER BODY: sets WS to a fresh initialised workspace
+  WS_N=$((WS_N + 1))
+  WS="$WORK/ws/$WS_N"
+  mkdir -p "$WS"
+  {
+    echo "terraform {"
+    [ "$1" != floor ] && echo '  required_providers { alloy = { source = "alloy-automation/alloy" } }'
+    printf '  backend "http" {\n    address = "%s/state/%s"\n  }\n}\n\n' "$STATE_URL" "$WS_N"
+    echo "$2"
+  } >"$WS/main.tf"
+  {
+    echo "export TF_CLI_CONFIG_FILE='$WORK/cli-$1.tfrc' CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1"
+    echo "export ALLOY_BASE_URL='$EMU' ALLOY_ENVIRONMENT=development ALLOY_DEVELOPMENT_API_KEY='$DEV_KEY'"
+  } >"$WS/.env"
+  tf 0 init -input=false >/dev/null
+}
+LAST_OUT="$WORK/last.out"
+tf() { # tf EXPECTED_EXIT ARGS...: runs terraform in $WS; aborts on another exit code
+  local want=$1 rc=0
+  shift
+  (source "$WS/.env" && cd "$WS" && "$TF" "$@" -no-color) >"$LAST_OUT" 2>&1 || rc=$?
+  if [ "$rc" != "$want" ]; then
+    echo "terraform $* exited $rc (expected $want) in $WS:" >&2
+    tail -n 30 "$LAST_OUT" >&2
+    exit 1
+  fi
+}
+record() { # record PEER N WHAT WALL [CHECK]: one result line, with the calls since the last clear
+  local c
+  if [ "$1" = floor ]; then c=$'0\t-'; else c=$(calls); fi
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$c" "${5:-}" | tee -a "$RES/results.tsv"
+}
+timed() { # timed EXPECTED_EXIT ARGS...: sets WALL (seconds)
+  local t0
+  t0=$(date +%s.%N)
+  tf "$@"
+  WALL=$(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$t0" "$(date +%s.%N)")
+}
+summary() { grep -oE '(Plan|Resources): [^.]*' "$LAST_OUT" | tail -n 1 || true; }
+
+printf 'peer\tN\tcommand\twall_s\tapi_calls\tby_route\tterraform says\n' | tee "$RES/results.tsv"
+
+for n in $SIZES; do
+  for peer in $PEERS; do
+    reset_emulator
+    if [ "$peer" = floor ]; then
+      make_ws floor "resource \"terraform_data\" \"u\" {
+  count = $n
+  input = \"tenant-\${count.index}@example.com\"
+}"
+    else
+      make_ws "$peer" "provider \"alloy\" {}
+
+resource \"alloy_user\" \"u\" {
+  count    = $n
+  username = \"tenant-\${count.index}@example.com\"
+}"
+    fi
+    clear_requests
+    timed 0 apply -auto-approve -input=false
+    record "$peer" "$n" apply "$WALL" "$(summary)"
+    clear_requests
+    timed 0 plan -input=false -detailed-exitcode
+    record "$peer" "$n" "no-change plan" "$WALL" "$(summary)"
+    if [ "$peer" != floor ]; then
+      ids=$(admin "$EMU/_emulator/users?environment=development" |
+        python3 -c 'import json, sys; print(" ".join(u["userId"] for u in json.load(sys.stdin)["data"][:3]))')
+      for id in $ids; do admin -X DELETE "$EMU/_emulator/users/development/$id" >/dev/null; done
+      clear_requests
+      timed 2 plan -input=false -detailed-exitcode
+      record "$peer" "$n" "plan after 3 deletes" "$WALL" "$(summary)"
+    fi
+    clear_requests
+    timed 0 destroy -auto-approve -input=false
+    record "$peer" "$n" destroy "$WALL" "$(summary)"
+  done
+done
+
+ADOPT_HCL=$(cat examples/adopt-existing-users/main.tf | sed '/^terraform {/,/^}/d')
+for n in $ADOPT_SIZES; do
+  for peer in $PEERS; do
+    [ "$peer" = floor ] && continue
+    reset_emulator
+    existing_users "$n"
+    if [ "$peer" = before ]; then
+      # No alloy_users data source: the same import blocks over the ids, written out.
+      ids=$(admin "$EMU/_emulator/users?environment=development" |
+        python3 -c 'import json, sys; print(json.dumps({u["userId"]: {"username": u["username"], "full_name": u.get("fullName")} for u in json.load(sys.stdin)["data"]}))')
+      make_ws "$peer" "provider \"alloy\" {}
+locals { existing = jsondecode(<<EOT
+$ids
+EOT
+) }
+import {
+  for_each = local.existing
+  to       = alloy_user.adopted[each.key]
+  id       = each.key
+}
+resource \"alloy_user\" \"adopted\" {
+  for_each  = local.existing
+  username  = each.value.username
+  full_name = each.value.full_name
+}"
+    else
+      make_ws "$peer" "$ADOPT_HCL"
+    fi
+    clear_requests
+    timed 0 apply -auto-approve -input=false
+    record "$peer" "$n" "adopt: one apply, import for_each" "$WALL" "$(summary)"
+    clear_requests
+    timed 0 plan -input=false -detailed-exitcode
+    record "$peer" "$n" "adopt: plan after" "$WALL" "$(summary)"
+
+    # Separate `terraform import` commands, a sample of them.
+    make_ws "$peer" "provider \"alloy\" {}
+
+resource \"alloy_user\" \"u\" {
+  count    = $n
+  username = \"tenant-\${count.index}@example.com\"
+}"
+    mapfile -t sample < <(admin "$EMU/_emulator/users?environment=development" |
+      python3 -c 'import json, sys
+for u in json.load(sys.stdin)["data"][:int(sys.argv[1])]:
+    print(u["username"].split("-")[1].split("@")[0], u["userId"])' "$IMPORT_SAMPLE")
+    clear_requests
+    t0=$(date +%s.%N)
+    for line in "${sample[@]}"; do
+      read -r index id <<<"$line"
+      tf 0 import -input=false "alloy_user.u[$index]" "$id"
+    done
+    WALL=$(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$t0" "$(date +%s.%N)")
+    record "$peer" "$n" "adopt: ${#sample[@]} separate terraform import (sample)" "$WALL" \
+      "extrapolated to $n: $(python3 -c "import sys; print(f'{float(sys.argv[1]) * int(sys.argv[2]) / int(sys.argv[3]):.0f} s')" "$WALL" "$n" "${#sample[@]}")"
+  done
+done
+
+python3 - "$RES/results.tsv" >"$RES/report.md" <<'EOF'
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1]), delimiter="\t"))
+head, body = rows[0], rows[1:]
+print("| " + " | ".join(head) + " |")
+print("|" + "---|" * len(head))
+for r in body:
+    print("| " + " | ".join(r) + " |")
+EOF
+echo
+cat "$RES/report.md"
+echo
+echo "results: $RES"
