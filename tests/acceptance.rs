@@ -272,8 +272,44 @@ data "alloy_user" "by_id" {
     destroy(&ws);
 }
 
-// The users list data source (`data "alloy_users"`) gets its own test here: it lists this run's
-// users (filtered by the run prefix) with the same ids and names as the resources.
+#[test]
+fn users_list_data_source() {
+    const T: &str = "users-ds";
+    let Some(acc) = acc(T) else { return };
+    let ws = acc.workspace();
+    let _cleanup = acc.cleanup(T, &ws);
+    let (a, b) = (acc.username(T, "a"), acc.username(T, "b"));
+    let pattern = format!("^{}", regex_escape(&acc.username(T, "")));
+    ws.write_main(&config(&[
+        user_hcl("a", &a, Some("User A")),
+        user_hcl("b", &b, None),
+        format!(
+            "data \"alloy_users\" \"mine\" {{\n  username_regex = \"{pattern}\"\n  \
+             depends_on     = [alloy_user.a, alloy_user.b]\n}}\n"
+        ),
+    ]));
+    ws.apply();
+    let listed = ws.resource("data.alloy_users.mine")["users"].clone();
+    let expected = json!([
+        {"id": id_of(&ws, "alloy_user.a"), "username": a, "full_name": "User A"},
+        {"id": id_of(&ws, "alloy_user.b"), "username": b, "full_name": null},
+    ]);
+    assert_eq!(listed, expected, "this test's users, sorted by username");
+    destroy(&ws);
+}
+
+/// `s` with the regex metacharacters it may hold escaped (HCL needs the backslash doubled).
+fn regex_escape(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if "\\.+*?()|[]{}^$".contains(c) {
+                format!("\\\\{c}")
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
 
 #[test]
 fn user_token_data_source() {
