@@ -1,30 +1,33 @@
 #!/usr/bin/env bash
 # Scale benchmark: many alloy_users behind a slow, rate-limited API, run by hand.
 #
-#   bench/scale.sh                  (sizes 100 and 1000, adoption 500; about 15 minutes per peer)
+#   bench/scale.sh                  (sizes 100 and 1000, adoption 500; about 25 minutes)
 #   SIZES='100 1000 3000' ADOPT_SIZES='500 3000' bench/scale.sh
 #
 # The emulator answers every API request after LATENCY_MS (50) and admits RATE (10) requests per
 # second, answering the rest 429 with Retry-After: the shape of a real SaaS API shared by many
-# workspaces. For each size N and each peer it times, with the API calls counted from the
-# emulator's request log:
-#   apply (create N), a no-change plan, a plan after 3 users were deleted outside Terraform
-#   (must say "3 to add"), and destroy;
-# and for adoption (ADOPT_SIZES): N existing users adopted by one apply with
+# workspaces. For each size N, with the API calls counted exactly from the emulator's request log:
+#   every peer applies (create N; each peer has its own usernames, so all live in one emulator);
+#   PLAN_RUNS (5) rounds of no-change plans, the peers' order rotating each round (`before` plans
+#   BEFORE_PLAN_RUNS (1) times: one of its plans costs N calls); per peer, a plan after 3 of its
+#   users were deleted and 1 had its fullName changed outside Terraform (must say "3 to add,
+#   1 to change", or the benchmark aborts); then every peer destroys.
+# The report gives medians, and for the plans the median of each round's own after/floor ratio
+# (the peers of a round ran seconds apart, so the machine's slow swings cancel).
+# For adoption (ADOPT_SIZES): N existing users adopted by one apply with
 # `data "alloy_users"` + `import { for_each }` (examples/adopt-existing-users), and a sample of
 # IMPORT_SAMPLE separate `terraform import` commands (extrapolated to N, and said so).
 #
 # Peers: `after` (this checkout's release build), `before` (BEFORE_BIN, a release build of the
 # provider at an older commit, built with its own --target-dir (sharing this checkout's target/
 # makes cargo keep whichever binary it linked last) and copied aside; skipped when unset) and
-# `floor` (Terraform's built-in terraform_data, no provider, no API). The floor has no API, so its
-# "drift" plan is a plain plan. Every workspace uses an `http` state backend on loopback (the
+# `floor` (Terraform's built-in terraform_data, no provider, no API, hence no drift plan). Every workspace uses an `http` state backend on loopback (the
 # local backend rewrites the whole state file per instance, which would swamp everything else).
 # The old provider cannot adopt with `alloy_users` (it has no such data source); its adoption
 # figure uses the same import blocks over a literal list of the users' ids.
 #
 # Knobs (environment): SIZES, ADOPT_SIZES, IMPORT_SAMPLE (20), LATENCY_MS (50), RATE (10),
-# PEERS ('after before floor'), BEFORE_BIN, TERRAFORM, KEEP_WORK=1.
+# PLAN_RUNS (5), BEFORE_PLAN_RUNS (1), PEERS ('after before floor'), BEFORE_BIN, TERRAFORM, KEEP_WORK=1.
 # Results: target/bench/scale-<UTC timestamp>/results.tsv and report.md.
 
 # HCL interpolation in single quotes is deliberate:
@@ -41,6 +44,8 @@ IMPORT_SAMPLE=${IMPORT_SAMPLE:-20}
 LATENCY_MS=${LATENCY_MS:-50}
 RATE=${RATE:-10}
 PEERS=${PEERS:-after before floor}
+PLAN_RUNS=${PLAN_RUNS:-5}
+BEFORE_PLAN_RUNS=${BEFORE_PLAN_RUNS:-1}
 DEV_KEY=bench-development-key-0123456789
 
 REL="$ROOT/target/release"
@@ -157,48 +162,86 @@ tf() { # tf EXPECTED_EXIT ARGS...: runs terraform in $WS; aborts on another exit
 record() { # record PEER N WHAT WALL [CHECK]: one result line, with the calls since the last clear
   local c
   if [ "$1" = floor ]; then c=$'0\t-'; else c=$(calls); fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$c" "${5:-}" | tee -a "$RES/results.tsv"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "${ROUND:-1}" "$4" "$c" "${5:-}" | tee -a "$RES/results.tsv"
 }
 timed() { # timed EXPECTED_EXIT ARGS...: sets WALL (seconds)
   local t0
   t0=$(date +%s.%N)
   tf "$@"
-  WALL=$(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$t0" "$(date +%s.%N)")
+  WALL=$(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$t0" "$(date +%s.%N)")
 }
-summary() { grep -oE '(Plan|Resources): [^.]*' "$LAST_OUT" | tail -n 1 || true; }
+summary() { grep -oE '(Plan|Resources): [^.]*|No changes' "$LAST_OUT" | tail -n 1 || true; }
 
-printf 'peer\tN\tcommand\twall_s\tapi_calls\tby_route\tterraform says\n' | tee "$RES/results.tsv"
+users_of() { # users_of PEER: the userIds of that peer's users (its usernames start "PEER-tenant-")
+  admin "$EMU/_emulator/users?environment=development" | python3 -c '
+import json, sys
+prefix = sys.argv[1] + "-tenant-"
+print(" ".join(u["userId"] for u in json.load(sys.stdin)["data"] if (u.get("username") or "").startswith(prefix)))' "$1"
+}
+rename_out_of_band() { # through the API, as another tool would (curl retries a 429 after Retry-After)
+  admin --retry 10 -X PUT -H "authorization: Bearer $DEV_KEY" -H 'content-type: application/json' \
+    -d '{"fullName": "Renamed elsewhere"}' "$EMU/users/$1" >/dev/null
+}
 
+printf 'peer\tN\tcommand\tround\twall_s\tapi_calls\tby_route\tterraform says\n' | tee "$RES/results.tsv"
+
+# Per size: every peer applies into the same emulator (each with its own usernames, so they
+# coexist and the list `after` downloads holds the other peers' users too), then PLAN_RUNS rounds
+# of no-change plans with the peers' order rotating each round, then per peer the drift plan and
+# destroy. `before` plans once (BEFORE_PLAN_RUNS): at 1,000 users one of its plans takes minutes.
+declare -A WS_OF
+read -r -a PEER_LIST <<<"$PEERS"
 for n in $SIZES; do
-  for peer in $PEERS; do
-    reset_emulator
+  reset_emulator
+  ROUND=1
+  for peer in "${PEER_LIST[@]}"; do
     if [ "$peer" = floor ]; then
       make_ws floor "resource \"terraform_data\" \"u\" {
   count = $n
-  input = \"tenant-\${count.index}@example.com\"
+  input = \"floor-tenant-\${count.index}@example.com\"
 }"
     else
       make_ws "$peer" "provider \"alloy\" {}
 
 resource \"alloy_user\" \"u\" {
-  count    = $n
-  username = \"tenant-\${count.index}@example.com\"
+  count     = $n
+  username  = \"$peer-tenant-\${count.index}@example.com\"
+  full_name = \"Tenant \${count.index}\"
 }"
     fi
+    WS_OF[$peer]=$WS
     clear_requests
     timed 0 apply -auto-approve -input=false
     record "$peer" "$n" apply "$WALL" "$(summary)"
-    clear_requests
-    timed 0 plan -input=false -detailed-exitcode
-    record "$peer" "$n" "no-change plan" "$WALL" "$(summary)"
-    if [ "$peer" != floor ]; then
-      ids=$(admin "$EMU/_emulator/users?environment=development" |
-        python3 -c 'import json, sys; print(" ".join(u["userId"] for u in json.load(sys.stdin)["data"][:3]))')
-      for id in $ids; do admin -X DELETE "$EMU/_emulator/users/development/$id" >/dev/null; done
+  done
+  for ROUND in $(seq 1 "$PLAN_RUNS"); do
+    for k in "${!PEER_LIST[@]}"; do
+      peer=${PEER_LIST[(k + ROUND - 1) % ${#PEER_LIST[@]}]}
+      [ "$peer" = before ] && [ "$ROUND" -gt "$BEFORE_PLAN_RUNS" ] && continue
+      WS=${WS_OF[$peer]}
       clear_requests
-      timed 2 plan -input=false -detailed-exitcode
-      record "$peer" "$n" "plan after 3 deletes" "$WALL" "$(summary)"
+      timed 0 plan -input=false -detailed-exitcode
+      record "$peer" "$n" "no-change plan" "$WALL" "$(summary)"
+    done
+  done
+  ROUND=1
+  for peer in "${PEER_LIST[@]}"; do
+    [ "$peer" = floor ] && continue
+    WS=${WS_OF[$peer]}
+    read -r -a ids <<<"$(users_of "$peer")"
+    for id in "${ids[@]:0:3}"; do admin -X DELETE "$EMU/_emulator/users/development/$id" >/dev/null; done
+    rename_out_of_band "${ids[3]}"
+    clear_requests
+    timed 2 plan -input=false -detailed-exitcode
+    said=$(summary)
+    record "$peer" "$n" "plan after 3 deletes and 1 fullName change" "$WALL" "$said"
+    if [ "$said" != "Plan: 3 to add, 1 to change, 0 to destroy" ]; then
+      echo "$peer at $n: the drift plan said '$said', not 3 to add and 1 to change" >&2
+      exit 1
     fi
+  done
+  for peer in "${PEER_LIST[@]}"; do
+    WS=${WS_OF[$peer]}
     clear_requests
     timed 0 destroy -auto-approve -input=false
     record "$peer" "$n" destroy "$WALL" "$(summary)"
@@ -264,13 +307,54 @@ for u in json.load(sys.stdin)["data"][:int(sys.argv[1])]:
 done
 
 python3 - "$RES/results.tsv" >"$RES/report.md" <<'EOF'
-import csv, sys
-rows = list(csv.reader(open(sys.argv[1]), delimiter="\t"))
-head, body = rows[0], rows[1:]
+import csv, statistics, sys
+from collections import defaultdict
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+sizes = sorted({int(r["N"]) for r in rows})
+peers = list(dict.fromkeys(r["peer"] for r in rows))
+commands = list(dict.fromkeys(r["command"] for r in rows))
+cell = defaultdict(list)  # (N, command, peer) -> its rows, in round order
+for r in rows:
+    cell[int(r["N"]), r["command"], r["peer"]].append(r)
+
+def med(xs):
+    return statistics.median(xs) if xs else None
+
+print("## Medians: wall seconds / API calls (runs in brackets when more than one)\n")
+print("| N | command | " + " | ".join(peers) + " | after / floor: median of the rounds' own ratios |")
+print("|---|---|" + "---|" * (len(peers) + 1))
+for n in sizes:
+    for c in commands:
+        got = {p: cell[n, c, p] for p in peers if cell[n, c, p]}
+        if not got:
+            continue
+        cols = []
+        for p in peers:
+            rs = got.get(p)
+            if not rs:
+                cols.append("")
+                continue
+            wall = med([float(r["wall_s"]) for r in rs])
+            runs = f" ({len(rs)})" if len(rs) > 1 else ""
+            if p == "floor":
+                cols.append(f"{wall:.2f} s{runs}")
+            else:
+                calls = med([int(r["api_calls"]) for r in rs])
+                cols.append(f"{wall:.2f} s / {calls:g}{runs}")
+        after = {r["round"]: float(r["wall_s"]) for r in got.get("after", [])}
+        floor = {r["round"]: float(r["wall_s"]) for r in got.get("floor", [])}
+        ratios = [after[k] / floor[k] for k in after if k in floor and floor[k] > 0]
+        ratio = f"{med(ratios):.2f}" if ratios else ""
+        if len(ratios) > 1:
+            ratio += " (" + ", ".join(f"{x:.2f}" for x in ratios) + ")"
+        print(f"| {n} | {c} | " + " | ".join(cols) + f" | {ratio} |")
+
+print("\n## Every command\n")
+head = list(rows[0].keys()) if rows else []
 print("| " + " | ".join(head) + " |")
 print("|" + "---|" * len(head))
-for r in body:
-    print("| " + " | ".join(r) + " |")
+for r in rows:
+    print("| " + " | ".join(r[h] for h in head) + " |")
 EOF
 echo
 cat "$RES/report.md"
