@@ -2,6 +2,7 @@
 # Scale benchmark: many alloy_users behind a slow, rate-limited API, run by hand.
 #
 #   bench/scale.sh                  (sizes 100 and 1000, adoption 500; about 25 minutes)
+#   BEFORE_BIN=... SIZES='100 1000 3000' ADOPT_SIZES=' ' bench/scale.sh   (bench/README.md's figures; 61 minutes)
 #   SIZES='100 1000 3000' ADOPT_SIZES='500 3000' bench/scale.sh
 #
 # The emulator answers every API request after LATENCY_MS (50) and admits RATE (10) requests per
