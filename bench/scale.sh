@@ -2,7 +2,8 @@
 # Scale benchmark: many alloy_users behind a slow, rate-limited API, run by hand.
 #
 #   bench/scale.sh                  (sizes 100 and 1000, adoption 500; about 25 minutes)
-#   BEFORE_BIN=... SIZES='100 1000 3000' ADOPT_SIZES=' ' bench/scale.sh   (bench/README.md's figures; 61 minutes)
+#   BEFORE_BIN=... SIZES='100 1000 3000' ADOPT_SIZES=' ' bench/scale.sh
+#                                   (the figures in bench/README.md; 61 minutes)
 #   SIZES='100 1000 3000' ADOPT_SIZES='500 3000' bench/scale.sh
 #
 # The emulator answers every API request after LATENCY_MS (50) and admits RATE (10) requests per
@@ -22,13 +23,15 @@
 # Peers: `after` (this checkout's release build), `before` (BEFORE_BIN, a release build of the
 # provider at an older commit, built with its own --target-dir (sharing this checkout's target/
 # makes cargo keep whichever binary it linked last) and copied aside; skipped when unset) and
-# `floor` (Terraform's built-in terraform_data, no provider, no API, hence no drift plan). Every workspace uses an `http` state backend on loopback (the
-# local backend rewrites the whole state file per instance, which would swamp everything else).
+# `floor` (Terraform's built-in terraform_data, no provider, no API, hence no drift plan). Every
+# workspace uses an `http` state backend on loopback (the local backend rewrites the whole state
+# file per instance, which would swamp everything else).
 # The old provider cannot adopt with `alloy_users` (it has no such data source); its adoption
 # figure uses the same import blocks over a literal list of the users' ids.
 #
 # Knobs (environment): SIZES, ADOPT_SIZES, IMPORT_SAMPLE (20), LATENCY_MS (50), RATE (10),
-# PLAN_RUNS (5), BEFORE_PLAN_RUNS (1), PEERS ('after before floor'), BEFORE_BIN, TERRAFORM, KEEP_WORK=1.
+# PLAN_RUNS (5), BEFORE_PLAN_RUNS (1), PEERS ('after before floor'), BEFORE_BIN, TERRAFORM,
+# KEEP_WORK=1.
 # Results: target/bench/scale-<UTC timestamp>/results.tsv and report.md.
 
 # HCL interpolation in single quotes is deliberate:
@@ -110,6 +113,7 @@ reset_emulator() { # forgets users and faults, then sets the slow API again
   admin -X PUT -H 'content-type: application/json' \
     -d "{\"latency_ms\": $LATENCY_MS, \"rate_limit\": $RATE}" "$EMU/_emulator/faults" >/dev/null
 }
+emulator_users() { admin "$EMU/_emulator/users?environment=development"; } # {"data": [...]}
 clear_requests() { admin -X DELETE "$EMU/_emulator/requests" >/dev/null; }
 # "total by_route" of the requests since the last clear (429s included: they are calls too).
 calls() {
@@ -160,21 +164,24 @@ tf() { # tf EXPECTED_EXIT ARGS...: runs terraform in $WS; aborts on another exit
     exit 1
   fi
 }
-record() { # record PEER N WHAT WALL [CHECK]: one result line, with the calls since the last clear
+record() { # record PEER N WHAT WALL [CHECK]: one result line (round $ROUND), calls since the clear
   local c
   if [ "$1" = floor ]; then c=$'0\t-'; else c=$(calls); fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "${ROUND:-1}" "$4" "$c" "${5:-}" | tee -a "$RES/results.tsv"
+}
+since() { # since T0: seconds from T0 (a `date +%s.%N`) until now, to the hundredth
+  python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$1" "$(date +%s.%N)"
 }
 timed() { # timed EXPECTED_EXIT ARGS...: sets WALL (seconds)
   local t0
   t0=$(date +%s.%N)
   tf "$@"
-  WALL=$(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$t0" "$(date +%s.%N)")
+  WALL=$(since "$t0")
 }
 summary() { grep -oE '(Plan|Resources): [^.]*|No changes' "$LAST_OUT" | tail -n 1 || true; }
 
 users_of() { # users_of PEER: the userIds of that peer's users (its usernames start "PEER-tenant-")
-  admin "$EMU/_emulator/users?environment=development" | python3 -c '
+  emulator_users | python3 -c '
 import json, sys
 prefix = sys.argv[1] + "-tenant-"
 print(" ".join(u["userId"] for u in json.load(sys.stdin)["data"] if (u.get("username") or "").startswith(prefix)))' "$1"
@@ -257,7 +264,7 @@ for n in $ADOPT_SIZES; do
     existing_users "$n"
     if [ "$peer" = before ]; then
       # No alloy_users data source: the same import blocks over the ids, written out.
-      ids=$(admin "$EMU/_emulator/users?environment=development" |
+      ids=$(emulator_users |
         python3 -c 'import json, sys; print(json.dumps({u["userId"]: {"username": u["username"], "full_name": u.get("fullName")} for u in json.load(sys.stdin)["data"]}))')
       make_ws "$peer" "provider \"alloy\" {}
 locals { existing = jsondecode(<<EOT
@@ -291,7 +298,7 @@ resource \"alloy_user\" \"u\" {
   count    = $n
   username = \"tenant-\${count.index}@example.com\"
 }"
-    mapfile -t sample < <(admin "$EMU/_emulator/users?environment=development" |
+    mapfile -t sample < <(emulator_users |
       python3 -c 'import json, sys
 for u in json.load(sys.stdin)["data"][:int(sys.argv[1])]:
     print(u["username"].split("-")[1].split("@")[0], u["userId"])' "$IMPORT_SAMPLE")
@@ -301,7 +308,7 @@ for u in json.load(sys.stdin)["data"][:int(sys.argv[1])]:
       read -r index id <<<"$line"
       tf 0 import -input=false "alloy_user.u[$index]" "$id"
     done
-    WALL=$(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$t0" "$(date +%s.%N)")
+    WALL=$(since "$t0")
     record "$peer" "$n" "adopt: ${#sample[@]} separate terraform import (sample)" "$WALL" \
       "extrapolated to $n: $(python3 -c "import sys; print(f'{float(sys.argv[1]) * int(sys.argv[2]) / int(sys.argv[3]):.0f} s')" "$WALL" "$n" "${#sample[@]}")"
   done
@@ -317,9 +324,7 @@ commands = list(dict.fromkeys(r["command"] for r in rows))
 cell = defaultdict(list)  # (N, command, peer) -> its rows, in round order
 for r in rows:
     cell[int(r["N"]), r["command"], r["peer"]].append(r)
-
-def med(xs):
-    return statistics.median(xs) if xs else None
+med = statistics.median
 
 print("## Medians: wall seconds / API calls (runs in brackets when more than one)\n")
 print("| N | command | " + " | ".join(peers) + " | after / floor: median of the rounds' own ratios |")
