@@ -254,9 +254,10 @@ fn an_existing_username_is_an_error_that_shows_the_import_command() {
     let out = r.flat();
     assert!(out.contains("Alloy user already exists"), "{out}");
     assert!(
-        out.contains("terraform import") && out.contains("import {"),
+        out.contains("terraform import") && out.contains("`import` block"),
         "{out}"
     );
+    assert!(!out.contains("<resource address>"), "no placeholder: {out}");
     assert!(out.contains("taken@example.com"), "{out}");
     assert_eq!(emu.users("development").len(), 1, "no duplicate");
     assert!(

@@ -19,6 +19,7 @@ use url::Url;
 use super::classify::{Step, chain};
 use super::client::{AlloyClient, Http};
 use super::error::Error;
+use super::reach::Lead;
 use super::retry::parse_retry_after;
 use super::throttle::Answer;
 
@@ -74,6 +75,9 @@ pub(super) struct Failure {
     /// The server may have received (and acted on) the request.
     pub maybe_sent: bool,
     pub retryable: bool,
+    /// No connection could be made at all (refused, name resolution, TLS verification): every
+    /// request would fail the same way.
+    pub unreachable: bool,
 }
 
 /// Per-operation context shared by the guard and the loops.
@@ -82,12 +86,36 @@ pub(super) struct Ctx {
     pub deadline_at: Instant,
     /// Summary of the last failure, reported if the deadline cuts the operation short.
     last: Mutex<Option<String>>,
+    /// The last failure's detail when it was a failure to connect at all.
+    last_unreachable: Mutex<Option<String>>,
+    /// Held while this operation leads first contact (see [`reach`](super::reach)).
+    pub lead: Lead,
 }
 
 impl Ctx {
     fn note(&self, e: &Error) {
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         *last = Some(e.summary());
+        let mut unreachable = self
+            .last_unreachable
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        *unreachable = match e {
+            Error::Transport {
+                detail,
+                unreachable: true,
+                ..
+            } => Some(detail.clone()),
+            _ => None,
+        };
+    }
+
+    /// The last failure's detail, if it was a failure to connect at all.
+    pub fn unreachable(&self) -> Option<String> {
+        self.last_unreachable
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -98,6 +126,8 @@ impl AlloyClient {
             deadline_at: Instant::now()
                 + self.inner.deadline.min(Duration::from_secs(365 * 86_400)),
             last: Mutex::new(None),
+            last_unreachable: Mutex::new(None),
+            lead: Lead::default(),
         }
     }
 
@@ -114,6 +144,7 @@ impl AlloyClient {
         let outcome = self.interruptible(ctx, work).await;
         if let Err(e) = &outcome {
             tracing::debug!(op, error = %e, "alloy api operation failed");
+            self.inner.reach.judge(ctx, e);
         }
         outcome
     }
@@ -161,13 +192,15 @@ impl AlloyClient {
     }
 
     /// One attempt: wait for a throttle slot, send, read the whole answer.
-    async fn attempt(&self, call: &Call, attempt: u32) -> Result<Outcome, Error> {
-        let http = self.ready_slot().await?;
+    async fn attempt(&self, ctx: &Ctx, call: &Call, attempt: u32) -> Result<Outcome, Error> {
+        let http = self.ready_slot(ctx).await?;
         Ok(self.send(http, call, attempt).await)
     }
 
-    /// The HTTP client, once the throttle lets the next request go.
-    pub(super) async fn ready_slot(&self) -> Result<&reqwest::Client, Error> {
+    /// The HTTP client, once the process-wide verdict (if any), first contact and then the
+    /// throttle let the next request of `ctx`'s operation go.
+    pub(super) async fn ready_slot(&self, ctx: &Ctx) -> Result<&reqwest::Client, Error> {
+        self.inner.reach.admit(ctx).await?;
         let http = self.http().await?;
         let wait = self.inner.throttle.reserve(Instant::now());
         if !wait.is_zero() {
@@ -214,6 +247,7 @@ impl AlloyClient {
         let elapsed_ms = u64::try_from(sent_at.elapsed().as_millis()).unwrap_or(u64::MAX);
         match result {
             Ok(reply) => {
+                self.inner.reach.answered();
                 let answer = if reply.status == StatusCode::TOO_MANY_REQUESTS {
                     Answer::Limited(reply.retry_after)
                 } else {
@@ -282,8 +316,10 @@ impl AlloyClient {
         let mut attempts = 0u32;
         loop {
             attempts += 1;
-            let outcome = self.attempt(call, attempts).await?;
-            match self.step(call, outcome, attempts) {
+            let outcome = self.attempt(ctx, call, attempts).await?;
+            let step = self.step(call, outcome, attempts);
+            self.inner.reach.after_attempt(ctx, step.failure());
+            match step {
                 Step::Done(reply) => return Ok(reply),
                 Step::Fail(e) => return Err(e),
                 Step::Retry {

@@ -31,6 +31,16 @@ pub(super) enum Step {
     Fail(Error),
 }
 
+impl Step {
+    /// The error this step ends the operation with, if it does.
+    pub(super) fn failure(&self) -> Option<&Error> {
+        match self {
+            Step::Fail(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 impl AlloyClient {
     /// Maps an outcome to the retry loop's next step.
     pub(super) fn step(&self, call: &Call, outcome: Outcome, attempts: u32) -> Step {
@@ -40,11 +50,13 @@ impl AlloyClient {
                 detail,
                 maybe_sent,
                 retryable,
+                unreachable,
             }) => {
                 let error = Error::Transport {
                     op,
                     detail,
                     attempts,
+                    unreachable,
                 };
                 if retryable {
                     Step::Retry {
@@ -157,6 +169,9 @@ impl Failure {
             detail,
             maybe_sent,
             retryable,
+            // Refused, unresolvable, out of reach or failing verification: not this request's
+            // problem but every request's.
+            unreachable: e.is_connect() || is_tls_failure(e),
         }
     }
 }

@@ -25,6 +25,7 @@ use super::config::{ApiKey, ClientConfig};
 use super::endpoint::Endpoints;
 use super::error::Error;
 use super::model::{Created, Integration, ListBody, OneBody, TokenBody, UpdateUserBody, User};
+use super::reach::{Reach, Verdict};
 use super::retry::Backoff;
 use super::throttle::Throttle;
 
@@ -55,6 +56,7 @@ pub(super) struct Inner {
     pub stop: CancellationToken,
     pub backoff: Backoff,
     pub throttle: Throttle,
+    pub reach: Reach,
     pub http: Http,
 }
 
@@ -182,6 +184,7 @@ impl AlloyClient {
                 stop: cfg.stop,
                 backoff: Backoff::default(),
                 throttle: Throttle::new(),
+                reach: Reach::default(),
                 http,
             }),
         })
@@ -190,6 +193,12 @@ impl AlloyClient {
     /// The base URL requests go to.
     pub fn base_url(&self) -> &Url {
         self.inner.endpoints.base()
+    }
+
+    /// Why every request of this client now fails at once, if a process-wide failure was met
+    /// (see [`Error::Halted`]).
+    pub fn verdict(&self) -> Option<&Verdict> {
+        self.inner.reach.verdict()
     }
 
     /// The adaptive throttle's current pace in requests per second; `None` while the API has
@@ -223,6 +232,7 @@ impl AlloyClient {
         let outcome = self.create_inner(&ctx, username, full_name).await;
         if let Err(e) = &outcome {
             tracing::debug!(op = OP_CREATE, error = %e, "alloy api operation failed");
+            self.inner.reach.judge(&ctx, e);
         }
         outcome
     }
@@ -297,6 +307,7 @@ impl AlloyClient {
         let outcome = self.delete_inner(&ctx, id_or_username).await;
         if let Err(e) = &outcome {
             tracing::debug!(op = OP_DELETE, error = %e, "alloy api operation failed");
+            self.inner.reach.judge(&ctx, e);
         }
         outcome
     }

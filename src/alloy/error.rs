@@ -10,6 +10,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::reach::Verdict;
+
 /// Renders an optional API message as `: <message>` (or nothing).
 struct Msg<'a>(&'a Option<String>);
 
@@ -147,7 +149,14 @@ pub enum Error {
         op: &'static str,
         detail: String,
         attempts: u32,
+        /// No connection could be made at all: every request would fail the same way.
+        unreachable: bool,
     },
+
+    /// Not sent: an earlier operation of this client met a failure that every request would
+    /// meet (see [`reach`](super::reach)).
+    #[error("{op}: not sent, because earlier in this run {reason}.", reason = verdict.reason())]
+    Halted { op: &'static str, verdict: Verdict },
 
     /// A success status whose body is not what the documented API returns.
     #[error(
@@ -206,6 +215,28 @@ impl Error {
         matches!(self, Error::Transport { .. })
     }
 
+    /// Not sent because of a process-wide verdict met earlier.
+    pub fn is_halted(&self) -> bool {
+        matches!(self, Error::Halted { .. })
+    }
+
+    /// The process-wide failure this error is, or was halted by: the same for every request of
+    /// this client. `None` for failures of one request.
+    pub fn verdict(&self) -> Option<Verdict> {
+        match self {
+            Error::Halted { verdict, .. } => Some(verdict.clone()),
+            Error::Unauthorized { status, .. } => Some(Verdict::Rejected { status: *status }),
+            Error::Transport {
+                detail,
+                unreachable: true,
+                ..
+            } => Some(Verdict::Unreachable {
+                detail: detail.clone(),
+            }),
+            _ => None,
+        }
+    }
+
     pub fn is_decode(&self) -> bool {
         matches!(self, Error::Decode { .. })
     }
@@ -251,6 +282,7 @@ impl Error {
             | Error::Transport { op, .. }
             | Error::Decode { op, .. }
             | Error::Cancelled { op }
+            | Error::Halted { op, .. }
             | Error::Deadline { op, .. } => Some(op),
         }
     }
@@ -264,6 +296,7 @@ impl Error {
             Error::Cancelled { .. } => "cancelled".to_owned(),
             Error::Config { message } | Error::InvalidArgument { message, .. } => message.clone(),
             Error::Deadline { .. } => "deadline".to_owned(),
+            Error::Halted { verdict, .. } => verdict.reason(),
             other => match (other.status(), other.api_message()) {
                 (Some(s), Some(m)) => format!("HTTP {s}: {m}"),
                 (Some(s), None) => format!("HTTP {s}"),
@@ -362,6 +395,7 @@ mod tests {
             op: "x",
             detail: "connection reset".into(),
             attempts: 1,
+            unreachable: false,
         };
         assert_eq!(t.summary(), "connection reset");
     }

@@ -22,7 +22,8 @@
 //! Files, each one concern: `client` (construction and the operations), `attempt` (sending one
 //! attempt through throttle, timeout, stop signal and deadline; the retry loop for idempotent
 //! requests), `classify` (an answer or transport error → done, retry or error; decoding),
-//! `write` (the create/delete protocol for requests that are not idempotent), `retry` (backoff,
+//! `write` (the create/delete protocol for requests that are not idempotent), `reach` (failures
+//! decided once per process: first contact, an unreachable API, a rejected key), `retry` (backoff,
 //! `Retry-After`), `throttle`, `endpoint` (URLs), `config`, `model` (wire types), `error`.
 
 mod attempt;
@@ -32,6 +33,7 @@ mod config;
 mod endpoint;
 mod error;
 mod model;
+mod reach;
 mod retry;
 #[cfg(test)]
 mod testkit;
@@ -44,3 +46,4 @@ pub use config::{
 };
 pub use error::Error;
 pub use model::{Created, Integration, User, Workflow};
+pub use reach::Verdict;

@@ -180,14 +180,16 @@ impl AlloyClient {
         S: Future<Output = Result<R, Error>>,
     {
         let http = match self
-            .wait_or_settle(ctx, self.ready_slot(), unresolved, settle)
+            .wait_or_settle(ctx, self.ready_slot(ctx), unresolved, settle)
             .await
         {
             Continue(http) => http,
             Break(end) => return Break(end),
         };
         let outcome = self.send(http, call, attempt).await;
-        Continue(self.step(call, outcome, attempt))
+        let step = self.step(call, outcome, attempt);
+        self.inner.reach.after_attempt(ctx, step.failure());
+        Continue(step)
     }
 
     /// The one place a write may be cut short. Runs `wait` under the stop signal and the

@@ -33,6 +33,7 @@ pub const ENVIRONMENT_VAR: &str = "ALLOY_ENVIRONMENT";
 pub const BASE_URL_VAR: &str = "ALLOY_BASE_URL";
 pub const REGION_VAR: &str = "ALLOY_REGION";
 pub const API_VERSION_VAR: &str = "ALLOY_API_VERSION";
+pub const ACCEPT_MISSING_USERS_VAR: &str = "ALLOY_ACCEPT_MISSING_USERS";
 
 /// (attribute, variable) for every variable that can supply a provider setting. For `api_key`
 /// the environment's own variable is consulted before the generic one (see `resolve`).
@@ -96,6 +97,10 @@ impl Environment {
 pub struct Resolved {
     pub environment: Environment,
     pub client: ClientConfig,
+    /// Where the key came from, for messages: "`api_key` in the provider block" or a variable.
+    pub key_source: String,
+    /// Missing users are accepted as deleted, however many (see `provider::missing_users`).
+    pub accept_missing_users: bool,
 }
 
 pub fn schema() -> Schema {
@@ -401,10 +406,10 @@ pub fn resolve(
             unknown("api_key", API_KEY_VAR, diags);
             None
         }
-        Attr::Known(k) => Some(k.clone()),
+        Attr::Known(k) => Some((k.clone(), "`api_key` in the provider block".to_owned())),
         Attr::Null => environment
-            .and_then(|e| present(e.key_var()))
-            .or_else(|| present(API_KEY_VAR)),
+            .and_then(|e| present(e.key_var()).map(|k| (k, e.key_var().to_owned())))
+            .or_else(|| present(API_KEY_VAR).map(|k| (k, API_KEY_VAR.to_owned()))),
     };
     // Without a valid environment the environment's own key variable cannot be chosen: if one is
     // set, the environment error above is the only cause worth reporting.
@@ -485,16 +490,19 @@ pub fn resolve(
     {
         return None;
     }
-    let (environment, key, base_url) = (environment?, key?, base_url?);
+    let (environment, (key, key_source), base_url) = (environment?, key?, base_url?);
     let mut client = ClientConfig::new(base_url, api_version, ApiKey::new(key), user_agent);
     client.request_timeout = timeout;
     client.max_retries = retries;
     // Bound a whole operation: every attempt may use its timeout, plus backoff between them.
     client.deadline = alloy::DEFAULT_DEADLINE.max(timeout * (retries + 1));
     client.stop = stop;
+    let accept_missing_users = env(ACCEPT_MISSING_USERS_VAR).is_some_and(|v| v == "true");
     Some(Resolved {
         environment,
         client,
+        key_source,
+        accept_missing_users,
     })
 }
 

@@ -17,8 +17,8 @@ use std::cmp::Ordering;
 use async_trait::async_trait;
 use regex::Regex;
 
+use super::AlloyData;
 use super::user::check_username;
-use super::{AlloyData, api_error};
 use crate::alloy::{Integration, Workflow};
 use crate::framework::{
     Attr, AttrPath, Attribute, Block, DataSource, Diagnostics, Model, Nesting, Schema, Type, Value,
@@ -303,7 +303,7 @@ impl DataSource<AlloyData> for IntegrationsDataSource {
                 return None;
             }
             Err(e) => {
-                api_error(diags, "Cannot list Alloy integrations", &e);
+                data.api_error(diags, "Cannot list Alloy integrations", &e);
                 return None;
             }
         };

@@ -5,6 +5,8 @@
 pub mod config;
 mod integrations;
 mod ip_addresses;
+mod missing_users;
+mod repeats;
 mod snapshot;
 mod user;
 mod user_data;
@@ -30,6 +32,63 @@ pub struct AlloyData {
     pub environment: Environment,
     /// What this process learns of the environment's users (one list shared by every read).
     pub users: snapshot::UserSnapshot,
+    /// The guard against mass disappearance (see `missing_users`).
+    pub(crate) missing: missing_users::MissingUsers,
+    /// Causes already explained in full in this run (see `repeats`).
+    pub(crate) explained: repeats::Explained,
+    /// Where the API key came from: `api_key` or the variable's name, for messages.
+    pub key_source: String,
+}
+
+impl AlloyData {
+    /// What one provider process hands its operations: nothing learnt yet.
+    pub fn new(
+        client: AlloyClient,
+        environment: Environment,
+        key_source: String,
+        accept_missing_users: bool,
+    ) -> Self {
+        AlloyData {
+            client,
+            environment,
+            users: snapshot::UserSnapshot::new(),
+            missing: missing_users::MissingUsers::new(accept_missing_users),
+            explained: repeats::Explained::default(),
+            key_source,
+        }
+    }
+
+    /// Reports a failed API call (see [`api_error`]). A failure that every call of this run
+    /// meets (a rejected key, an API out of reach) is explained in full once; later ones are a
+    /// line that points to it.
+    pub(crate) fn api_error(&self, diags: &mut Diagnostics, summary: &str, err: &alloy::Error) {
+        let Some(verdict) = err.verdict() else {
+            return api_error(diags, summary, err);
+        };
+        let cause = match verdict {
+            alloy::Verdict::Unreachable { .. } => repeats::Cause::Unreachable,
+            alloy::Verdict::Rejected { .. } => repeats::Cause::Rejected,
+        };
+        let short = match verdict {
+            alloy::Verdict::Unreachable { .. } => "API unreachable, nothing sent",
+            alloy::Verdict::Rejected { .. } => "API key rejected, nothing sent",
+        };
+        self.explained.error(
+            diags,
+            cause,
+            None,
+            summary,
+            || match &verdict {
+                alloy::Verdict::Rejected { .. } => format!(
+                    "{} The key in use came from {}.",
+                    full_detail(err),
+                    self.key_source
+                ),
+                alloy::Verdict::Unreachable { .. } => full_detail(err),
+            },
+            short,
+        );
+    }
 }
 
 #[derive(Default)]
@@ -63,11 +122,12 @@ impl Provider for AlloyProvider {
         match AlloyClient::new(resolved.client) {
             Ok(client) => {
                 tracing::debug!(environment = environment.as_str(), "provider configured");
-                Some(AlloyData {
+                Some(AlloyData::new(
                     client,
                     environment,
-                    users: snapshot::UserSnapshot::new(),
-                })
+                    resolved.key_source,
+                    resolved.accept_missing_users,
+                ))
             }
             Err(e) => {
                 diags.error("Cannot set up the Alloy API client", e.to_string());
@@ -98,22 +158,32 @@ impl Provider for AlloyProvider {
 /// Reports a failed API call, the one place where an API error becomes Terraform advice: the
 /// summary says what we were doing, the detail is the client's sentence (which names the operation
 /// and the API's message, never the key) followed by what to do about it here.
-pub(crate) fn api_error(diags: &mut Diagnostics, summary: impl Into<String>, err: &alloy::Error) {
-    let detail = match advice(err) {
+fn api_error(diags: &mut Diagnostics, summary: impl Into<String>, err: &alloy::Error) {
+    diags.error(summary, full_detail(err));
+}
+
+fn full_detail(err: &alloy::Error) -> String {
+    match advice(err) {
         Some(advice) => format!("{err} {advice}"),
         None => err.to_string(),
-    };
-    diags.error(summary, detail);
+    }
 }
+
+const REJECTED_ADVICE: &str = "Check that `api_key` (or the ALLOY_*_API_KEY variable in use) is a \
+     current Alloy API key and that `base_url` or `region` points at the API that issued it.";
+
+const UNREACHABLE_ADVICE: &str =
+    "Check `base_url` (or ALLOY_BASE_URL) and that the API is reachable from this machine.";
 
 /// What a Terraform user can do about `err`, in terms of this provider's settings.
 fn advice(err: &alloy::Error) -> Option<&'static str> {
     use alloy::Error as E;
     Some(match err {
-        E::Unauthorized { .. } => {
-            "Check that `api_key` (or the ALLOY_*_API_KEY variable in use) is a current Alloy API key \
-             and that `base_url` or `region` points at the API that issued it."
-        }
+        E::Halted { verdict, .. } => match verdict {
+            alloy::Verdict::Rejected { .. } => REJECTED_ADVICE,
+            alloy::Verdict::Unreachable { .. } => UNREACHABLE_ADVICE,
+        },
+        E::Unauthorized { .. } => REJECTED_ADVICE,
         E::NotFound { .. } => "It may have been deleted outside Terraform.",
         E::Conflict { .. } => {
             "Usernames must be unique per environment: choose another username, or import the \
@@ -123,9 +193,7 @@ fn advice(err: &alloy::Error) -> Option<&'static str> {
             "Lower terraform's -parallelism or raise the provider's `max_retries`, then try again."
         }
         E::Server { .. } => "This is usually temporary: try again later.",
-        E::Transport { .. } => {
-            "Check `base_url` (or ALLOY_BASE_URL) and that the API is reachable from this machine."
-        }
+        E::Transport { .. } => UNREACHABLE_ADVICE,
         E::Decode { .. } => "Check that `base_url` (or ALLOY_BASE_URL) points at the Alloy API.",
         E::Deadline { .. } => {
             "The Alloy API may be slow or rate limiting; try again later, or allow more time with \

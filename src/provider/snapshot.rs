@@ -187,6 +187,20 @@ impl UserSnapshot {
         self.fetch(client, asked).await
     }
 
+    /// One user from what this process already knows (the list included), without any API
+    /// call: `None` when only the API could tell.
+    pub fn known_only(&self, key: Key, asked: &str) -> Option<User> {
+        match self.known(key, asked) {
+            Lookup::Hit(u) => Some(u),
+            Lookup::Ask | Lookup::Miss => None,
+        }
+    }
+
+    /// How many users the environment's list held, if this process fetched it.
+    pub fn listed(&self) -> Option<usize> {
+        self.list.get().and_then(|l| l.as_ref().map(|u| u.len()))
+    }
+
     /// Every user of the environment (for the `alloy_users` data source): the shared list when
     /// this process has written nothing, else a list of its own.
     pub async fn all(&self, client: &AlloyClient) -> Result<Arc<Vec<User>>, Error> {

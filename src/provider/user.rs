@@ -14,8 +14,10 @@
 
 use async_trait::async_trait;
 
+use super::missing_users::{self, StateUser};
+use super::repeats::Cause;
 use super::snapshot::Key;
-use super::{AlloyData, api_error, user_protect};
+use super::{AlloyData, user_protect};
 use crate::alloy::{Error, User};
 use crate::framework::{
     Attr, AttrPath, Attribute, Block, Deletion, Diagnostics, Model, Plan, Resource, Schema, Value,
@@ -82,26 +84,34 @@ fn user_state(user: &User, fallback_username: &Attr<String>, data: &AlloyData) -
     }
 }
 
-/// Refuses to touch a user recorded under another environment than the provider's.
+/// Refuses to touch a user recorded under another environment than the provider's. The first
+/// such user of a run is explained in full; the rest point to it.
 fn check_environment(state: &UserModel, data: &AlloyData, diags: &mut Diagnostics) -> bool {
     match state.environment.as_str() {
         Some(recorded) if recorded != data.environment.as_str() => {
-            diags.attr_error(
-                AttrPath::attr("environment"),
+            let (name, id) = (
+                state.username.as_str().unwrap_or("?"),
+                state.id.as_str().unwrap_or("?"),
+            );
+            let current = data.environment.as_str();
+            data.explained.error(
+                diags,
+                Cause::EnvironmentMismatch,
+                Some(AttrPath::attr("environment")),
                 "Alloy environment mismatch",
-                format!(
-                    "This user ({}, id {}) was created in the {recorded} environment, but the provider is \
-                     configured for {current}. Development and production keys see different users, so \
-                     going on would report it deleted and create a new user in {current}. Check the \
-                     provider's `environment` and API key (ALLOY_ENVIRONMENT, ALLOY_API_KEY, \
-                     ALLOY_{upper}_API_KEY): this workspace manages {recorded}. If you really mean to move \
-                     it, remove it from state (terraform state rm) and import the user in the new \
-                     environment.",
-                    state.username.as_str().unwrap_or("?"),
-                    state.id.as_str().unwrap_or("?"),
-                    current = data.environment.as_str(),
-                    upper = recorded.to_uppercase(),
-                ),
+                || {
+                    format!(
+                        "This user ({name}, id {id}) was created in the {recorded} environment, but the \
+                         provider is configured for {current}. Development and production keys see \
+                         different users, so going on would report it deleted and create a new user in \
+                         {current}. Check the provider's `environment` and API key (ALLOY_ENVIRONMENT, \
+                         ALLOY_{upper}_API_KEY, ALLOY_API_KEY): this workspace manages {recorded}. If you \
+                         really mean to move it, remove it from state (terraform state rm) and import the \
+                         user in the new environment.",
+                        upper = recorded.to_uppercase(),
+                    )
+                },
+                &format!("Recorded in {recorded}, provider set to {current}"),
             );
             false
         }
@@ -207,26 +217,40 @@ impl Resource<AlloyData> for UserResource {
         let Some(id) = prior.id.as_str() else {
             return Some(state);
         };
-        match data.users.lookup(&data.client, Key::Id, id).await {
-            Ok(user) => {
-                let mut state = user_state(&user, &prior.username, data);
+        let user = StateUser {
+            username: prior.username.as_str().unwrap_or("?"),
+            id,
+            protected: prior.deletion_protection.get().copied().unwrap_or(false),
+        };
+        let _reading = data.missing.reading();
+        let found = if data.missing.tally().tripped {
+            // This run fails anyway: answer from what is known, and ask the API nothing more.
+            match data.users.known_only(Key::Id, id) {
+                Some(u) => Ok(u),
+                None => {
+                    missing_users::tripped(data, "Not checked, kept in state", diags);
+                    return Some(state);
+                }
+            }
+        } else {
+            data.users.lookup(&data.client, Key::Id, id).await
+        };
+        match found {
+            Ok(found) => {
+                data.missing.found();
+                let mut state = user_state(&found, &prior.username, data);
                 state.deletion_protection = user_protect::kept(&prior.deletion_protection);
                 Some(state.to_value())
             }
             Err(e) if e.is_not_found() => {
-                diags.warning(
-                    "Alloy user deleted outside Terraform",
-                    format!(
-                        "The user {} (id {id}) no longer exists in the {} environment: it was deleted outside \
-                         Terraform. It has been removed from state and will be re-created on the next apply.",
-                        prior.username.as_str().unwrap_or("?"),
-                        data.environment.as_str(),
-                    ),
-                );
-                None
+                if missing_users::settle(data, &user, diags).await {
+                    None
+                } else {
+                    Some(state)
+                }
             }
             Err(e) => {
-                api_error(diags, "Cannot read Alloy user", &e);
+                data.api_error(diags, "Cannot read Alloy user", &e);
                 Some(state)
             }
         }
@@ -251,17 +275,17 @@ impl Resource<AlloyData> for UserResource {
                     "Alloy user already exists",
                     format!(
                         "A user named {username:?} already exists in the {env} environment ({e}).\n\nTo manage \
-                         that user with Terraform, import it instead of creating it, either with\n\n  \
-                         terraform import <resource address> {username:?}\n\nor with an import block:\n\n  \
-                         import {{\n    to = <resource address>\n    id = {username:?}\n  }}\n\nOtherwise choose \
-                         another username.",
+                         that user with Terraform, import it instead of creating it: add an `import` block \
+                         whose `id` is {username:?} and whose `to` is this resource's address (the one \
+                         Terraform names above, after \"with\"), or run `terraform import` with that \
+                         address and {username:?}. Otherwise choose another username.",
                         env = data.environment.as_str(),
                     ),
                 );
                 return None;
             }
             Err(e) => {
-                api_error(diags, "Cannot create Alloy user", &e);
+                data.api_error(diags, "Cannot create Alloy user", &e);
                 return None;
             }
         };
@@ -329,7 +353,7 @@ impl Resource<AlloyData> for UserResource {
                 Some(state.to_value())
             }
             Err(e) => {
-                api_error(diags, "Cannot update Alloy user", &e);
+                data.api_error(diags, "Cannot update Alloy user", &e);
                 None
             }
         }
@@ -349,7 +373,7 @@ impl Resource<AlloyData> for UserResource {
         match data.client.delete_user(id).await {
             Ok(()) => {}
             Err(e) if e.is_not_found() => {} // already gone: the goal is reached
-            Err(e) => api_error(diags, "Cannot delete Alloy user", &e),
+            Err(e) => data.api_error(diags, "Cannot delete Alloy user", &e),
         }
     }
 
@@ -397,7 +421,7 @@ impl Resource<AlloyData> for UserResource {
                 None
             }
             Err(e) => {
-                api_error(diags, "Cannot import Alloy user", &e);
+                data.api_error(diags, "Cannot import Alloy user", &e);
                 None
             }
         }

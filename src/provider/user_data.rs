@@ -14,9 +14,9 @@
 
 use async_trait::async_trait;
 
+use super::AlloyData;
 use super::snapshot::Key;
 use super::user::check_username;
-use super::{AlloyData, api_error};
 use crate::alloy::User;
 use crate::framework::{
     Attr, AttrPath, Attribute, Block, DataSource, Diagnostics, Model, Schema, Value,
@@ -166,7 +166,7 @@ impl DataSource<AlloyData> for UserDataSource {
             Ok(_) => None,
             Err(e) if e.is_not_found() => None,
             Err(e) => {
-                api_error(diags, "Cannot read Alloy user", &e);
+                data.api_error(diags, "Cannot read Alloy user", &e);
                 return None;
             }
         };
@@ -188,7 +188,7 @@ impl DataSource<AlloyData> for UserDataSource {
                         }
                     },
                     Err(e) => {
-                        api_error(diags, "Cannot list Alloy users", &e);
+                        data.api_error(diags, "Cannot list Alloy users", &e);
                         return None;
                     }
                 }

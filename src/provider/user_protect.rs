@@ -63,7 +63,6 @@ pub(crate) fn check(prior: &UserModel, why: Deletion, diags: &mut Diagnostics) {
         prior.username.as_str().unwrap_or("?"),
         prior.id.as_str().unwrap_or("?")
     );
-    let removed = "  removed {\n    from = <resource address>\n    lifecycle {\n      destroy = false\n    }\n  }";
     let (what, delete, keep) = match why {
         Deletion::Destroy => (
             "This plan would delete it",
@@ -74,8 +73,8 @@ pub(crate) fn check(prior: &UserModel, why: Deletion, diags: &mut Diagnostics) {
             "This plan would replace it (its `username` changes, and a new username means a new user), \
              which deletes the current one",
             "set `deletion_protection = false` with the current username, apply, then change the username",
-            "to keep the current user in Alloy and stop managing it, replace the resource block with the \
-             block below, and manage the new username in a resource block of another name",
+            "to keep the current user in Alloy and stop managing it, manage the new username in a \
+             resource block of another name, and replace this one with",
         ),
         Deletion::Apply => (
             "This apply was about to delete it, from a plan that did not check protection (for example \
@@ -93,7 +92,8 @@ pub(crate) fn check(prior: &UserModel, why: Deletion, diags: &mut Diagnostics) {
              Protection is read from the state the plan starts from, so setting it to false in the same \
              plan that deletes the user is not enough. Two ways forward:\n\n\
              - to delete it: {delete};\n\
-             - {keep}:\n\n{removed}"
+             - {keep} a `removed` block whose `from` is this resource's address (the one Terraform \
+             names above, after \"with\") and whose `lifecycle` sets `destroy = false`."
         ),
     );
 }

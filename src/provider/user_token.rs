@@ -26,8 +26,8 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
+use super::AlloyData;
 use super::user::check_username;
-use super::{AlloyData, api_error};
 use crate::framework::{
     Attr, AttrPath, Attribute, Block, DataSource, Diagnostics, EphemeralResource, Model, Opened,
     Renewed, Schema, Value,
@@ -130,7 +130,7 @@ async fn fetch(data: &AlloyData, user_id: &str, diags: &mut Diagnostics) -> Opti
             None
         }
         Err(e) => {
-            api_error(diags, "Cannot get Alloy user token", &e);
+            data.api_error(diags, "Cannot get Alloy user token", &e);
             None
         }
     }
@@ -470,11 +470,12 @@ mod tests {
             ApiKey::new(emu.development_key()),
             "unit-test",
         );
-        let data = AlloyData {
-            client: AlloyClient::new(cfg).unwrap(),
-            environment: crate::provider::Environment::Development,
-            users: crate::provider::snapshot::UserSnapshot::new(),
-        };
+        let data = AlloyData::new(
+            AlloyClient::new(cfg).unwrap(),
+            crate::provider::Environment::Development,
+            crate::provider::config::DEVELOPMENT_API_KEY_VAR.to_owned(),
+            false,
+        );
         (emu, data)
     }
 

@@ -15,8 +15,8 @@ use std::cmp::Ordering;
 use async_trait::async_trait;
 use regex::Regex;
 
+use super::AlloyData;
 use super::integrations::compile;
-use super::{AlloyData, api_error};
 use crate::alloy::User;
 use crate::framework::{
     Attr, AttrPath, Attribute, Block, DataSource, Diagnostics, Model, Nesting, Schema, Value,
@@ -181,9 +181,9 @@ impl DataSource<AlloyData> for UsersDataSource {
             Some(w) => match data.users.of_workflow(&data.client, w).await {
                 Ok(users) => select(&users, username_regex.as_ref()),
                 Err(e) => {
-                    api_error(
+                    data.api_error(
                         diags,
-                        format!("Cannot list the Alloy users of workflow {w:?}"),
+                        &format!("Cannot list the Alloy users of workflow {w:?}"),
                         &e,
                     );
                     return None;
@@ -192,7 +192,7 @@ impl DataSource<AlloyData> for UsersDataSource {
             None => match data.users.all(&data.client).await {
                 Ok(users) => select(&users, username_regex.as_ref()),
                 Err(e) => {
-                    api_error(diags, "Cannot list Alloy users", &e);
+                    data.api_error(diags, "Cannot list Alloy users", &e);
                     return None;
                 }
             },
