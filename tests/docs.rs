@@ -233,3 +233,23 @@ fn relative_links_in_docs_resolve() {
         }
     }
 }
+
+/// `alloy_users.username_regex` and `alloy_integrations.name_regex` use the same regex engine
+/// and say so in the same words.
+#[test]
+fn both_regex_filters_describe_the_same_syntax() {
+    let sentence = |page: &str| {
+        let text =
+            std::fs::read_to_string(root().join("docs/data-sources").join(page)).expect("page");
+        let from = text.find("The pattern uses").expect("the syntax sentence");
+        let len = text[from..].find("ignore case.").expect("its end") + "ignore case.".len();
+        text[from..from + len].to_string()
+    };
+    let users = sentence("users.md");
+    assert_eq!(users, sentence("integrations.md"));
+    assert!(users.contains("Rust `regex` crate"), "{users}");
+    assert!(
+        users.contains("no look-around and no backreferences"),
+        "{users}"
+    );
+}
