@@ -1,11 +1,11 @@
 # Adopt every existing Alloy user whose username matches, in one `terraform apply`:
-# the data source lists them, the import block (Terraform 1.7+) imports each one, and the
+# the data source lists them, the import block imports each one, and the
 # resource with the same for_each manages them from then on. The next plan is empty.
 #
 # To adopt the users of one workflow instead, set `workflow_id` in the data source.
 
 terraform {
-  required_version = ">= 1.7"
+  required_version = ">= 1.10"
   required_providers {
     alloy = {
       source = "alloy-automation/alloy"

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use crate::framework::server::Schemas;
 use crate::framework::{Provider, Schema, Server};
+use crate::plugin::handshake::{MINIMUM_OPENTOFU_VERSION, MINIMUM_TERRAFORM_VERSION};
 use crate::provider::AlloyProvider;
 
 use super::{Error, Result, io_err};
@@ -222,6 +223,11 @@ fn render_provider(
     let mut s = front_matter(&format!("{provider} Provider"), &schema.block.description);
     let _ = writeln!(s, "# {provider} Provider\n");
     push_paragraph(&mut s, &schema.block.description);
+    let _ = writeln!(
+        s,
+        "-> **Note:** This provider needs Terraform {MINIMUM_TERRAFORM_VERSION} or later (or OpenTofu \
+         {MINIMUM_OPENTOFU_VERSION} or later), the first releases that support ephemeral resources.\n"
+    );
     let example = examples.join("provider").join("provider.tf");
     match read_optional(&example)? {
         Some(text) => {
@@ -260,9 +266,11 @@ fn render_type(
     }
     push_paragraph(&mut s, &block.description);
     if kind == Kind::EphemeralResource {
-        s.push_str(
-            "-> **Note:** Ephemeral resources need Terraform 1.10 or later. Their values are never \
-             stored in the plan or the state.\n\n",
+        let _ = writeln!(
+            s,
+            "-> **Note:** Ephemeral resources need Terraform {MINIMUM_TERRAFORM_VERSION} or later \
+             (OpenTofu {MINIMUM_OPENTOFU_VERSION} or later). Their values are never stored in the \
+             plan or the state.\n"
         );
     }
     let dir = examples.join(kind.dir()).join(type_name);

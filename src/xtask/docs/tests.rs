@@ -188,7 +188,7 @@ fn index_lists_arguments_and_environment_variables() {
     let g = rendered();
     let page = &g.files[Path::new("index.md")];
     assert!(page.contains("page_title: \"sample Provider\""));
-    assert!(page.contains("# sample Provider\n\nThe sample provider.\n\n## Example Usage\n\n```terraform\nprovider \"sample\" {}\n```\n"), "{page}");
+    assert!(page.contains("# sample Provider\n\nThe sample provider.\n\n-> **Note:** This provider needs Terraform 1.10 or later (or OpenTofu 1.11 or later), the first releases that support ephemeral resources.\n\n## Example Usage\n\n```terraform\nprovider \"sample\" {}\n```\n"), "{page}");
     assert!(
         page.contains("### Optional\n\n- `mode` (String) Mode;"),
         "{page}"
