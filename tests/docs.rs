@@ -201,6 +201,7 @@ fn the_emulator_guide_covers_every_flag_and_admin_route() {
         "/_emulator/reset",
         "/_emulator/faults",
         "/_emulator/users",
+        "/_emulator/seed",
         "/_emulator/requests",
         "/_emulator/tokens",
         "/_emulator/installs",
