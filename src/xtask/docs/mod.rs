@@ -188,6 +188,32 @@ fn code_block(lang: &str, content: &str) -> String {
     format!("```{lang}\n{}\n```\n", body.trim_matches('\n'))
 }
 
+/// An example as a type's page shows it: without its top-level `terraform { ... }` block. Every
+/// example declares `required_providers` so that it runs on its own, but the provider page shows
+/// that block once, and repeating it on every page would only push the example down. The block
+/// is a line `terraform {` up to the next line `}` (as `terraform fmt` writes it), with the blank
+/// lines after it.
+fn without_terraform_block(text: &str) -> String {
+    let mut out = Vec::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if line.trim_end() == "terraform {" {
+            for inner in lines.by_ref() {
+                if inner.trim_end() == "}" {
+                    break;
+                }
+            }
+            let rest: Vec<&str> = lines.by_ref().skip_while(|l| l.trim().is_empty()).collect();
+            out.extend(rest);
+            break;
+        }
+        out.push(line);
+    }
+    let mut s = out.join("\n");
+    s.push('\n');
+    s
+}
+
 /// YAML front matter. The description is a literal block, so no character needs escaping.
 fn front_matter(page_title: &str, description: &str) -> String {
     let mut s = String::from("---\n");
@@ -278,7 +304,7 @@ fn render_type(
     match read_optional(&example)? {
         Some(text) => {
             s.push_str("## Example Usage\n\n");
-            s.push_str(&code_block("terraform", &text));
+            s.push_str(&code_block("terraform", &without_terraform_block(&text)));
             s.push('\n');
         }
         None => warnings.push(format!(

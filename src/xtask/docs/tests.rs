@@ -354,3 +354,19 @@ fn the_alloy_provider_documents_every_type_it_serves() {
 fn repo_examples() -> PathBuf {
     super::super::repo_root().join("examples")
 }
+
+#[test]
+fn type_pages_leave_out_the_examples_terraform_block() {
+    let text = "terraform {\n  required_providers {\n    sample = {\n      source = \"x/sample\"\n    }\n  }\n}\n\n\
+                provider \"sample\" {}\n\nresource \"sample_thing\" \"a\" {}\n";
+    assert_eq!(
+        without_terraform_block(text),
+        "provider \"sample\" {}\n\nresource \"sample_thing\" \"a\" {}\n"
+    );
+    let plain = "# A comment.\nresource \"sample_thing\" \"a\" {}\n";
+    assert_eq!(
+        without_terraform_block(plain),
+        plain,
+        "nothing to leave out"
+    );
+}
