@@ -201,6 +201,7 @@ fn the_emulator_guide_covers_every_flag_and_admin_route() {
         "/_emulator/reset",
         "/_emulator/faults",
         "/_emulator/users",
+        "/_emulator/seed",
         "/_emulator/requests",
         "/_emulator/tokens",
         "/_emulator/installs",
@@ -231,5 +232,105 @@ fn relative_links_in_docs_resolve() {
             let resolved = base.parent().expect("parent").join(target);
             assert!(resolved.exists(), "{}: broken link {target}", rel.display());
         }
+    }
+}
+
+/// `alloy_users.username_regex` and `alloy_integrations.name_regex` use the same regex engine
+/// and say so in the same words.
+#[test]
+fn both_regex_filters_describe_the_same_syntax() {
+    let sentence = |page: &str| {
+        let text =
+            std::fs::read_to_string(root().join("docs/data-sources").join(page)).expect("page");
+        let from = text.find("The pattern uses").expect("the syntax sentence");
+        let len = text[from..].find("ignore case.").expect("its end") + "ignore case.".len();
+        text[from..from + len].to_string()
+    };
+    let users = sentence("users.md");
+    assert_eq!(users, sentence("integrations.md"));
+    assert!(users.contains("Rust `regex` crate"), "{users}");
+    assert!(
+        users.contains("no look-around and no backreferences"),
+        "{users}"
+    );
+}
+
+/// Every `.md` file under `docs/` plus the README and the CHANGELOG, and every `.tf` file under
+/// `examples/`, as (path relative to the checkout, text).
+fn user_facing_texts() -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    for rel in ["README.md", "CHANGELOG.md"] {
+        let text = std::fs::read_to_string(root().join(rel)).expect(rel);
+        out.push((PathBuf::from(rel), text));
+    }
+    for (dir, ext) in [("docs", "md"), ("examples", "tf"), ("scripts", "sh")] {
+        for rel in tree(&root().join(dir)) {
+            if rel.extension().is_some_and(|x| x == ext) {
+                let path = Path::new(dir).join(&rel);
+                let text = std::fs::read_to_string(root().join(&path)).expect("read");
+                out.push((path, text));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn one_minimum_terraform_version_everywhere() {
+    use terraform_provider_alloy::plugin::handshake::{
+        MINIMUM_OPENTOFU_VERSION, MINIMUM_TERRAFORM_VERSION, VersionMismatch,
+    };
+    // What an old client is told when it starts the provider.
+    let message = VersionMismatch {
+        offered: "5".into(),
+    }
+    .to_string();
+    assert!(
+        message.contains(&format!("Terraform {MINIMUM_TERRAFORM_VERSION} or later")),
+        "{message}"
+    );
+    // Any statement of a minimum Terraform (or OpenTofu) version must name the same one.
+    let stated = regex::Regex::new(
+        r#"(?i)(terraform|opentofu)\)?\s*\(?(?:≥|>=)\s*([0-9]+\.[0-9]+)|(terraform|opentofu)\s+([0-9]+\.[0-9]+)(?:\+|\s+or\s+(?:later|newer))|required_version\s*=\s*">=\s*([0-9]+\.[0-9]+)"#,
+    )
+    .expect("regex");
+    let mut found = 0;
+    let mut wrong = Vec::new();
+    for (path, text) in user_facing_texts() {
+        for c in stated.captures_iter(&text) {
+            found += 1;
+            let tool = c.get(1).or(c.get(3)).map_or("terraform", |m| m.as_str());
+            let version = c
+                .get(2)
+                .or(c.get(4))
+                .or(c.get(5))
+                .expect("a version")
+                .as_str();
+            let want = if tool.eq_ignore_ascii_case("opentofu") {
+                MINIMUM_OPENTOFU_VERSION
+            } else {
+                MINIMUM_TERRAFORM_VERSION
+            };
+            if version != want {
+                wrong.push(format!("{}: {:?}", path.display(), &c[0]));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "other minimum versions stated:\n  {}",
+        wrong.join("\n  ")
+    );
+    assert!(
+        found >= 5,
+        "the minimum version is stated in only {found} places"
+    );
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README");
+    let index = std::fs::read_to_string(root().join("docs/index.md")).expect("index");
+    for (name, text) in [("README.md", readme), ("docs/index.md", index)] {
+        assert!(
+            text.contains(&format!("Terraform {MINIMUM_TERRAFORM_VERSION} or later")),
+            "{name} states the minimum"
+        );
     }
 }

@@ -6,6 +6,7 @@
 mod common;
 
 use std::path::Path;
+use std::process::Command;
 use std::sync::Mutex;
 
 use common::{DEV_KEY, Emulator, Workspace, audit};
@@ -102,9 +103,10 @@ fn five_hundred_existing_users_are_adopted_by_one_apply() {
     ws.write("main.tf", &example());
     emu.clear_requests();
     let r = ws.apply();
+    // The changes are `deletion_protection` switched on: state only, no API call.
     assert!(
         r.stdout
-            .contains("Resources: 500 imported, 0 added, 0 changed, 0 destroyed."),
+            .contains("Resources: 500 imported, 0 added, 500 changed, 0 destroyed."),
         "{}",
         r.stdout
     );
@@ -222,8 +224,8 @@ fn the_users_of_one_workflow_are_adopted_by_one_apply() {
     emu.clear_requests();
     let r = ws.apply();
     let expect = format!(
-        "Resources: {} imported, 0 added, 0 changed, 0 destroyed.",
-        members.len()
+        "Resources: {n} imported, 0 added, {n} changed, 0 destroyed.",
+        n = members.len()
     );
     assert!(r.stdout.contains(&expect), "{}", r.stdout);
     let (writes, total) = calls(&emu);
@@ -235,4 +237,257 @@ fn the_users_of_one_workflow_are_adopted_by_one_apply() {
     assert!(total <= 5, "{total} calls");
     assert_eq!(state_users(&ws), members);
     assert!(ws.plan_is_empty());
+}
+
+/// Every request the log holds that is not a read.
+fn writes_by_route(emu: &Emulator) -> Vec<String> {
+    let v = emu.admin_get("requests?tail=0");
+    v["by_route"]
+        .as_object()
+        .map(|m| {
+            m.keys()
+                .filter(|k| !k.starts_with("GET "))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The example's guards, issue 22: with 300 users adopted, a `username_regex` that matches
+/// nobody fails the plan on the data source's postcondition (one error, exit non-zero), an
+/// apply fails the same way, and nothing is deleted. Without the postcondition,
+/// `deletion_protection` still makes the plan fail. Either way the request log holds no DELETE
+/// (no write at all) and every user is still in Alloy and in state.
+#[test]
+fn a_filter_that_matches_nobody_fails_the_plan_and_deletes_nothing() {
+    let _one = serial();
+    let emu = Emulator::start();
+    existing_users(&emu, "tenant-", 300);
+    let ws = Workspace::new(&emu);
+    ws.write("main.tf", &example());
+    let r = ws.apply();
+    assert!(r.stdout.contains("300 imported"), "{}", r.stdout);
+    let adopted = state_users(&ws);
+    assert_eq!(adopted.len(), 300);
+
+    let typo = "-var=username_regex=^tennant-";
+    emu.clear_requests();
+    let r = ws
+        .tf(&["plan", "-input=false", typo])
+        .expect_fail("plan with a filter that matches nobody");
+    let out = r.flat();
+    assert!(
+        out.contains("The filter matched 0 users, expected at least one."),
+        "the postcondition's message: {out}"
+    );
+    assert_eq!(
+        out.matches("Error:").count(),
+        1,
+        "one error, not one per user: {out}"
+    );
+    assert!(
+        !out.contains("Plan:") && !out.contains("will be destroyed"),
+        "nothing is planned: {out}"
+    );
+    let r = ws
+        .tf(&["apply", "-auto-approve", "-input=false", typo])
+        .expect_fail("apply with a filter that matches nobody");
+    assert!(
+        r.flat().contains("The filter matched 0 users"),
+        "{}",
+        r.all()
+    );
+    assert_eq!(
+        writes_by_route(&emu),
+        Vec::<String>::new(),
+        "no DELETE, no write"
+    );
+
+    // An exact expected_count catches a filter that matches too few, not only none.
+    let r = ws
+        .tf(&[
+            "plan",
+            "-input=false",
+            "-var=username_regex=^tenant-1",
+            "-var=expected_count=300",
+        ])
+        .expect_fail("plan with a filter that matches too few");
+    assert!(r.flat().contains("users, expected 300."), "{}", r.all());
+
+    // The second guard alone: without the postcondition, the protection refuses the plan.
+    let unguarded = example();
+    let start = unguarded
+        .find("\n  lifecycle {")
+        .expect("the postcondition");
+    let end = start + unguarded[start..].find("\n  }\n").expect("its end") + "\n  }\n".len();
+    ws.write(
+        "main.tf",
+        &format!("{}{}", &unguarded[..start], &unguarded[end..]),
+    );
+    assert!(
+        !std::fs::read_to_string(ws.path().join("main.tf"))
+            .expect("main.tf")
+            .contains("postcondition {")
+    );
+    let r = ws
+        .tf(&["plan", "-input=false", typo])
+        .expect_fail("plan without the postcondition");
+    assert!(r.flat().contains("deletion_protection"), "{}", r.all());
+    assert_eq!(
+        writes_by_route(&emu),
+        Vec::<String>::new(),
+        "no DELETE, no write"
+    );
+
+    assert_eq!(state_users(&ws), adopted, "nothing left the state");
+    assert_eq!(api_users(&emu, "tenant-"), adopted, "nothing left Alloy");
+    ws.write("main.tf", &example());
+    assert!(ws.plan_is_empty(), "the right filter plans no change");
+}
+
+/// The command the guide gives, run as written.
+fn guide_jq_command() -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/guides/adopting-existing-users.md");
+    let text = std::fs::read_to_string(p).expect("the adoption guide");
+    let section = &text[text.find("## After the adoption").expect("the section")..];
+    let block = &section[section.find("```shell\n").expect("a shell block") + 9..];
+    block[..block.find("```").expect("its end")]
+        .trim()
+        .to_string()
+}
+
+/// The guide's literal configuration (the first `terraform` block after the jq command).
+fn guide_literal_config() -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/guides/adopting-existing-users.md");
+    let text = std::fs::read_to_string(p).expect("the adoption guide");
+    let section = &text[text.find("## After the adoption").expect("the section")..];
+    let block = &section[section.find("```terraform\n").expect("an HCL block") + 13..];
+    block[..block.find("```").expect("its end")].to_string()
+}
+
+/// After the adoption, the guide's `terraform show -json | jq` command writes the adopted users
+/// into a variables file and its literal configuration replaces the data source: because both
+/// key instances by username, the plan is empty, and one more line in the file creates one more
+/// tenant.
+#[test]
+fn the_adopted_set_becomes_a_literal_map_that_plans_no_change() {
+    let _one = serial();
+    let emu = Emulator::start();
+    existing_users(&emu, "tenant-", 12);
+    let ws = Workspace::new(&emu);
+    ws.write("main.tf", &example());
+    ws.apply();
+
+    let jq = guide_jq_command();
+    assert!(jq.starts_with("terraform show -json | jq "), "{jq}");
+    let have_jq = Command::new("jq").arg("--version").output().is_ok();
+    let vars: Json = if have_jq {
+        let out = shell(&ws, &jq);
+        assert!(
+            out.status.success(),
+            "{jq}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = std::fs::read_to_string(ws.path().join("tenants.auto.tfvars.json"))
+            .expect("the command writes tenants.auto.tfvars.json");
+        serde_json::from_str(&text).expect("JSON")
+    } else {
+        // Without jq, the same map straight from `terraform show -json`, so the rest of the
+        // guide's claim is still checked.
+        println!("jq is not on PATH: building the guide's variables file without it");
+        let tenants: serde_json::Map<String, Json> = ws
+            .resources()
+            .into_iter()
+            .filter(|(a, _)| a.starts_with("alloy_user."))
+            .map(|(_, r)| {
+                (
+                    r["username"].as_str().expect("username").to_string(),
+                    r["full_name"].clone(),
+                )
+            })
+            .collect();
+        let v = json!({ "tenants": tenants });
+        ws.write("tenants.auto.tfvars.json", &v.to_string());
+        v
+    };
+    let tenants = vars["tenants"].as_object().expect("a tenants map");
+    assert_eq!(tenants.len(), 12, "{vars}");
+    assert_eq!(
+        tenants["tenant-0@example.com"],
+        Json::Null,
+        "no full name: null"
+    );
+    assert_eq!(tenants["tenant-1@example.com"], "User 1");
+
+    let hcl = guide_literal_config();
+    assert!(!hcl.contains("alloy_users"), "{hcl}");
+    // What stays of the example: the terraform and provider blocks, and the output.
+    let example = example();
+    let kept = |from: &str, to: &str| {
+        let start = example.find(from).expect(from);
+        let end = start + example[start..].find(to).expect(to) + to.len();
+        example[start..end].to_string()
+    };
+    ws.write(
+        "main.tf",
+        &format!(
+            "{}\n\n{}\n\n{hcl}\n{}",
+            kept("terraform {", "\n}\n"),
+            kept("provider \"alloy\"", "}"),
+            kept("output \"adopted\"", "\n}\n"),
+        ),
+    );
+    emu.clear_requests();
+    assert!(ws.plan_is_empty(), "same addresses, so no change");
+    assert_eq!(calls(&emu).0, 0);
+
+    let mut more = vars.clone();
+    more["tenants"]["tenant-new@example.com"] = json!("New Tenant");
+    ws.write("tenants.auto.tfvars.json", &more.to_string());
+    let r = ws.apply();
+    assert!(
+        r.stdout
+            .contains("Resources: 1 added, 0 changed, 0 destroyed."),
+        "{}",
+        r.stdout
+    );
+    let users = api_users(&emu, "tenant-");
+    assert_eq!(users.len(), 13);
+    assert!(
+        users
+            .iter()
+            .any(|u| u.1 == "tenant-new@example.com" && u.2.as_deref() == Some("New Tenant"))
+    );
+    assert_eq!(audit(&emu, &ws), 13);
+}
+
+/// Runs `script` with `sh -c` in the workspace, with the environment terraform gets there.
+fn shell(ws: &Workspace, script: &str) -> std::process::Output {
+    let tf = ws.command(&[]);
+    let mut cmd = Command::new("sh");
+    for (k, v) in tf.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    cmd.current_dir(ws.path())
+        .env("PATH", path_with_terraform())
+        .args(["-c", script])
+        .output()
+        .expect("run sh")
+}
+
+/// PATH with the directory of the terraform binary the tests use first, so the guide's
+/// `terraform show` runs the same Terraform.
+fn path_with_terraform() -> String {
+    let bin = common::terraform_bin();
+    let path = std::env::var("PATH").unwrap_or_default();
+    match Path::new(&bin)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        Some(dir) => format!("{}:{path}", dir.display()),
+        None => path,
+    }
 }

@@ -25,24 +25,23 @@ fn example_dirs(root: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Copies an example into a workspace, adding `required_providers` when the example relies on
-/// the surrounding module for it (as Registry examples do).
+/// Copies an example into a workspace as it is: every example must be self-contained, with its
+/// own `required_providers`, so that a reader can copy it into an empty directory and run it.
 fn load(ws: &Workspace, dir: &Path) {
     let mut has_required = false;
     for e in std::fs::read_dir(dir).expect("example dir").flatten() {
         let p = e.path();
         if p.extension().is_some_and(|x| x == "tf" || x == "sh") {
             let text = std::fs::read_to_string(&p).expect("read example");
-            has_required |= text.contains("required_providers");
+            has_required |= text.contains("required_providers") && text.contains(SOURCE);
             ws.write(p.file_name().and_then(|n| n.to_str()).expect("name"), &text);
         }
     }
-    if !has_required {
-        ws.write(
-            "providers.tf",
-            &format!("terraform {{\n  required_providers {{\n    alloy = {{ source = \"{SOURCE}\" }}\n  }}\n}}\n"),
-        );
-    }
+    assert!(
+        has_required,
+        "{} has no `required_providers` block with source {SOURCE:?}",
+        dir.display()
+    );
 }
 
 #[test]
@@ -59,6 +58,32 @@ fn every_example_validates() {
         load(&ws, &dir);
         ws.tf(&["validate"])
             .expect_ok(&format!("terraform validate of {}", dir.display()));
+    }
+}
+
+/// The data-source and ephemeral-resource examples run as written against an empty
+/// environment: each creates the user it reads, applies, and destroys what it created.
+#[test]
+fn every_data_source_and_ephemeral_example_applies_on_an_empty_environment() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut dirs = Vec::new();
+    example_dirs(&root.join("data-sources"), &mut dirs);
+    example_dirs(&root.join("ephemeral-resources"), &mut dirs);
+    dirs.sort();
+    assert!(dirs.len() >= 6, "examples not found: {dirs:?}");
+    for dir in dirs {
+        let emu = Emulator::start();
+        let ws = Workspace::new(&emu);
+        load(&ws, &dir);
+        ws.tf(&["apply", "-auto-approve", "-input=false"])
+            .expect_ok(&format!("terraform apply of {}", dir.display()));
+        ws.tf(&["destroy", "-auto-approve", "-input=false"])
+            .expect_ok(&format!("terraform destroy of {}", dir.display()));
+        assert!(
+            emu.users("development").is_empty(),
+            "{}: destroy leaves nothing behind",
+            dir.display()
+        );
     }
 }
 

@@ -349,6 +349,10 @@ fn protocol_5_only_is_refused_with_a_clear_message() {
     assert!(stdout.is_empty());
     assert!(stderr.contains("protocol 6"), "{stderr}");
     assert!(stderr.contains("\"5\""), "names what was offered: {stderr}");
+    assert!(
+        stderr.contains("use Terraform 1.10 or later"),
+        "names the minimum Terraform version: {stderr}"
+    );
 }
 
 #[test]

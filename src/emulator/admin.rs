@@ -26,6 +26,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/_emulator/reset", axum::routing::post(reset))
         .route("/_emulator/faults", get(get_faults).put(put_faults))
         .route("/_emulator/users", get(list_users))
+        .route("/_emulator/seed", axum::routing::post(seed))
         .route(
             "/_emulator/users/{environment}/{id}",
             axum::routing::delete(delete_user),
@@ -90,6 +91,75 @@ async fn list_users(
     })?;
     let env = environment(&name)?;
     Ok(users_response(&app, env, None))
+}
+
+/// Most users one `POST /_emulator/seed` creates: enough for scale tests, small enough that a
+/// typo in `count` cannot exhaust the machine.
+pub const MAX_SEED: u64 = 100_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeedBody {
+    environment: String,
+    count: u64,
+    /// Usernames are `{prefix}{n}{suffix}` for n = start, start + 1, ...
+    #[serde(default = "default_prefix")]
+    prefix: String,
+    #[serde(default)]
+    suffix: String,
+    #[serde(default = "default_start")]
+    start: u64,
+    /// When set, each user's `fullName` is `{full_name_prefix}{n}`; otherwise it has none.
+    #[serde(default)]
+    full_name_prefix: Option<String>,
+}
+
+fn default_prefix() -> String {
+    "user-".into()
+}
+
+fn default_start() -> u64 {
+    1
+}
+
+#[derive(Serialize)]
+struct SeedJson {
+    created: u64,
+    first: String,
+    last: String,
+}
+
+/// `POST /_emulator/seed`: creates `count` numbered users in one environment at once, all or
+/// none (an existing username refuses the whole seed with 422, as `POST /users` would).
+async fn seed(State(app): State<Arc<App>>, body: Bytes) -> Result<Response, ApiError> {
+    let body: SeedBody = parse_body(&body)?;
+    let env = environment(&body.environment)?;
+    if body.count == 0 || body.count > MAX_SEED {
+        return Err(ApiError::bad_request(format!(
+            "count must be between 1 and {MAX_SEED}, got {}",
+            body.count
+        )));
+    }
+    let last_n = body.start.checked_add(body.count - 1).ok_or_else(|| {
+        ApiError::bad_request("start + count - 1 does not fit in an unsigned 64-bit number")
+    })?;
+    let name = |n: u64| format!("{}{n}{}", body.prefix, body.suffix);
+    let users: Vec<(String, Option<String>)> = (body.start..=last_n)
+        .map(|n| {
+            let full_name = body.full_name_prefix.as_ref().map(|p| format!("{p}{n}"));
+            (name(n), full_name)
+        })
+        .collect();
+    let generation = app.lock_store().seed_users(env, users)?;
+    app.commit(generation).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &SeedJson {
+            created: body.count,
+            first: name(body.start),
+            last: name(last_n),
+        },
+    ))
 }
 
 async fn delete_user(

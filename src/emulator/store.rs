@@ -279,6 +279,34 @@ impl Store {
         Ok((BatchOutcome { invalid }, self.bump()))
     }
 
+    /// Create all of `users` or none of them: a blank username, or one that exists already (or
+    /// twice in `users`), refuses the whole seed. Unlike [`Store::create_batch`], which mimics
+    /// Alloy's partial success, this serves the admin API, where half a seed would only confuse.
+    pub fn seed_users(
+        &mut self,
+        env: Environment,
+        users: Vec<(String, Option<String>)>,
+    ) -> Result<u64, StoreError> {
+        let mut seen = HashSet::new();
+        for (username, _) in &users {
+            if is_blank(username) {
+                return Err(StoreError::Invalid("username is required".into()));
+            }
+            if self.env(env).by_username.contains_key(username) || !seen.insert(username.as_str()) {
+                return Err(StoreError::DuplicateUsername(username.clone()));
+            }
+        }
+        for (username, full_name) in users {
+            let user = User {
+                id: self.new_id(),
+                username,
+                full_name,
+            };
+            self.env_mut(env).insert(user);
+        }
+        Ok(self.bump())
+    }
+
     /// Apply an update. `full_name`: `None` leaves it, `Some(None)` clears it.
     pub fn update_user(
         &mut self,

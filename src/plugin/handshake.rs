@@ -15,6 +15,13 @@ pub const MAGIC_COOKIE_VALUE: &str =
 pub const CORE_PROTOCOL_VERSION: u32 = 1;
 /// The only Terraform plugin protocol this provider speaks.
 pub const APP_PROTOCOL_VERSION: u32 = 6;
+/// The oldest Terraform the provider supports, stated by the version-mismatch message, the
+/// README, the generated docs and the guides alike. It is 1.10 because the provider serves an
+/// ephemeral resource (`alloy_user_token`), which Terraform reads from 1.10 on; the provider has
+/// no write-only attributes, which would need 1.11.
+pub const MINIMUM_TERRAFORM_VERSION: &str = "1.10";
+/// The oldest OpenTofu that reads ephemeral resources.
+pub const MINIMUM_OPENTOFU_VERSION: &str = "1.11";
 
 /// The launch-related environment, read once at start-up.
 #[derive(Debug, Clone, Default)]
@@ -77,7 +84,10 @@ pub fn not_a_command_text(binary_name: &str, provider_address: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "this provider speaks Terraform plugin protocol {APP_PROTOCOL_VERSION} only, but the client \
-     offered PLUGIN_PROTOCOL_VERSIONS={offered:?}; use Terraform 1.0 or newer (or OpenTofu)"
+     offered PLUGIN_PROTOCOL_VERSIONS={offered:?}; use Terraform {} or later (or OpenTofu {} or \
+     later)",
+    MINIMUM_TERRAFORM_VERSION,
+    MINIMUM_OPENTOFU_VERSION
 )]
 pub struct VersionMismatch {
     pub offered: String,
@@ -165,6 +175,10 @@ mod tests {
         assert_eq!(err.offered, "4,5");
         assert!(err.to_string().contains("\"4,5\""), "{err}");
         assert!(err.to_string().contains("protocol 6"), "{err}");
+        assert!(
+            err.to_string().contains("use Terraform 1.10 or later"),
+            "names the minimum the docs state: {err}"
+        );
         assert!(negotiate_version(Some("60,x")).is_err());
     }
 

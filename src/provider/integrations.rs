@@ -30,6 +30,14 @@ pub struct IntegrationsDataSource;
 /// the provider's memory.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
+/// How every regular-expression filter of this provider reads its pattern, in one sentence that
+/// `alloy_integrations.name_regex` and `alloy_users.username_regex` both use, so the two can
+/// never describe the syntax differently. [`compile`] is the one place patterns are compiled.
+pub(crate) const REGEX_SYNTAX: &str = "The pattern uses the syntax of the Rust `regex` crate, which is \
+     close to RE2 (the syntax of Terraform's `regex` function) and, like it, has no look-around and \
+     no backreferences; it matches anywhere in the value unless anchored with `^` and `$`, and a \
+     leading `(?i)` makes it ignore case.";
+
 pub(crate) fn compile(pattern: &str) -> Result<Regex, regex::Error> {
     regex::RegexBuilder::new(pattern)
         .size_limit(REGEX_SIZE_LIMIT)
@@ -225,11 +233,10 @@ impl DataSource<AlloyData> for IntegrationsDataSource {
                         "When set, only integrations whose `installed` equals this value are listed: `true` \
                          for the ones this user installed, `false` for the others.",
                     ),
-                    Attribute::string("name_regex").optional().description(
+                    Attribute::string("name_regex").optional().description(&format!(
                         "When set, only integrations whose `name` matches this regular expression are \
-                         listed (Rust `regex` syntax; it may match anywhere in the name unless anchored \
-                         with `^` and `$`; `(?i)` ignores case). Integrations without a name never match.",
-                    ),
+                         listed. {REGEX_SYNTAX} Integrations without a name never match."
+                    )),
                     Attribute::string("id").computed().description(
                         "The `user_id` this list was read for, exactly as given (a userId or a username).",
                     ),

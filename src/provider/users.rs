@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use regex::Regex;
 
 use super::AlloyData;
-use super::integrations::compile;
+use super::integrations::{REGEX_SYNTAX, compile};
 use crate::alloy::User;
 use crate::framework::{
     Attr, AttrPath, Attribute, Block, DataSource, Diagnostics, Model, Nesting, Schema, Value,
@@ -107,12 +107,11 @@ impl DataSource<AlloyData> for UsersDataSource {
                  uses to refresh many `alloy_user`s, so reading it adds no API call to such a plan, and \
                  the imports that follow are answered from it.",
                 vec![
-                    Attribute::string("username_regex").optional().description(
-                        "When set, only users whose `username` matches this regular expression are listed \
-                         (RE2-style syntax, as in Terraform's `regex` function; it may match anywhere in the \
-                         username unless anchored with `^` and `$`; `(?i)` ignores case). Users without a \
-                         username (the API may list some) are skipped by this filter.",
-                    ),
+                    Attribute::string("username_regex").optional().description(&format!(
+                        "When set, only users whose `username` matches this regular expression are \
+                         listed. {REGEX_SYNTAX} Users without a username (the API may list some) are \
+                         skipped by this filter."
+                    )),
                     Attribute::string("workflow_id").optional().description(
                         "When set, only the users of this workflow are listed (Alloy's \
                          `GET /users?parentWorkflowId=`). An unknown workflow gives an empty list. Must not \

@@ -800,3 +800,107 @@ async fn admin_api_counts_resets_and_deletes_out_of_band() {
     assert_eq!(v["total"], 0);
     assert_eq!(api.get("/users").await.1["data"], json!([]));
 }
+
+/// `POST /_emulator/seed` creates many numbered users at once, all or none, without touching the
+/// request log; the public API then lists them like any other user.
+#[tokio::test]
+async fn admin_seed_creates_many_users_at_once() {
+    let p = spawn(&[]);
+    let dev = Api::new(&p.url, DEV);
+    let prod = Api::new(&p.url, PROD);
+    let body = json!({
+        "environment": "development", "count": 250, "prefix": "tenant-",
+        "suffix": "@example.com", "full_name_prefix": "Tenant "
+    });
+    let (s, v) = dev
+        .admin(Method::POST, "/_emulator/seed", Some(body.clone()))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v,
+        json!({"created": 250, "first": "tenant-1@example.com", "last": "tenant-250@example.com"})
+    );
+
+    let (s, list) = dev.get("/users").await;
+    assert_eq!(s, StatusCode::OK);
+    let users = list["data"].as_array().unwrap();
+    assert_eq!(users.len(), 250);
+    let names: BTreeSet<&str> = users
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    let expected: BTreeSet<String> = (1..=250)
+        .map(|n| format!("tenant-{n}@example.com"))
+        .collect();
+    assert_eq!(names, expected.iter().map(String::as_str).collect());
+    let (s, one) = dev.get("/users/tenant-7@example.com").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(one["fullName"], "Tenant 7");
+    assert_eq!(
+        prod.get("/users").await.1["data"],
+        json!([]),
+        "one environment only"
+    );
+
+    // All or none: a seed that overlaps existing usernames creates nothing.
+    let overlap = json!({
+        "environment": "development", "count": 10, "prefix": "tenant-",
+        "suffix": "@example.com", "start": 245
+    });
+    let (s, v) = dev
+        .admin(Method::POST, "/_emulator/seed", Some(overlap))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(message(&v).contains("tenant-245@example.com"), "{v}");
+    let (s, v) = dev
+        .admin(
+            Method::POST,
+            "/_emulator/seed",
+            Some(
+                json!({"environment": "development", "count": 3, "prefix": "tenant-",
+                        "suffix": "@example.com", "start": 251}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        dev.get("/users").await.1["data"].as_array().unwrap().len(),
+        253
+    );
+
+    // Without a prefix, usernames are user-1, user-2, ... and have no full name.
+    let (s, v) = prod
+        .admin(
+            Method::POST,
+            "/_emulator/seed",
+            Some(json!({"environment": "production", "count": 2})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (_, list) = prod.get("/users").await;
+    assert_eq!(list["data"][0]["username"], "user-1");
+    assert!(
+        list["data"][0].get("fullName").is_none_or(Value::is_null),
+        "{list}"
+    );
+
+    for bad in [
+        json!({"environment": "development", "count": 0}),
+        json!({"environment": "development", "count": 100_001}),
+        json!({"environment": "staging", "count": 1}),
+        json!({"environment": "development"}),
+        json!({"environment": "development", "count": 1, "colour": "blue"}),
+    ] {
+        let (s, v) = dev
+            .admin(Method::POST, "/_emulator/seed", Some(bad.clone()))
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
+    }
+
+    // Seeding is arrangement, not API traffic: only the lists above are logged.
+    let (_, log) = dev.admin(Method::GET, "/_emulator/requests", None).await;
+    assert_eq!(
+        log["by_route"],
+        json!({"GET /users": 4, "GET /users/{id}": 1})
+    );
+}

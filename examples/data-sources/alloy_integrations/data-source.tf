@@ -9,15 +9,21 @@ terraform {
 # Configured from ALLOY_API_KEY and ALLOY_ENVIRONMENT (or ALLOY_<ENVIRONMENT>_API_KEY).
 provider "alloy" {}
 
-# Everything Jane has installed.
+resource "alloy_user" "jane" {
+  username  = "jane@example.com"
+  full_name = "Jane Doe"
+}
+
+# Everything Jane has installed (nothing yet, for a user just created). `user_id` also takes
+# the userId or username of a user Terraform does not manage.
 data "alloy_integrations" "installed" {
-  user_id   = "jane@example.com"
+  user_id   = alloy_user.jane.id
   installed = true
 }
 
 # The CRM integrations, whether installed or not, matched by name.
 data "alloy_integrations" "crm" {
-  user_id    = "jane@example.com"
+  user_id    = alloy_user.jane.id
   name_regex = "(?i)^(salesforce|hubspot)$"
 }
 

@@ -9,10 +9,16 @@ terraform {
 # Configured from ALLOY_API_KEY and ALLOY_ENVIRONMENT (or ALLOY_<ENVIRONMENT>_API_KEY).
 provider "alloy" {}
 
+resource "alloy_user" "jane" {
+  username  = "jane@example.com"
+  full_name = "Jane Doe"
+}
+
 # This data source writes the token into the state in clear text, and the token expires within
 # 30 minutes. Prefer the `alloy_user_token` ephemeral resource, which is never stored.
+# `user_id` also takes the userId or username of a user Terraform does not manage.
 data "alloy_user_token" "jane" {
-  user_id = "jane@example.com"
+  user_id = alloy_user.jane.id
 }
 
 output "jane_token" {

@@ -1,3 +1,13 @@
+terraform {
+  required_providers {
+    alloy = {
+      source = "alloy-automation/alloy"
+    }
+  }
+}
+
+provider "alloy" {}
+
 # The environment this configuration is applied to (one state per environment).
 variable "environment" {
   type    = string

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use crate::framework::server::Schemas;
 use crate::framework::{Provider, Schema, Server};
+use crate::plugin::handshake::{MINIMUM_OPENTOFU_VERSION, MINIMUM_TERRAFORM_VERSION};
 use crate::provider::AlloyProvider;
 
 use super::{Error, Result, io_err};
@@ -187,6 +188,32 @@ fn code_block(lang: &str, content: &str) -> String {
     format!("```{lang}\n{}\n```\n", body.trim_matches('\n'))
 }
 
+/// An example as a type's page shows it: without its top-level `terraform { ... }` block. Every
+/// example declares `required_providers` so that it runs on its own, but the provider page shows
+/// that block once, and repeating it on every page would only push the example down. The block
+/// is a line `terraform {` up to the next line `}` (as `terraform fmt` writes it), with the blank
+/// lines after it.
+fn without_terraform_block(text: &str) -> String {
+    let mut out = Vec::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if line.trim_end() == "terraform {" {
+            for inner in lines.by_ref() {
+                if inner.trim_end() == "}" {
+                    break;
+                }
+            }
+            let rest: Vec<&str> = lines.by_ref().skip_while(|l| l.trim().is_empty()).collect();
+            out.extend(rest);
+            break;
+        }
+        out.push(line);
+    }
+    let mut s = out.join("\n");
+    s.push('\n');
+    s
+}
+
 /// YAML front matter. The description is a literal block, so no character needs escaping.
 fn front_matter(page_title: &str, description: &str) -> String {
     let mut s = String::from("---\n");
@@ -222,6 +249,11 @@ fn render_provider(
     let mut s = front_matter(&format!("{provider} Provider"), &schema.block.description);
     let _ = writeln!(s, "# {provider} Provider\n");
     push_paragraph(&mut s, &schema.block.description);
+    let _ = writeln!(
+        s,
+        "-> **Note:** This provider needs Terraform {MINIMUM_TERRAFORM_VERSION} or later (or OpenTofu \
+         {MINIMUM_OPENTOFU_VERSION} or later), the first releases that support ephemeral resources.\n"
+    );
     let example = examples.join("provider").join("provider.tf");
     match read_optional(&example)? {
         Some(text) => {
@@ -260,9 +292,11 @@ fn render_type(
     }
     push_paragraph(&mut s, &block.description);
     if kind == Kind::EphemeralResource {
-        s.push_str(
-            "-> **Note:** Ephemeral resources need Terraform 1.10 or later. Their values are never \
-             stored in the plan or the state.\n\n",
+        let _ = writeln!(
+            s,
+            "-> **Note:** Ephemeral resources need Terraform {MINIMUM_TERRAFORM_VERSION} or later \
+             (OpenTofu {MINIMUM_OPENTOFU_VERSION} or later). Their values are never stored in the \
+             plan or the state.\n"
         );
     }
     let dir = examples.join(kind.dir()).join(type_name);
@@ -270,7 +304,7 @@ fn render_type(
     match read_optional(&example)? {
         Some(text) => {
             s.push_str("## Example Usage\n\n");
-            s.push_str(&code_block("terraform", &text));
+            s.push_str(&code_block("terraform", &without_terraform_block(&text)));
             s.push('\n');
         }
         None => warnings.push(format!(

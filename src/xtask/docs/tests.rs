@@ -188,7 +188,7 @@ fn index_lists_arguments_and_environment_variables() {
     let g = rendered();
     let page = &g.files[Path::new("index.md")];
     assert!(page.contains("page_title: \"sample Provider\""));
-    assert!(page.contains("# sample Provider\n\nThe sample provider.\n\n## Example Usage\n\n```terraform\nprovider \"sample\" {}\n```\n"), "{page}");
+    assert!(page.contains("# sample Provider\n\nThe sample provider.\n\n-> **Note:** This provider needs Terraform 1.10 or later (or OpenTofu 1.11 or later), the first releases that support ephemeral resources.\n\n## Example Usage\n\n```terraform\nprovider \"sample\" {}\n```\n"), "{page}");
     assert!(
         page.contains("### Optional\n\n- `mode` (String) Mode;"),
         "{page}"
@@ -353,4 +353,20 @@ fn the_alloy_provider_documents_every_type_it_serves() {
 
 fn repo_examples() -> PathBuf {
     super::super::repo_root().join("examples")
+}
+
+#[test]
+fn type_pages_leave_out_the_examples_terraform_block() {
+    let text = "terraform {\n  required_providers {\n    sample = {\n      source = \"x/sample\"\n    }\n  }\n}\n\n\
+                provider \"sample\" {}\n\nresource \"sample_thing\" \"a\" {}\n";
+    assert_eq!(
+        without_terraform_block(text),
+        "provider \"sample\" {}\n\nresource \"sample_thing\" \"a\" {}\n"
+    );
+    let plain = "# A comment.\nresource \"sample_thing\" \"a\" {}\n";
+    assert_eq!(
+        without_terraform_block(plain),
+        plain,
+        "nothing to leave out"
+    );
 }
