@@ -305,6 +305,21 @@ mod tests {
         assert!(!tally(1990, 10).trips());
     }
 
+    #[test]
+    fn the_guide_states_the_rule_the_code_applies() {
+        let guide = include_str!("../../docs/guides/environments.md");
+        for rule in [
+            format!("at least {MIN_MISSING} are missing and none was found"),
+            format!(
+                "at least {MASS_MISSING} are missing and they are more than {MASS_SHARE_PERCENT}% of \
+                 the users read"
+            ),
+        ] {
+            let flat = guide.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(flat.contains(&rule), "docs/guides/environments.md must say: {rule}");
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_lone_missing_user_is_gone_after_a_quiet_second() {
         let guard = MissingUsers::new(false);
