@@ -116,7 +116,9 @@ pub fn schema() -> Schema {
         Block::new(
             "The Alloy provider manages Alloy Automation Embedded iPaaS end users (tenants), reads their \
              short-lived frontend tokens and lists the integrations they can install. A workspace is pinned \
-             to one environment, `development` or `production`, so it can never touch the other by mistake.",
+             to one environment, `development` or `production`, so it can never touch the other by mistake. \
+             To install it from a release zip or a build from source, under its real source address, see \
+             [Installing the provider](guides/installing.md).",
             vec![
                 Attribute::string("api_key").optional().sensitive().description(
                     "Alloy API key, sent as a bearer token. Alloy's dashboard issues one key per \
