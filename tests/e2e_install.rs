@@ -4,7 +4,14 @@
 //! the zip served from a packed mirror, the real `terraform init` offline with a lock file,
 //! apply a user against the emulator, destroy; the unpacked binary's dynamic section needs
 //! nothing newer than glibc 2.17; and the same binary installed into an unpacked mirror with
-//! `xtask install`.
+//! `xtask install`, and into Terraform's implied local mirror directory with no CLI
+//! configuration at all.
+//!
+//! Everything is installed under the provider's real address, `alloy-automation/alloy` on the
+//! registry host Terraform implies (asked of `terraform providers`, never written here), and the
+//! configurations use the short source, as a user's will once the provider is published. No
+//! test lets Terraform reach the network: the CLI configurations exclude this address from
+//! direct installation, and an implied local mirror does the same for what it holds.
 //!
 //! Needs cargo-zigbuild and Zig (`./scripts/release-tools.sh`); without them `xtask release`
 //! fails and says how to install them, and so do these tests.
@@ -15,21 +22,33 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::{Emulator, Workspace};
+use common::{Emulator, Workspace, terraform_bin};
 use terraform_provider_alloy::xtask::{install, portable};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
-const HOST: &str = "terraform.local";
+const SOURCE: &str = "alloy-automation/alloy";
+
+/// The registry host Terraform implies for a two-part source.
+fn host() -> &'static str {
+    static HOST: OnceLock<String> = OnceLock::new();
+    HOST.get_or_init(|| install::default_host(&terraform_bin()).expect("terraform providers"))
+}
+
+/// `HOST/alloy-automation/alloy`, the address lock files and state record.
+fn address() -> String {
+    format!("{}/{SOURCE}", host())
+}
 
 fn provider_bin() -> &'static str {
     env!("CARGO_BIN_EXE_terraform-provider-alloy")
 }
 
 fn xtask(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .output()
-        .expect("run xtask");
+    xtask_with(Command::new(env!("CARGO_BIN_EXE_xtask")).args(args), args)
+}
+
+fn xtask_with(cmd: &mut Command, args: &[&str]) -> String {
+    let out = cmd.output().expect("run xtask");
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -68,16 +87,18 @@ fn release() -> &'static Release {
 
 fn main_tf(body: &str) -> String {
     format!(
-        "terraform {{\n  required_providers {{\n    alloy = {{\n      source  = \"{HOST}/alloy-automation/alloy\"\n      version = \"{VERSION}\"\n    }}\n  }}\n}}\n\nprovider \"alloy\" {{}}\n\n{body}\n"
+        "terraform {{\n  required_providers {{\n    alloy = {{\n      source  = \"{SOURCE}\"\n      version = \"{VERSION}\"\n    }}\n  }}\n}}\n\nprovider \"alloy\" {{}}\n\n{body}\n"
     )
 }
 
-/// The `h1:` hashes the lock file records for our provider.
+const ACME: &str = "resource \"alloy_user\" \"acme\" {\n  username  = \"acme@customers.example.com\"\n  full_name = \"Acme\"\n}\n";
+
+/// The `h1:` hashes the lock file records for our provider, under its fully qualified address.
 fn locked_hashes(ws: &Workspace) -> Vec<String> {
     let lock = std::fs::read_to_string(ws.path().join(".terraform.lock.hcl"))
         .expect("terraform init writes .terraform.lock.hcl");
     let block = lock
-        .split(&format!("provider \"{HOST}/alloy-automation/alloy\""))
+        .split(&format!("provider \"{}\"", address()))
         .nth(1)
         .unwrap_or_else(|| panic!("no entry for our provider in the lock file:\n{lock}"));
     assert!(
@@ -88,6 +109,22 @@ fn locked_hashes(ws: &Workspace) -> Vec<String> {
         .split('"')
         .filter(|s| s.starts_with("h1:"))
         .map(str::to_string)
+        .collect()
+}
+
+/// The provider address of every resource in state.
+fn state_providers(ws: &Workspace) -> Vec<String> {
+    let state = ws.state();
+    state["values"]["root_module"]["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .map(|r| {
+            r["provider_name"]
+                .as_str()
+                .expect("provider_name")
+                .to_string()
+        })
         .collect()
 }
 
@@ -120,43 +157,44 @@ fn install_the_released_binary_into_a_mirror_then_init_offline_apply_and_destroy
     let tmp = tempfile::tempdir().expect("tempdir");
     let mirror = tmp.path().join("mirror");
     let rc = tmp.path().join("mirror.tfrc");
+    // No --host: xtask asks Terraform for the host itself.
     let out = xtask(&[
         "install",
+        "--terraform",
+        &terraform_bin(),
         "--mirror",
         mirror.to_str().expect("utf-8"),
-        "--host",
-        HOST,
         "--write-cli-config",
         rc.to_str().expect("utf-8"),
         "--binary",
         released.binary.to_str().expect("utf-8"),
     ]);
     assert!(
-        out.contains(&format!("source  = \"{HOST}/alloy-automation/alloy\"")),
+        out.contains(&format!("Installed {} {VERSION}", address())),
         "{out}"
     );
+    assert!(out.contains(&format!("source  = \"{SOURCE}\"")), "{out}");
     assert!(out.contains(&format!("version = \"{VERSION}\"")), "{out}");
     let target = terraform_provider_alloy::xtask::Target::host().expect("host");
-    let installed = install::package_dir(&mirror, HOST, VERSION, target)
+    let installed = install::package_dir(&mirror, host(), VERSION, target)
         .join(format!("terraform-provider-alloy_v{VERSION}"));
     assert!(installed.is_file(), "{}", installed.display());
     let hash = printed_hash(&out);
+    let rc_text = std::fs::read_to_string(&rc).expect("CLI config");
+    assert!(
+        rc_text.contains(&format!("exclude = [\"{}\"]", address())),
+        "Terraform must not try the network for this address:\n{rc_text}"
+    );
 
     let mut ws = Workspace::new(&emu);
     ws.set_env("TF_CLI_CONFIG_FILE", rc.to_str().expect("utf-8"));
-    ws.write(
-        "main.tf",
-        &main_tf(
-            "resource \"alloy_user\" \"acme\" {\n  username  = \"acme@customers.example.com\"\n  full_name = \"Acme\"\n}\n",
-        ),
-    );
+    ws.write("main.tf", &main_tf(ACME));
     let init = ws
         .tf(&["init", "-input=false"])
         .expect_ok("terraform init from the mirror");
     assert!(
-        init.flat().contains(&format!(
-            "Installed {HOST}/alloy-automation/alloy v{VERSION}"
-        )),
+        init.flat()
+            .contains(&format!("Installed {SOURCE} v{VERSION}")),
         "{}",
         init.all()
     );
@@ -174,6 +212,11 @@ fn install_the_released_binary_into_a_mirror_then_init_offline_apply_and_destroy
     let users = emu.users("development");
     assert_eq!(users.len(), 1);
     assert_eq!(users[0].1, "acme@customers.example.com");
+    assert_eq!(
+        state_providers(&ws),
+        vec![address()],
+        "state records the real address, so it never needs replace-provider"
+    );
     assert!(ws.plan_is_empty());
     ws.tf(&["destroy", "-auto-approve", "-input=false"])
         .expect_ok("destroy");
@@ -227,21 +270,16 @@ fn the_release_zip_installs_from_a_packed_mirror_and_manages_a_user() {
     // Packed layout: HOST/NAMESPACE/TYPE/<the release zip>.
     let tmp = tempfile::tempdir().expect("tempdir");
     let mirror = tmp.path().join("mirror");
-    let packed = mirror.join(HOST).join("alloy-automation").join("alloy");
+    let packed = mirror.join(host()).join("alloy-automation").join("alloy");
     std::fs::create_dir_all(&packed).expect("mkdir");
     std::fs::copy(&zip, packed.join(&zip_name)).expect("copy zip");
     let rc = tmp.path().join("packed.tfrc");
-    std::fs::write(&rc, install::cli_config(&mirror, HOST)).expect("rc");
+    std::fs::write(&rc, install::cli_config(&mirror, host())).expect("rc");
 
     let emu = Emulator::start();
     let mut ws = Workspace::new(&emu);
     ws.set_env("TF_CLI_CONFIG_FILE", rc.to_str().expect("utf-8"));
-    ws.write(
-        "main.tf",
-        &main_tf(
-            "resource \"alloy_user\" \"acme\" {\n  username  = \"acme@customers.example.com\"\n  full_name = \"Acme\"\n}\n",
-        ),
-    );
+    ws.write("main.tf", &main_tf(ACME));
     ws.tf(&["init", "-input=false"])
         .expect_ok("terraform init from the release zip");
 
@@ -249,7 +287,7 @@ fn the_release_zip_installs_from_a_packed_mirror_and_manages_a_user() {
     let unpacked: PathBuf = ws
         .path()
         .join(".terraform/providers")
-        .join(HOST)
+        .join(host())
         .join("alloy-automation/alloy")
         .join(VERSION)
         .join(target.name());
@@ -303,4 +341,53 @@ fn the_release_zip_installs_from_a_packed_mirror_and_manages_a_user() {
     ws.tf(&["destroy", "-auto-approve", "-input=false"])
         .expect_ok("destroy");
     assert!(emu.users("development").is_empty());
+}
+
+/// The build-from-source path of the installing guide: `xtask install` into
+/// `~/.terraform.d/plugins`, one of the directories Terraform searches on its own, and a CLI
+/// configuration with no provider_installation block at all.
+#[test]
+fn installed_into_the_implied_local_mirror_it_needs_no_cli_configuration() {
+    let released = release();
+    let emu = Emulator::start();
+    let home = tempfile::tempdir().expect("tempdir");
+    let plugins = home.path().join(".terraform.d").join("plugins");
+    std::fs::create_dir_all(&plugins).expect("mkdir");
+    let args = [
+        "install",
+        "--terraform",
+        &terraform_bin(),
+        "--mirror",
+        plugins.to_str().expect("utf-8"),
+        "--binary",
+        released.binary.to_str().expect("utf-8"),
+    ];
+    let out = xtask_with(
+        Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(args)
+            .env("HOME", home.path()),
+        &args,
+    );
+    assert!(out.contains("implied local mirror directories"), "{out}");
+    let hash = printed_hash(&out);
+
+    let mut ws = Workspace::new(&emu);
+    let rc = ws.path().join("empty.tfrc");
+    std::fs::write(&rc, "").expect("rc");
+    ws.set_env("TF_CLI_CONFIG_FILE", rc.to_str().expect("utf-8"));
+    ws.set_env("HOME", home.path().to_str().expect("utf-8"));
+    ws.write("main.tf", &main_tf(ACME));
+    let init = ws
+        .tf(&["init", "-input=false"])
+        .expect_ok("terraform init from the implied local mirror");
+    assert!(
+        init.flat()
+            .contains(&format!("Installed {SOURCE} v{VERSION}")),
+        "{}",
+        init.all()
+    );
+    assert_eq!(locked_hashes(&ws), vec![hash]);
+    ws.apply();
+    assert_eq!(state_providers(&ws), vec![address()]);
+    assert_eq!(emu.users("development").len(), 1);
 }

@@ -522,6 +522,7 @@ async fn debug_mode_prints_reattach_config_and_serves_plaintext() {
     cmd.arg("--debug");
     let mut child = cmd.spawn().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut before = String::new();
     let reattach = loop {
         let mut line = String::new();
         assert!(
@@ -531,7 +532,13 @@ async fn debug_mode_prints_reattach_config_and_serves_plaintext() {
         if let Some(rest) = line.trim().strip_prefix("TF_REATTACH_PROVIDERS='") {
             break rest.strip_suffix('\'').unwrap().to_owned();
         }
+        before.push_str(&line);
     };
+    // Settings come from the debug process's own environment, and the banner says so first.
+    assert!(
+        before.contains("ALLOY_* settings from this shell"),
+        "{before}"
+    );
     let v: serde_json::Value = serde_json::from_str(&reattach).unwrap();
     let entry = &v["alloy-automation/alloy"];
     assert_eq!(entry["Protocol"], "grpc");

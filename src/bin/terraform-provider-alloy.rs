@@ -11,6 +11,7 @@ fn main() -> ExitCode {
         PluginConfig {
             binary_name: "terraform-provider-alloy",
             provider_address: "alloy-automation/alloy".to_owned(),
+            env_prefix: "ALLOY_",
         },
         Server::new(AlloyProvider),
     )

@@ -54,14 +54,20 @@ enum Task {
         #[arg(long, value_name = "DIR")]
         build_dir: Option<PathBuf>,
     },
-    /// Install the provider into a filesystem mirror for offline `terraform init`.
+    /// Install the provider into a filesystem mirror for offline `terraform init`, under its
+    /// real source address (alloy-automation/alloy on the registry host Terraform implies).
     Install {
-        /// Mirror directory [default: <target dir>/terraform-mirror].
+        /// Mirror directory, e.g. ~/.terraform.d/plugins, one of Terraform's implied local
+        /// mirror directories [default: <target dir>/terraform-mirror].
         #[arg(long, value_name = "DIR")]
         mirror: Option<PathBuf>,
-        /// Host part of the provider source address; a special-use name, never a real registry.
-        #[arg(long, default_value = install::DEFAULT_HOST)]
-        host: String,
+        /// Registry host of the address to install under [default: the one `terraform
+        /// providers` shows for alloy-automation/alloy].
+        #[arg(long)]
+        host: Option<String>,
+        /// The Terraform (or OpenTofu) executable asked for the default host.
+        #[arg(long, value_name = "PATH", default_value = "terraform")]
+        terraform: String,
         /// Version to install as [default: Cargo.toml's].
         #[arg(long)]
         version: Option<String>,
@@ -135,6 +141,7 @@ fn main() -> ExitCode {
         Task::Install {
             mirror,
             host,
+            terraform,
             version,
             write_cli_config,
             binary,
@@ -143,6 +150,7 @@ fn main() -> ExitCode {
                 root,
                 mirror,
                 host,
+                terraform,
                 version,
                 binary,
                 write_cli_config,

@@ -138,10 +138,13 @@ pub fn reattach_json(provider_address: &str, pid: u32, socket: &Path) -> String 
     serde_json::Value::Object(map).to_string()
 }
 
-/// What debug mode prints on stdout.
-pub fn debug_banner(binary_name: &str, reattach: &str) -> String {
+/// What debug mode prints on stdout. `env_prefix` starts the names of the variables the provider
+/// reads its settings from: they must be set where it runs, which a developer easily forgets.
+pub fn debug_banner(binary_name: &str, env_prefix: &str, reattach: &str) -> String {
     format!(
         "{binary_name} is running in debug mode and waiting for Terraform.\n\
+         It reads its {env_prefix}* settings from this shell, not from Terraform's: Terraform does\n\
+         not pass its environment to a provider it attaches to, so set them here before starting it.\n\
          Run terraform in a shell where this variable is set:\n\
          \n\
          \x20   TF_REATTACH_PROVIDERS='{reattach}'\n\
@@ -218,7 +221,12 @@ mod tests {
         assert_eq!(e["Addr"]["Network"], "unix");
         assert_eq!(e["Addr"]["String"], "/tmp/d/p.sock");
         assert!(!s.contains('\''), "must survive single-quoting in a shell");
-        assert!(debug_banner("b", &s).contains(&format!("TF_REATTACH_PROVIDERS='{s}'")));
+        let banner = debug_banner("b", "ALLOY_", &s);
+        assert!(banner.contains(&format!("TF_REATTACH_PROVIDERS='{s}'")));
+        assert!(
+            banner.contains("ALLOY_* settings from this shell"),
+            "{banner}"
+        );
     }
 
     #[test]

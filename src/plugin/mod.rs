@@ -33,6 +33,9 @@ pub struct PluginConfig {
     /// Provider source address (e.g. `alloy-automation/alloy`), the key of the
     /// `TF_REATTACH_PROVIDERS` JSON printed in debug mode.
     pub provider_address: String,
+    /// Prefix of the environment variables the provider reads its settings from (`ALLOY_`);
+    /// debug mode says they must be set in the shell that runs the provider.
+    pub env_prefix: &'static str,
 }
 
 /// Parsed command line.
@@ -174,7 +177,7 @@ async fn serve<P: Provider>(
             std::process::id(),
             bound.socket_path(),
         );
-        handshake::debug_banner(cfg.binary_name, &reattach)
+        handshake::debug_banner(cfg.binary_name, cfg.env_prefix, &reattach)
     } else {
         handshake::handshake_line(bound.socket_path(), cert_field.as_deref()) + "\n"
     };
@@ -241,6 +244,7 @@ mod tests {
         PluginConfig {
             binary_name: "terraform-provider-alloy",
             provider_address: "alloy-automation/alloy".into(),
+            env_prefix: "ALLOY_",
         }
     }
 

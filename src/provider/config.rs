@@ -1,13 +1,22 @@
 //! The `provider "alloy"` block: its schema, static checks, and resolution into a client config.
 //!
-//! Every attribute can come from HCL or from an environment variable, HCL first. Static checks
-//! run in `ValidateProviderConfig` on what HCL states; `ConfigureProvider` re-checks after merging
-//! the environment, because that is the first moment the final values are known. Every error
-//! names the attribute *and* the variable that could supply it.
+//! Every attribute can come from HCL or from an environment variable. As everywhere in Terraform,
+//! a value in the provider block wins: each setting is its HCL value, else its variable, else its
+//! default. Two settings need more than that rule:
+//!
+//! - `api_key`: HCL, then the variable of the chosen environment (`ALLOY_DEVELOPMENT_API_KEY` or
+//!   `ALLOY_PRODUCTION_API_KEY`), then the generic `ALLOY_API_KEY`;
+//! - the API host, chosen by `base_url` or `region`: whichever is set in HCL wins over both
+//!   variables (both in HCL is an error); otherwise `ALLOY_BASE_URL` wins over `ALLOY_REGION`.
+//!
+//! Static checks run in `ValidateProviderConfig` on what HCL states; `ConfigureProvider` re-checks
+//! after merging the environment, because that is the first moment the final values are known.
+//! Every error names the attribute *and* the variable that could supply it.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
+use super::missing_users::{MASS_MISSING, MASS_SHARE_PERCENT, MIN_MISSING};
 use crate::alloy::{self, ApiKey, ClientConfig};
 use crate::framework::{
     Attr, AttrPath, Attribute, Block, Diagnostics, Model, Number, Schema, Value,
@@ -33,6 +42,8 @@ pub const ENVIRONMENT_VAR: &str = "ALLOY_ENVIRONMENT";
 pub const BASE_URL_VAR: &str = "ALLOY_BASE_URL";
 pub const REGION_VAR: &str = "ALLOY_REGION";
 pub const API_VERSION_VAR: &str = "ALLOY_API_VERSION";
+pub const REQUEST_TIMEOUT_VAR: &str = "ALLOY_REQUEST_TIMEOUT";
+pub const MAX_RETRIES_VAR: &str = "ALLOY_MAX_RETRIES";
 pub const ACCEPT_MISSING_USERS_VAR: &str = "ALLOY_ACCEPT_MISSING_USERS";
 
 /// (attribute, variable) for every variable that can supply a provider setting. For `api_key`
@@ -45,6 +56,9 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("base_url", BASE_URL_VAR),
     ("region", REGION_VAR),
     ("api_version", API_VERSION_VAR),
+    ("request_timeout", REQUEST_TIMEOUT_VAR),
+    ("max_retries", MAX_RETRIES_VAR),
+    ("accept_missing_users", ACCEPT_MISSING_USERS_VAR),
 ];
 
 crate::model! {
@@ -57,6 +71,7 @@ crate::model! {
         api_version: Attr<String>,
         request_timeout: Attr<Number>,
         max_retries: Attr<Number>,
+        accept_missing_users: Attr<bool>,
     }
 }
 
@@ -109,13 +124,19 @@ pub fn schema() -> Schema {
         Block::new(
             "The Alloy provider manages Alloy Automation Embedded iPaaS end users (tenants), reads their \
              short-lived frontend tokens and lists the integrations they can install. A workspace is pinned \
-             to one environment, `development` or `production`, so it can never touch the other by mistake.",
+             to one environment, `development` or `production`, so it can never touch the other by mistake. \
+             To install it from a release zip or a build from source, under its real source address, see \
+             [Installing the provider](guides/installing.md).",
             vec![
                 Attribute::string("api_key").optional().sensitive().description(
-                    "Alloy API key, sent as a bearer token. Prefer the environment: `ALLOY_API_KEY`, or \
-                     `ALLOY_DEVELOPMENT_API_KEY` / `ALLOY_PRODUCTION_API_KEY` matching `environment` (which \
-                     win over `ALLOY_API_KEY`), so one CI job can hold both keys and each workspace picks its \
-                     own. Development and production keys see disjoint sets of users.",
+                    "Alloy API key, sent as a bearer token. Alloy's dashboard issues one key per \
+                     environment under Settings → API Keys; development and production keys see disjoint \
+                     sets of users. The key is taken from this attribute, else from the variable of the \
+                     chosen `environment` (`ALLOY_DEVELOPMENT_API_KEY` or `ALLOY_PRODUCTION_API_KEY`), \
+                     else from `ALLOY_API_KEY`. Keep it out of the configuration, and in CI set the \
+                     environment's own variable rather than `ALLOY_API_KEY`: one job can then hold both \
+                     keys with each workspace picking its own, and a missing secret stops the run instead \
+                     of falling back to whatever `ALLOY_API_KEY` holds.",
                 ),
                 Attribute::string("environment").optional().description(
                     "Which Alloy environment this workspace manages: `development` or `production`. \
@@ -125,11 +146,12 @@ pub fn schema() -> Schema {
                 Attribute::string("base_url").optional().description(
                     "Base URL of the Alloy Embedded API, e.g. the local emulator `http://127.0.0.1:8787`. \
                      Defaults from `region`. Also `ALLOY_BASE_URL`. Must be `https`, except for loopback \
-                     addresses. Conflicts with `region`.",
+                     addresses. Conflicts with `region`: set in the provider block, either one wins over \
+                     both variables; from the environment alone, `ALLOY_BASE_URL` wins over `ALLOY_REGION`.",
                 ),
                 Attribute::string("region").optional().description(
                     "Alloy region, `us` (default) or `eu`; selects the API host. Also `ALLOY_REGION`. \
-                     Conflicts with `base_url`.",
+                     Conflicts with `base_url`; `region` in the provider block wins over `ALLOY_BASE_URL`.",
                 ),
                 Attribute::string("api_version").optional().description(&format!(
                     "Dated Embedded API version sent as the `x-api-version` header, in `YYYY-MM` form. \
@@ -137,12 +159,23 @@ pub fn schema() -> Schema {
                 )),
                 Attribute::number("request_timeout").optional().description(&format!(
                     "Seconds to wait for one HTTP request before retrying it (greater than 0, at most \
-                     {MAX_REQUEST_TIMEOUT_SECS}). Defaults to {DEFAULT_REQUEST_TIMEOUT_SECS}."
+                     {MAX_REQUEST_TIMEOUT_SECS}). Defaults to {DEFAULT_REQUEST_TIMEOUT_SECS}. Also \
+                     `{REQUEST_TIMEOUT_VAR}`."
                 )),
                 Attribute::number("max_retries").optional().description(&format!(
                     "How many times a request is retried after a rate limit (429), a server error (5xx) \
                      or a connection failure, with exponential backoff and jitter (0 to \
-                     {MAX_RETRIES_LIMIT}). Defaults to {DEFAULT_MAX_RETRIES}."
+                     {MAX_RETRIES_LIMIT}). Defaults to {DEFAULT_MAX_RETRIES}. Also `{MAX_RETRIES_VAR}`."
+                )),
+                Attribute::bool("accept_missing_users").optional().description(&format!(
+                    "Accept that many `alloy_user`s were deleted outside Terraform. Without it a refresh \
+                     that finds users missing en masse (at least {MIN_MISSING} missing and none found, or \
+                     at least {MASS_MISSING} missing and more than {MASS_SHARE_PERCENT}% of the users read) \
+                     fails with \"Alloy users missing en masse\" and removes nothing from state, because \
+                     that is what the other environment's key looks like. With it, every missing user \
+                     leaves state, protected or not, and the next apply re-creates those still declared. \
+                     Meant for one run: set `{ACCEPT_MISSING_USERS_VAR}=true` rather than this attribute. \
+                     Defaults to `false`."
                 )),
             ],
         ),
@@ -158,7 +191,7 @@ pub fn validate(config: &Value, diags: &mut Diagnostics) {
         check_environment(env, AttrPath::attr("environment"), diags);
     }
     if let Some(url) = config.base_url.as_str() {
-        check_base_url(url, AttrPath::attr("base_url"), "", diags);
+        check_base_url(url, AttrPath::attr("base_url"), None, diags);
     }
     if let Some(region) = config.region.as_str() {
         check_region(region, AttrPath::attr("region"), diags);
@@ -174,10 +207,10 @@ pub fn validate(config: &Value, diags: &mut Diagnostics) {
         check_api_version(v, AttrPath::attr("api_version"), diags);
     }
     if let Some(n) = config.request_timeout.get() {
-        check_timeout(n.as_f64(), diags);
+        check_timeout(Some(n), &n.to_string(), None, diags);
     }
     if let Some(n) = config.max_retries.get() {
-        check_retries(n, diags);
+        check_retries(Some(n), &n.to_string(), None, diags);
     }
     if let Some(k) = config.api_key.as_str()
         && k.trim().is_empty()
@@ -244,33 +277,59 @@ fn timeout(secs: f64) -> Option<Duration> {
     }
 }
 
-fn check_timeout(secs: f64, diags: &mut Diagnostics) {
-    if timeout(secs).is_none() {
+/// " (from VAR)" when a value came from a variable, nothing when it came from the provider block.
+fn from_var(var: Option<&str>) -> String {
+    var.map_or(String::new(), |v| format!(" (from {v})"))
+}
+
+/// Checks a request timeout: `secs` is `None` for a variable's text that is not a number, `shown`
+/// is the value as the user wrote it, `var` the variable it came from.
+fn check_timeout(
+    secs: Option<&Number>,
+    shown: &str,
+    var: Option<&str>,
+    diags: &mut Diagnostics,
+) -> Option<Duration> {
+    let ok = secs.and_then(|n| timeout(n.as_f64()));
+    if ok.is_none() {
         diags.attr_error(
             AttrPath::attr("request_timeout"),
             "Invalid request timeout",
             format!(
-                "`request_timeout` is {secs} seconds; it must be greater than 0 and at most \
-                 {MAX_REQUEST_TIMEOUT_SECS}. Omit it for the default of {DEFAULT_REQUEST_TIMEOUT_SECS}."
+                "`request_timeout` is {shown}{}; it must be a number of seconds greater than 0 and at \
+                 most {MAX_REQUEST_TIMEOUT_SECS} (in `request_timeout` or {REQUEST_TIMEOUT_VAR}). Omit \
+                 both for the default of {DEFAULT_REQUEST_TIMEOUT_SECS}.",
+                from_var(var)
             ),
         );
     }
+    ok
 }
 
-fn check_retries(n: &Number, diags: &mut Diagnostics) {
-    if !n
-        .as_i64()
-        .is_some_and(|i| (0..=MAX_RETRIES_LIMIT).contains(&i))
-    {
+/// Checks a retry count, like [`check_timeout`].
+fn check_retries(
+    n: Option<&Number>,
+    shown: &str,
+    var: Option<&str>,
+    diags: &mut Diagnostics,
+) -> Option<u32> {
+    let ok = n
+        .and_then(Number::as_i64)
+        .filter(|i| (0..=MAX_RETRIES_LIMIT).contains(i))
+        .and_then(|i| u32::try_from(i).ok());
+    if ok.is_none() {
         diags.attr_error(
             AttrPath::attr("max_retries"),
             "Invalid retry count",
             format!(
-                "`max_retries` is {n}; it must be a whole number from 0 to {MAX_RETRIES_LIMIT}. Omit it for \
-                 the default of {DEFAULT_MAX_RETRIES}."
+                "`max_retries` is {shown}{}; it must be a whole number from 0 to {MAX_RETRIES_LIMIT} \
+                 (in `max_retries` or {MAX_RETRIES_VAR}). Omit both for the default of \
+                 {DEFAULT_MAX_RETRIES}.",
+                from_var(var)
             ),
         );
     }
+    ok
 }
 
 /// True for hosts that never leave the machine, where plain http is acceptable (the emulator).
@@ -285,14 +344,10 @@ fn is_loopback(host: &url::Host<&str>) -> bool {
 fn check_base_url(
     raw: &str,
     path: AttrPath,
-    source: &str,
+    var: Option<&str>,
     diags: &mut Diagnostics,
 ) -> Option<url::Url> {
-    let from = if source.is_empty() {
-        String::new()
-    } else {
-        format!(" (from {source})")
-    };
+    let from = from_var(var);
     let url = match url::Url::parse(raw) {
         Ok(u) => u,
         Err(e) => {
@@ -331,17 +386,53 @@ fn check_base_url(
     }
 }
 
-/// A string setting: HCL first, then the environment. Returns the value and, when it came from
-/// the environment, the variable's name. `Err` when the HCL value is still unknown.
+/// Where a setting came from: `None` for the provider block, else the variable's name.
+type Source = Option<&'static str>;
+
+/// A string setting: HCL first, then the environment. Returns the value and where it came from.
+/// `Err` when the HCL value is still unknown.
 fn string_setting(
     hcl: &Attr<String>,
     var: &'static str,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Option<(String, Option<&'static str>)>, ()> {
+) -> Result<Option<(String, Source)>, ()> {
     match hcl {
         Attr::Unknown => Err(()),
         Attr::Known(s) => Ok(Some((s.clone(), None))),
         Attr::Null => Ok(env(var).filter(|v| !v.is_empty()).map(|v| (v, Some(var)))),
+    }
+}
+
+/// A number setting as found in HCL or in its variable.
+struct NumberSetting {
+    /// `None` when the variable's text is not a number.
+    number: Option<Number>,
+    /// The value as the user wrote it, for messages.
+    shown: String,
+    source: Source,
+}
+
+/// A number setting: HCL first, then the variable's text read as a Terraform number. `Err` when
+/// the HCL value is still unknown.
+fn number_setting(
+    hcl: &Attr<Number>,
+    var: &'static str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<NumberSetting>, ()> {
+    match hcl {
+        Attr::Unknown => Err(()),
+        Attr::Known(n) => Ok(Some(NumberSetting {
+            number: Some(n.clone()),
+            shown: n.to_string(),
+            source: None,
+        })),
+        Attr::Null => Ok(env(var)
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| NumberSetting {
+                number: Number::parse(&v),
+                shown: format!("{v:?}"),
+                source: Some(var),
+            })),
     }
 }
 
@@ -357,6 +448,19 @@ fn unknown(attr: &str, var: &str, diags: &mut Diagnostics) {
     );
 }
 
+/// A setting's value, or `None` after reporting that its HCL value is still unknown.
+fn known<T>(
+    setting: Result<Option<T>, ()>,
+    attr: &str,
+    var: &str,
+    diags: &mut Diagnostics,
+) -> Option<T> {
+    setting.unwrap_or_else(|()| {
+        unknown(attr, var, diags);
+        None
+    })
+}
+
 /// Merges HCL with the environment and checks the result. `env` looks a variable up (the
 /// process environment in the provider; a map in tests).
 pub fn resolve(
@@ -369,13 +473,7 @@ pub fn resolve(
     let config = ProviderModel::decode(config, diags)?;
     let before = diags.0.len();
     let setting = |attr: &str, hcl: &Attr<String>, var: &'static str, diags: &mut Diagnostics| {
-        match string_setting(hcl, var, env) {
-            Ok(v) => v,
-            Err(()) => {
-                unknown(attr, var, diags);
-                None
-            }
-        }
+        known(string_setting(hcl, var, env), attr, var, diags)
     };
 
     let environment = match setting("environment", &config.environment, ENVIRONMENT_VAR, diags) {
@@ -425,32 +523,32 @@ pub fn resolve(
             AttrPath::attr("api_key"),
             "Missing Alloy API key",
             format!(
-                "No API key was found. Set `api_key` in the provider block, or the environment variable \
-                 {API_KEY_VAR}, or {specific} (matching `environment`)."
+                "No API key was found. Set the environment variable {specific} (the one matching \
+                 `environment`, preferred), or {API_KEY_VAR}, or `api_key` in the provider block. \
+                 Alloy's dashboard shows the keys under Settings → API Keys."
             ),
         );
     }
 
+    // The API host. Whichever of `base_url` and `region` the block sets wins over both variables
+    // (setting both is a contradiction); from the environment alone, the URL wins over the region.
     let region = setting("region", &config.region, REGION_VAR, diags);
-    if let Some((r, _)) = &region {
-        check_region(r, AttrPath::attr("region"), diags);
-    }
-    // `base_url`, from wherever it came, wins over `region`; both in HCL is a contradiction.
     let base = setting("base_url", &config.base_url, BASE_URL_VAR, diags);
-    let base_url = match (&base, &region) {
-        (Some((_, None)), Some((_, None))) => {
-            diags.attr_error(
-                AttrPath::attr("region"),
-                "Conflicting provider settings",
-                "`region` and `base_url` both choose the API host: set only one of them.",
-            );
-            None
-        }
-        (Some((b, var)), _) => {
-            check_base_url(b, AttrPath::attr("base_url"), var.unwrap_or(""), diags)
-        }
-        (None, Some((r, _))) if r == "eu" => url::Url::parse(EU_BASE_URL).ok(),
-        (None, _) => url::Url::parse(US_BASE_URL).ok(),
+    let in_block = |s: &Option<(String, Source)>| matches!(s, Some((_, None)));
+    let base_url = if in_block(&base) && in_block(&region) {
+        diags.attr_error(
+            AttrPath::attr("region"),
+            "Conflicting provider settings",
+            "`region` and `base_url` both choose the API host: set only one of them.",
+        );
+        None
+    } else if let Some((b, var)) = base.filter(|_| !in_block(&region)) {
+        check_base_url(&b, AttrPath::attr("base_url"), var, diags)
+    } else if let Some((r, _)) = region {
+        check_region(&r, AttrPath::attr("region"), diags);
+        url::Url::parse(if r == "eu" { EU_BASE_URL } else { US_BASE_URL }).ok()
+    } else {
+        url::Url::parse(US_BASE_URL).ok()
     };
 
     let api_version = match setting("api_version", &config.api_version, API_VERSION_VAR, diags) {
@@ -461,27 +559,50 @@ pub fn resolve(
         None => DEFAULT_API_VERSION.to_string(),
     };
 
-    let timeout = match &config.request_timeout {
-        Attr::Known(n) => {
-            check_timeout(n.as_f64(), diags);
-            timeout(n.as_f64()).unwrap_or(Duration::ZERO)
+    let timeout = match known(
+        number_setting(&config.request_timeout, REQUEST_TIMEOUT_VAR, env),
+        "request_timeout",
+        REQUEST_TIMEOUT_VAR,
+        diags,
+    ) {
+        Some(n) => check_timeout(n.number.as_ref(), &n.shown, n.source, diags),
+        None if config.request_timeout.is_null() => {
+            Some(Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECS))
         }
-        Attr::Unknown => {
-            unknown("request_timeout", "a literal number", diags);
-            Duration::ZERO
-        }
-        Attr::Null => Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECS),
+        None => None,
     };
-    let retries = match &config.max_retries {
-        Attr::Known(n) => {
-            check_retries(n, diags);
-            n.as_i64().unwrap_or(0).clamp(0, MAX_RETRIES_LIMIT) as u32
-        }
+    let retries = match known(
+        number_setting(&config.max_retries, MAX_RETRIES_VAR, env),
+        "max_retries",
+        MAX_RETRIES_VAR,
+        diags,
+    ) {
+        Some(n) => check_retries(n.number.as_ref(), &n.shown, n.source, diags),
+        None if config.max_retries.is_null() => Some(DEFAULT_MAX_RETRIES),
+        None => None,
+    };
+
+    let accept_missing_users = match &config.accept_missing_users {
+        Attr::Known(on) => *on,
         Attr::Unknown => {
-            unknown("max_retries", "a literal number", diags);
-            0
+            unknown("accept_missing_users", ACCEPT_MISSING_USERS_VAR, diags);
+            false
         }
-        Attr::Null => DEFAULT_MAX_RETRIES,
+        Attr::Null => match env(ACCEPT_MISSING_USERS_VAR).as_deref().map(str::trim) {
+            None | Some("") | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(other) => {
+                diags.attr_error(
+                    AttrPath::attr("accept_missing_users"),
+                    "Invalid accept_missing_users",
+                    format!(
+                        "{ACCEPT_MISSING_USERS_VAR} is {other:?}; set it to \"true\" to accept missing \
+                         users for this run, or unset it."
+                    ),
+                );
+                false
+            }
+        },
     };
 
     if diags.0[before..]
@@ -491,13 +612,13 @@ pub fn resolve(
         return None;
     }
     let (environment, (key, key_source), base_url) = (environment?, key?, base_url?);
+    let (timeout, retries) = (timeout?, retries?);
     let mut client = ClientConfig::new(base_url, api_version, ApiKey::new(key), user_agent);
     client.request_timeout = timeout;
     client.max_retries = retries;
     // Bound a whole operation: every attempt may use its timeout, plus backoff between them.
     client.deadline = alloy::DEFAULT_DEADLINE.max(timeout * (retries + 1));
     client.stop = stop;
-    let accept_missing_users = env(ACCEPT_MISSING_USERS_VAR).is_some_and(|v| v == "true");
     Some(Resolved {
         environment,
         client,
@@ -521,6 +642,7 @@ mod tests {
                 "api_version",
                 "request_timeout",
                 "max_retries",
+                "accept_missing_users",
             ]
             .map(|k| (k, Value::Null)),
         );
@@ -550,6 +672,50 @@ mod tests {
         d.iter()
             .filter_map(|x| x.attribute.as_ref().map(|p| p.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn the_key_source_and_missing_users_acceptance_are_resolved() {
+        let env_cfg = config(&[("environment", Value::string("production"))]);
+        let (r, d) = run(&env_cfg, &[(PRODUCTION_API_KEY_VAR, "k-prod-123456")]);
+        let r = r.unwrap_or_else(|| panic!("{d:?}"));
+        assert_eq!(r.key_source, PRODUCTION_API_KEY_VAR);
+        assert!(!r.accept_missing_users, "off by default");
+        let (r, _) = run(&env_cfg, &[(API_KEY_VAR, "k-any-123456")]);
+        assert_eq!(r.map(|r| r.key_source).as_deref(), Some(API_KEY_VAR));
+        let hcl = config(&[
+            ("environment", Value::string("production")),
+            ("api_key", Value::string("k-hcl-123456")),
+        ]);
+        let (r, _) = run(&hcl, &[(PRODUCTION_API_KEY_VAR, "k-prod-123456")]);
+        assert_eq!(
+            r.map(|r| r.key_source).as_deref(),
+            Some("`api_key` in the provider block")
+        );
+
+        let key = (PRODUCTION_API_KEY_VAR, "k-prod-123456");
+        for (value, want) in [("true", true), ("1", true), ("false", false), ("", false)] {
+            let (r, d) = run(&env_cfg, &[key, (ACCEPT_MISSING_USERS_VAR, value)]);
+            assert_eq!(
+                r.map(|r| r.accept_missing_users),
+                Some(want),
+                "{value:?}: {d:?}"
+            );
+        }
+        let (r, d) = run(&env_cfg, &[key, (ACCEPT_MISSING_USERS_VAR, "yes")]);
+        assert!(r.is_none());
+        assert_eq!(errors_on(&d), ["accept_missing_users"]);
+        assert!(
+            d.iter()
+                .any(|x| x.detail.contains(ACCEPT_MISSING_USERS_VAR))
+        );
+        // The provider block wins over the variable.
+        let off = config(&[
+            ("environment", Value::string("production")),
+            ("accept_missing_users", Value::Bool(false)),
+        ]);
+        let (r, _) = run(&off, &[key, (ACCEPT_MISSING_USERS_VAR, "true")]);
+        assert_eq!(r.map(|r| r.accept_missing_users), Some(false));
     }
 
     #[test]
@@ -766,10 +932,188 @@ mod tests {
         ] {
             let mut d = Diagnostics::new();
             assert!(
-                check_base_url(url, AttrPath::attr("base_url"), "", &mut d).is_some(),
+                check_base_url(url, AttrPath::attr("base_url"), None, &mut d).is_some(),
                 "{url}"
             );
         }
+    }
+
+    /// A workspace with a key and an environment in HCL, plus `pairs`.
+    fn with_key(pairs: &[(&'static str, Value)]) -> Value {
+        let mut all = vec![
+            ("api_key", Value::string("k-123456789")),
+            ("environment", Value::string("development")),
+        ];
+        all.extend(pairs.iter().cloned());
+        config(&all)
+    }
+
+    fn host_of(cfg: &Value, env: &[(&str, &str)]) -> String {
+        let (r, d) = run(cfg, env);
+        assert!(d.is_empty(), "{d:?}");
+        r.expect("resolves").client.base_url.to_string()
+    }
+
+    #[test]
+    fn a_string_in_the_block_wins_over_its_variable() {
+        let cfg = config(&[
+            ("api_key", Value::string("hcl-key-123")),
+            ("environment", Value::string("production")),
+            ("api_version", Value::string("2024-01")),
+            ("base_url", Value::string("http://127.0.0.1:9")),
+        ]);
+        let env = [
+            ("ALLOY_API_KEY", "generic"),
+            ("ALLOY_PRODUCTION_API_KEY", "prod-key"),
+            ("ALLOY_ENVIRONMENT", "development"),
+            ("ALLOY_API_VERSION", "2025-01"),
+            ("ALLOY_BASE_URL", "http://127.0.0.1:8"),
+        ];
+        let (r, d) = run(&cfg, &env);
+        assert!(d.is_empty(), "{d:?}");
+        let r = r.unwrap();
+        assert_eq!(r.client.api_key.expose(), "hcl-key-123");
+        assert_eq!(r.environment, Environment::Production);
+        assert_eq!(r.client.api_version, "2024-01");
+        assert_eq!(r.client.base_url.as_str(), "http://127.0.0.1:9/");
+    }
+
+    #[test]
+    fn the_generic_key_is_the_last_resort() {
+        let cfg = config(&[("environment", Value::string("production"))]);
+        let env = [
+            ("ALLOY_API_KEY", "generic"),
+            ("ALLOY_DEVELOPMENT_API_KEY", "dev-key"),
+        ];
+        let (r, d) = run(&cfg, &env);
+        assert!(d.is_empty(), "{d:?}");
+        assert_eq!(r.unwrap().client.api_key.expose(), "generic");
+    }
+
+    #[test]
+    fn a_region_in_the_block_wins_over_the_base_url_variable() {
+        let env = [("ALLOY_BASE_URL", "http://127.0.0.1:8787")];
+        let cfg = with_key(&[("region", Value::string("eu"))]);
+        assert_eq!(host_of(&cfg, &env), "https://eu-embedded.runalloy.com/");
+        // Even `us`, the default, when the block says so.
+        let cfg = with_key(&[("region", Value::string("us"))]);
+        assert_eq!(host_of(&cfg, &env), "https://production.runalloy.com/");
+        // The ignored variable is not checked either.
+        let cfg = with_key(&[("region", Value::string("eu"))]);
+        let bad = [("ALLOY_BASE_URL", "http://10.0.0.1")];
+        assert_eq!(host_of(&cfg, &bad), "https://eu-embedded.runalloy.com/");
+    }
+
+    #[test]
+    fn a_base_url_in_the_block_wins_over_the_region_variable() {
+        let cfg = with_key(&[("base_url", Value::string("http://127.0.0.1:8787"))]);
+        for region in ["eu", "asia"] {
+            assert_eq!(
+                host_of(&cfg, &[("ALLOY_REGION", region)]),
+                "http://127.0.0.1:8787/"
+            );
+        }
+    }
+
+    #[test]
+    fn from_the_environment_alone_the_base_url_wins_over_the_region() {
+        let env = [
+            ("ALLOY_REGION", "eu"),
+            ("ALLOY_BASE_URL", "http://127.0.0.1:8787"),
+        ];
+        assert_eq!(host_of(&with_key(&[]), &env), "http://127.0.0.1:8787/");
+        assert_eq!(
+            host_of(&with_key(&[]), &[("ALLOY_REGION", "eu")]),
+            "https://eu-embedded.runalloy.com/"
+        );
+        assert_eq!(
+            host_of(&with_key(&[]), &[]),
+            "https://production.runalloy.com/"
+        );
+    }
+
+    #[test]
+    fn numbers_come_from_their_variables_unless_the_block_sets_them() {
+        let env = [("ALLOY_REQUEST_TIMEOUT", "2.5"), ("ALLOY_MAX_RETRIES", "0")];
+        let (r, d) = run(&with_key(&[]), &env);
+        assert!(d.is_empty(), "{d:?}");
+        let c = r.unwrap().client;
+        assert_eq!(c.request_timeout, Duration::from_millis(2500));
+        assert_eq!(c.max_retries, 0);
+
+        let cfg = with_key(&[
+            ("request_timeout", Value::int(7)),
+            ("max_retries", Value::int(3)),
+        ]);
+        let (r, d) = run(&cfg, &env);
+        assert!(d.is_empty(), "{d:?}");
+        let c = r.unwrap().client;
+        assert_eq!(c.request_timeout, Duration::from_secs(7));
+        assert_eq!(c.max_retries, 3);
+
+        // In the block, even a bad variable is not consulted.
+        let bad = [
+            ("ALLOY_REQUEST_TIMEOUT", "soon"),
+            ("ALLOY_MAX_RETRIES", "-1"),
+        ];
+        let (r, d) = run(&cfg, &bad);
+        assert!(d.is_empty() && r.is_some(), "{d:?}");
+
+        let (r, d) = run(&with_key(&[]), &[]);
+        assert!(d.is_empty(), "{d:?}");
+        let c = r.unwrap().client;
+        assert_eq!(
+            c.request_timeout,
+            Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECS)
+        );
+        assert_eq!(c.max_retries, DEFAULT_MAX_RETRIES);
+    }
+
+    #[test]
+    fn bad_numbers_in_variables_name_the_variable_and_the_range() {
+        let cases = [
+            (
+                "ALLOY_REQUEST_TIMEOUT",
+                "0",
+                "request_timeout",
+                "at most 600",
+            ),
+            (
+                "ALLOY_REQUEST_TIMEOUT",
+                "30s",
+                "request_timeout",
+                "at most 600",
+            ),
+            (
+                "ALLOY_REQUEST_TIMEOUT",
+                "601",
+                "request_timeout",
+                "at most 600",
+            ),
+            ("ALLOY_MAX_RETRIES", "51", "max_retries", "from 0 to 50"),
+            ("ALLOY_MAX_RETRIES", "2.5", "max_retries", "from 0 to 50"),
+            ("ALLOY_MAX_RETRIES", "many", "max_retries", "from 0 to 50"),
+        ];
+        for (var, text, attr, range) in cases {
+            let (r, d) = run(&with_key(&[]), &[(var, text)]);
+            assert!(r.is_none(), "{var}={text}");
+            assert_eq!(errors_on(&d), vec![attr.to_string()], "{var}={text}: {d:?}");
+            let detail = &d.0[0].detail;
+            assert!(
+                detail.contains(&format!("{text:?} (from {var})")),
+                "{detail}"
+            );
+            assert!(detail.contains(range), "{detail}");
+        }
+    }
+
+    #[test]
+    fn a_number_that_is_still_unknown_names_its_variable() {
+        let cfg = with_key(&[("max_retries", Value::Unknown)]);
+        let (r, d) = run(&cfg, &[("ALLOY_MAX_RETRIES", "2")]);
+        assert!(r.is_none());
+        assert_eq!(errors_on(&d), vec!["max_retries"]);
+        assert!(d.0[0].detail.contains("ALLOY_MAX_RETRIES"), "{d:?}");
     }
 
     #[test]

@@ -316,7 +316,10 @@ mod tests {
             ),
         ] {
             let flat = guide.split_whitespace().collect::<Vec<_>>().join(" ");
-            assert!(flat.contains(&rule), "docs/guides/environments.md must say: {rule}");
+            assert!(
+                flat.contains(&rule),
+                "docs/guides/environments.md must say: {rule}"
+            );
         }
     }
 

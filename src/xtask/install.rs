@@ -2,14 +2,17 @@
 //! `terraform init` and a lock file, offline.
 //!
 //! Terraform's unpacked mirror layout is
-//! `<mirror>/HOST/NAMESPACE/TYPE/VERSION/OS_ARCH/terraform-provider-TYPE_vVERSION`. The CLI
-//! configuration sends `HOST/*/*` to the mirror and excludes it from direct installation, so
-//! `terraform init` never tries the network for it.
+//! `<mirror>/HOST/NAMESPACE/TYPE/VERSION/OS_ARCH/terraform-provider-TYPE_vVERSION`. We install
+//! under the provider's real source address, `alloy-automation/alloy` on the registry host that
+//! Terraform implies for a two-part source, so a configuration written against the mirror keeps
+//! `source = "alloy-automation/alloy"` and its state never needs `terraform state
+//! replace-provider` once the provider is published. That host is Terraform's to know, not ours:
+//! [`default_host`] asks the CLI (`terraform providers` prints fully qualified addresses without
+//! `init` or network), and `--host` overrides it.
 //!
-//! HOST is ours to choose, and it must never be a real registry's name: excluding a real host
-//! from direct installation would stop every other provider served from it. So only special-use
-//! names that can never resolve publicly are accepted (`terraform.local` by default, or names
-//! under `.test`, `.internal`, `.localhost`, …).
+//! The CLI configuration sends exactly this provider's address to the mirror and excludes exactly
+//! it from direct installation, so `terraform init` never tries the network for it while every
+//! other provider of the same registry installs as usual.
 //!
 //! We also compute the package's `h1:` hash the way Terraform does (SHA-256 over the sorted
 //! "sha256  name" lines of the package directory), so the printed hash is the one the lock file
@@ -17,6 +20,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use base64::Engine as _;
 
@@ -25,25 +29,16 @@ use super::{
     check_version, io_err, sha256_hex,
 };
 
-/// The mirror host used unless told otherwise.
-pub const DEFAULT_HOST: &str = "terraform.local";
-
-/// Top-level names reserved for local or test use (RFC 2606, 6761, 6762, 8375, and ICANN's
-/// `.internal`), which no public registry can ever be served from.
-const SPECIAL_USE_SUFFIXES: [&str; 7] = [
-    "local",
-    "localhost",
-    "test",
-    "example",
-    "invalid",
-    "internal",
-    "home.arpa",
-];
-
 /// First line of a CLI configuration we wrote; only such a file is ever overwritten.
 const CLI_CONFIG_MARKER: &str = "# Written by `cargo run --bin xtask -- install`";
 
-/// Checks a mirror host: a lowercase DNS name of at least two labels under a special-use name.
+/// `alloy-automation/alloy`: the source address users write in `required_providers`.
+pub fn short_source() -> String {
+    format!("{NAMESPACE}/{PROVIDER_TYPE}")
+}
+
+/// Checks a registry host as it appears in a provider address: a lowercase DNS name of at least
+/// two labels.
 pub fn check_host(host: &str) -> Result<()> {
     let labels: Vec<&str> = host.split('.').collect();
     let label_ok = |l: &&str| {
@@ -57,27 +52,70 @@ pub fn check_host(host: &str) -> Result<()> {
     if labels.len() < 2 || !labels.iter().all(label_ok) {
         return Err(Error::Invalid(format!(
             "{host:?} is not a host name Terraform accepts in a provider source: use lowercase \
-             labels separated by dots, e.g. {DEFAULT_HOST}"
-        )));
-    }
-    let special = SPECIAL_USE_SUFFIXES.iter().any(|s| {
-        host.strip_suffix(s)
-            .is_some_and(|rest| rest.ends_with('.') && rest.len() > 1)
-    });
-    if !special {
-        return Err(Error::Invalid(format!(
-            "{host:?} could be a real registry's host. The mirror's CLI configuration stops Terraform \
-             from installing anything from its host directly, so the host must be a name that can \
-             never serve real providers: one ending in .{}, e.g. {DEFAULT_HOST}.",
-            SPECIAL_USE_SUFFIXES.join(", .")
+             labels separated by dots, like the host `terraform providers` shows"
         )));
     }
     Ok(())
 }
 
-/// `HOST/alloy-automation/alloy`: the source address to put in `required_providers`.
+/// Reads the registry host from `terraform providers` output: the line
+/// `provider[HOST/alloy-automation/alloy]`.
+pub fn host_from_providers_output(text: &str) -> Option<String> {
+    let suffix = format!("/{}", short_source());
+    text.lines().find_map(|l| {
+        let inner = &l[l.find("provider[")? + "provider[".len()..];
+        let host = inner[..inner.find(']')?].strip_suffix(&suffix)?;
+        check_host(host).ok().map(|()| host.to_string())
+    })
+}
+
+/// The registry host Terraform implies for `alloy-automation/alloy`, asked of the `terraform`
+/// executable given (OpenTofu's `tofu` answers with its own). Runs `terraform providers` in an
+/// empty temporary directory with an empty CLI configuration: no `init`, no network.
+pub fn default_host(terraform: &str) -> Result<String> {
+    let tmp = tempfile::tempdir().map_err(io_err("create", &std::env::temp_dir()))?;
+    let main = tmp.path().join("main.tf");
+    std::fs::write(
+        &main,
+        format!(
+            "terraform {{\n  required_providers {{\n    alloy = {{ source = \"{}\" }}\n  }}\n}}\n",
+            short_source()
+        ),
+    )
+    .map_err(io_err("write", &main))?;
+    let rc = tmp.path().join("empty.tfrc");
+    std::fs::write(&rc, "").map_err(io_err("write", &rc))?;
+    let mut cmd = Command::new(terraform);
+    cmd.current_dir(tmp.path()).arg("providers");
+    // Nothing from the caller's TF_* settings (a data dir, extra arguments) changes the answer.
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("TF_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("TF_CLI_CONFIG_FILE", &rc)
+        .env("CHECKPOINT_DISABLE", "1");
+    let out = super::run(&mut cmd).map_err(|e| {
+        Error::Invalid(format!(
+            "cannot ask Terraform for the registry host of {}: {e}. Install Terraform (or pass \
+             --terraform PATH), or give the host with --host.",
+            short_source()
+        ))
+    })?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    host_from_providers_output(&text).ok_or_else(|| {
+        Error::Invalid(format!(
+            "`{terraform} providers` named no provider[HOST/{}]; it printed:\n{}\nGive the host \
+             with --host.",
+            short_source(),
+            text.trim()
+        ))
+    })
+}
+
+/// `HOST/alloy-automation/alloy`: the fully qualified address the mirror and lock file use.
 pub fn source_address(host: &str) -> String {
-    format!("{host}/{NAMESPACE}/{PROVIDER_TYPE}")
+    format!("{host}/{}", short_source())
 }
 
 /// The package directory of one version and platform inside a mirror.
@@ -212,12 +250,14 @@ fn hcl_string(s: &str) -> String {
     out
 }
 
-/// A CLI configuration that installs `HOST/*/*` only from the mirror and everything else as usual.
+/// A CLI configuration that installs this provider only from the mirror and every other
+/// provider as usual.
 pub fn cli_config(mirror: &Path, host: &str) -> String {
     let mirror = mirror.display().to_string().replace('\\', "/");
-    let pattern = hcl_string(&format!("{host}/*/*"));
+    let address = source_address(host);
+    let pattern = hcl_string(&address);
     format!(
-        "{CLI_CONFIG_MARKER}: providers under {host} come only from the\n\
+        "{CLI_CONFIG_MARKER}: {address} comes only from the\n\
          # local mirror; every other provider is installed as usual.\n\
          provider_installation {{\n  \
            filesystem_mirror {{\n    \
@@ -259,17 +299,31 @@ pub struct InstallOptions {
     pub root: PathBuf,
     /// Defaults to `<target dir>/terraform-mirror`.
     pub mirror: Option<PathBuf>,
-    pub host: String,
+    /// The registry host of the address to install under; asked of `terraform` when `None`.
+    pub host: Option<String>,
+    /// The Terraform (or OpenTofu) executable to ask for the registry host.
+    pub terraform: String,
     pub version: Option<String>,
     /// Install this binary instead of running `cargo build --release`.
     pub binary: Option<PathBuf>,
     pub write_cli_config: Option<PathBuf>,
 }
 
+/// The implied local mirror directory every Unix Terraform reads, `~/.terraform.d/plugins`:
+/// a provider found there needs no CLI configuration.
+fn home_plugins_dir() -> Option<PathBuf> {
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty())?;
+    std::fs::canonicalize(Path::new(&home).join(".terraform.d").join("plugins")).ok()
+}
+
 /// `xtask install`: build (unless given a binary), install into the mirror, write or print the
 /// CLI configuration and the `required_providers` entry.
 pub fn install_command(opts: &InstallOptions, out: &mut dyn Write) -> Result<Installed> {
-    check_host(&opts.host)?;
+    let host = match &opts.host {
+        Some(h) => h.clone(),
+        None => default_host(&opts.terraform)?,
+    };
+    check_host(&host)?;
     let version = opts
         .version
         .clone()
@@ -286,7 +340,7 @@ pub fn install_command(opts: &InstallOptions, out: &mut dyn Write) -> Result<Ins
         Some(m) => m.clone(),
         None => super::target_dir(&opts.root)?.join("terraform-mirror"),
     };
-    let installed = install_into(&mirror, &opts.host, &version, target, &binary)?;
+    let installed = install_into(&mirror, &host, &version, target, &binary)?;
     let _ = writeln!(
         out,
         "Installed {} {version} ({}) into the filesystem mirror {}\n  {}\n  package hash {}",
@@ -296,6 +350,13 @@ pub fn install_command(opts: &InstallOptions, out: &mut dyn Write) -> Result<Ins
         installed.binary.display(),
         installed.hash
     );
+    // A host we asked Terraform for is the one the short source implies; a host given with
+    // --host may not be, so then the entry spells it out.
+    let source = match opts.host {
+        Some(_) => installed.source.clone(),
+        None => short_source(),
+    };
+    let implied = home_plugins_dir().is_some_and(|d| d == installed.mirror);
     match &opts.write_cli_config {
         Some(path) => {
             write_cli_config(path, &installed.cli_config)?;
@@ -305,6 +366,16 @@ pub fn install_command(opts: &InstallOptions, out: &mut dyn Write) -> Result<Ins
                 "\nWrote the CLI configuration {}. Use it with:\n  export TF_CLI_CONFIG_FILE={}",
                 shown.display(),
                 shown.display()
+            );
+        }
+        None if implied => {
+            let _ = writeln!(
+                out,
+                "\nThis is one of Terraform's implied local mirror directories: `terraform init` \
+                 finds the provider there with no CLI configuration, unless yours has a \
+                 provider_installation block (which turns those directories off; then add the \
+                 filesystem_mirror below to it):\n\n{}",
+                installed.cli_config
             );
         }
         None => {
@@ -318,13 +389,14 @@ pub fn install_command(opts: &InstallOptions, out: &mut dyn Write) -> Result<Ins
     }
     let _ = writeln!(
         out,
-        "\nIn your configuration:\n\n\
+        "\nIn your configuration (the source stands for {}):\n\n\
          terraform {{\n  required_providers {{\n    alloy = {{\n      source  = \"{}\"\n      \
          version = \"{version}\"\n    }}\n  }}\n}}\n\n\
-         then run `terraform init`. After installing a rebuilt binary under the same version, \
-         delete .terraform.lock.hcl (or its entry for this provider) and run `terraform init` again: \
-         the hash changes with every build.",
-        installed.source
+         then run `terraform init`, which records the package hash above in .terraform.lock.hcl. \
+         After installing a rebuilt binary under the same version, delete .terraform.lock.hcl (or \
+         its entry for this provider) and run `terraform init` again: the hash changes with every \
+         build.",
+        installed.source, source
     );
     Ok(installed)
 }
@@ -344,8 +416,7 @@ mod tests {
             "terraform.local",
             "mirror.test",
             "a-b.c.internal",
-            "x.home.arpa",
-            "p.localhost",
+            "registry.example.com",
         ] {
             assert!(check_host(ok).is_ok(), "{ok}");
         }
@@ -353,8 +424,6 @@ mod tests {
             "local",
             ".local",
             "Terraform.local",
-            "mirror.example.com",
-            "x.arpa",
             "under_score.test",
             "-a.test",
             "a..test",
@@ -362,8 +431,25 @@ mod tests {
         ] {
             assert!(check_host(bad).is_err(), "{bad}");
         }
-        let e = check_host("providers.example.org").unwrap_err().to_string();
-        assert!(e.contains("could be a real registry"), "{e}");
+    }
+
+    #[test]
+    fn the_host_is_read_from_terraform_providers() {
+        let out = "\nProviders required by configuration:\n.\n\
+                   ├── provider[other.example.com/acme/thing]\n\
+                   └── provider[registry.example.com/alloy-automation/alloy] ~> 0.1\n\n";
+        assert_eq!(
+            host_from_providers_output(out).as_deref(),
+            Some("registry.example.com")
+        );
+        for none in [
+            "",
+            "provider[alloy-automation/alloy]",
+            "provider[registry.example.com/alloy-automation/alloy",
+            "provider[Bad_Host/alloy-automation/alloy]",
+        ] {
+            assert_eq!(host_from_providers_output(none), None, "{none}");
+        }
     }
 
     #[test]
@@ -433,19 +519,18 @@ mod tests {
     }
 
     #[test]
-    fn cli_config_uses_the_mirror_only_for_its_host() {
+    fn cli_config_uses_the_mirror_only_for_this_provider() {
         let text = cli_config(Path::new("/some/dir \"q\""), "terraform.local");
         assert!(text.starts_with(CLI_CONFIG_MARKER));
         assert!(text.contains("path    = \"/some/dir \\\"q\\\"\""), "{text}");
-        assert_eq!(
-            text.matches("[\"terraform.local/*/*\"]").count(),
-            2,
-            "{text}"
-        );
+        // Only this provider's address: every other provider of its host installs as usual.
+        let ours = "[\"terraform.local/alloy-automation/alloy\"]";
+        assert_eq!(text.matches(ours).count(), 2, "{text}");
+        assert!(!text.contains('*'), "{text}");
         let fs = text.find("filesystem_mirror").unwrap();
         let direct = text.find("direct {").unwrap();
         assert!(fs < direct);
-        assert!(text[direct..].contains("exclude = [\"terraform.local/*/*\"]"));
+        assert!(text[direct..].contains(&format!("exclude = {ours}")));
     }
 
     #[test]

@@ -6,7 +6,8 @@ terraform {
   }
 }
 
-# Configured from ALLOY_API_KEY and ALLOY_ENVIRONMENT (or ALLOY_<ENVIRONMENT>_API_KEY).
+# Configured from ALLOY_ENVIRONMENT and that environment's key variable, ALLOY_DEVELOPMENT_API_KEY
+# or ALLOY_PRODUCTION_API_KEY.
 provider "alloy" {}
 
 # In practice Jane was created outside Terraform, for example by your application's sign-up
