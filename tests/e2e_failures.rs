@@ -42,6 +42,13 @@ fn applied(n: usize, protected: bool) -> (common::Emulator, Workspace) {
     (emu, ws)
 }
 
+/// Deletes every development user outside Terraform, as a real mass deletion would.
+fn delete_everyone(emu: &common::Emulator) {
+    for (id, _, _) in emu.users("development") {
+        emu.delete_out_of_band("development", &id);
+    }
+}
+
 fn plan(ws: &Workspace) -> (Run, f64) {
     let t = Instant::now();
     let r = ws.tf(&["plan", "-input=false", "-detailed-exitcode"]);
@@ -126,9 +133,7 @@ fn a_real_mass_deletion_goes_through_when_accepted() {
     let _one = serial();
     let n = users();
     let (emu, mut ws) = applied(n, false);
-    for (id, _, _) in emu.users("development") {
-        emu.delete_out_of_band("development", &id);
-    }
+    delete_everyone(&emu);
 
     let (r, _) = plan(&ws);
     assert_eq!(
@@ -204,9 +209,7 @@ fn protected_users_missing_en_masse_cost_a_line_or_two_each() {
     let _one = serial();
     let n = users();
     let (emu, ws) = applied(n, true);
-    for (id, _, _) in emu.users("development") {
-        emu.delete_out_of_band("development", &id);
-    }
+    delete_everyone(&emu);
     let (r, _) = plan(&ws);
     let out = r.all();
     assert_eq!(r.status.code(), Some(1), "{out}");
