@@ -12,6 +12,10 @@
 //!   connections; the drain is bounded (short after Shutdown, longer after a
 //!   signal) so the process always exits well inside Terraform's 2 s kill
 //!   window, whatever the client does.
+//! - Requests reach the four services through [`Services`], a match on the
+//!   service name in the path, rather than tonic's `Router`: that one is built
+//!   on axum, a web framework the provider would otherwise carry for four
+//!   fixed routes.
 
 use std::io;
 use std::os::unix::fs::PermissionsExt as _;
@@ -27,7 +31,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tonic::codegen::BoxStream;
+use tonic::body::Body;
+use tonic::codegen::{BoxFuture, BoxStream, Service, http};
+use tonic::server::NamedService;
 use tonic::transport::server::Connected;
 use tonic::{Request, Response, Status};
 
@@ -283,6 +289,77 @@ impl GrpcStdio for Stdio {
     }
 }
 
+/// The services the plugin serves, routed by the service name a gRPC path starts with
+/// (`/tfplugin6.Provider/GetProviderSchema`); any other path is answered `UNIMPLEMENTED`, as
+/// tonic's router does.
+struct Services<P, H> {
+    provider: ProviderServer<P>,
+    controller: GrpcControllerServer<Controller>,
+    stdio: GrpcStdioServer<Stdio>,
+    health: H,
+}
+
+// By hand: the derive would ask for `P: Clone`, while the generated server shares `P` in an `Arc`.
+impl<P, H: Clone> Clone for Services<P, H> {
+    fn clone(&self) -> Self {
+        Self {
+            provider: self.provider.clone(),
+            controller: self.controller.clone(),
+            stdio: self.stdio.clone(),
+            health: self.health.clone(),
+        }
+    }
+}
+
+impl<P, H> Services<P, H> {
+    /// The service part of a gRPC path, when a method follows it.
+    fn service_of(path: &str) -> Option<&str> {
+        let (service, method) = path.strip_prefix('/')?.split_once('/')?;
+        (!method.is_empty()).then_some(service)
+    }
+}
+
+impl<P, H> Service<http::Request<Body>> for Services<P, H>
+where
+    P: Provider,
+    H: Service<
+            http::Request<Body>,
+            Response = http::Response<Body>,
+            Error = std::convert::Infallible,
+        > + NamedService
+        + Clone
+        + Send
+        + 'static,
+    H::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = std::convert::Infallible;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    /// Always ready: the generated services are (their `poll_ready` returns `Ready(Ok)`), and
+    /// each request is handed to its own clone.
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<Body>) -> Self::Future {
+        let service = Self::service_of(req.uri().path());
+        if service == Some(ProviderServer::<P>::NAME) {
+            Box::pin(self.provider.clone().call(req))
+        } else if service == Some(GrpcControllerServer::<Controller>::NAME) {
+            Box::pin(self.controller.clone().call(req))
+        } else if service == Some(GrpcStdioServer::<Stdio>::NAME) {
+            Box::pin(self.stdio.clone().call(req))
+        } else if service == Some(H::NAME) {
+            Box::pin(self.health.clone().call(req))
+        } else {
+            Box::pin(std::future::ready(
+                Ok(Status::unimplemented("").into_http()),
+            ))
+        }
+    }
+}
+
 /// How the server was asked to listen.
 pub struct ServeOptions {
     pub socket_dir: SocketDir,
@@ -326,16 +403,20 @@ impl Bound {
         let provider = ProviderServer::new(provider)
             .max_decoding_message_size(MAX_MESSAGE_SIZE)
             .max_encoding_message_size(MAX_MESSAGE_SIZE);
-        let router = tonic::transport::Server::builder()
-            .add_service(provider)
-            .add_service(GrpcControllerServer::new(Controller { stop: stop.clone() }))
-            .add_service(GrpcStdioServer::new(Stdio { stop: stop.clone() }))
-            .add_service(health_service);
+        let services = Services {
+            provider,
+            controller: GrpcControllerServer::new(Controller { stop: stop.clone() }),
+            stdio: GrpcStdioServer::new(Stdio { stop: stop.clone() }),
+            health: health_service,
+        };
 
         let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
         let conns = incoming(listener, acceptor, stop.token.clone());
-        let serve =
-            router.serve_with_incoming_shutdown(conns, stop.token.clone().cancelled_owned());
+        let serve = tonic::transport::Server::builder().serve_with_incoming_shutdown(
+            services,
+            conns,
+            stop.token.clone().cancelled_owned(),
+        );
         let mut serve = std::pin::pin!(serve);
 
         let result = tokio::select! {
