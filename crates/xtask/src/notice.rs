@@ -2,8 +2,10 @@
 //! dependency tree.
 //!
 //! `cargo metadata` (locked, filtered to the target being released) gives the resolved graph;
-//! we walk it from our package along normal dependencies only (build scripts' and tests'
-//! dependencies do not end up in the binary) and, for each crate, print its declared licence
+//! we walk it from the provider's package along normal dependencies only (build scripts' and
+//! tests' dependencies do not end up in the binary, and neither do the emulator's or this
+//! crate's), list the third-party crates reached (not this workspace's own), and, for each crate,
+//! print its declared licence
 //! and the licence files its published package carries (`LICENSE*`, `LICENCE*`, `COPYING*`,
 //! `NOTICE*`, `UNLICENSE*`, `COPYRIGHT*` and the manifest's `license-file`). Many crates ship the
 //! same text (the Apache-2.0 licence, mostly), so each distinct text is printed once with the
@@ -48,8 +50,8 @@ fn is_licence_file(name: &str) -> bool {
     .any(|p| upper.starts_with(p))
 }
 
-/// The crates our package links for `target` (every platform's when `None`), sorted by name
-/// and version.
+/// The third-party crates the provider's binary links for `target` (every platform's when
+/// `None`), sorted by name and version.
 pub fn crates(root: &Path, target: Option<&str>) -> Result<Vec<Crate>> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let mut cmd = Command::new(cargo);
@@ -62,9 +64,12 @@ pub fn crates(root: &Path, target: Option<&str>) -> Result<Vec<Crate>> {
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout)
         .map_err(|e| Error::Invalid(format!("cargo metadata printed invalid JSON: {e}")))?;
     let invalid = |what: &str| Error::Invalid(format!("cargo metadata has no {what}"));
-    let root_id = meta["resolve"]["root"]
-        .as_str()
-        .ok_or_else(|| invalid("resolve.root"))?;
+    let ours: BTreeSet<&str> = meta["workspace_members"]
+        .as_array()
+        .ok_or_else(|| invalid("workspace_members"))?
+        .iter()
+        .filter_map(|id| id.as_str())
+        .collect();
     let nodes: BTreeMap<&str, &serde_json::Value> = meta["resolve"]["nodes"]
         .as_array()
         .ok_or_else(|| invalid("resolve.nodes"))?
@@ -78,9 +83,16 @@ pub fn crates(root: &Path, target: Option<&str>) -> Result<Vec<Crate>> {
         .filter_map(|p| Some((p["id"].as_str()?, p)))
         .collect();
 
-    // Everything reachable from our package through normal (not dev, not build) dependencies.
+    // The package that builds the shipped binary (named after it).
+    let provider = ours
+        .iter()
+        .copied()
+        .find(|id| packages.get(id).is_some_and(|p| p["name"] == super::BINARY))
+        .ok_or_else(|| invalid(&format!("workspace package {}", super::BINARY)))?;
+
+    // Everything reachable from it through normal (not dev, not build) dependencies.
     let mut seen = BTreeSet::new();
-    let mut stack = vec![root_id];
+    let mut stack = vec![provider];
     while let Some(id) = stack.pop() {
         if !seen.insert(id) {
             continue;
@@ -95,7 +107,7 @@ pub fn crates(root: &Path, target: Option<&str>) -> Result<Vec<Crate>> {
             }
         }
     }
-    seen.remove(root_id);
+    seen.retain(|id| !ours.contains(id));
 
     let mut out = Vec::new();
     for id in seen {
@@ -274,6 +286,21 @@ mod tests {
         }
         // proptest is a dev-dependency and protox a build-dependency: neither is in the binary.
         for not in ["proptest", "protox", "terraform-provider-alloy"] {
+            assert!(!names.contains(&not), "{not} listed");
+        }
+        // Nor this workspace's own crates, nor what only the emulator and the developer tasks
+        // use (an HTTP framework, JWT signing, zip and ELF handling).
+        for not in [
+            "terraform-plugin",
+            "alloy-client",
+            "alloy-emulator",
+            "xtask",
+            "secrets",
+            "axum",
+            "jsonwebtoken",
+            "flate2",
+            "object",
+        ] {
             assert!(!names.contains(&not), "{not} listed");
         }
         let aws = crates.iter().find(|c| c.name == "aws-lc-sys").unwrap();
