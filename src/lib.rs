@@ -1,28 +1,220 @@
-//! terraform-provider-alloy: a Terraform (and OpenTofu) provider for Alloy Automation's
-//! Embedded iPaaS, and a local emulator of Alloy's API.
+//! terraform-provider-alloy: the Alloy provider for Terraform (and OpenTofu), the one crate that
+//! knows both sides. It implements [`terraform_plugin::framework`]'s traits on top of the
+//! [`alloy_client`] API client, and its binary serves it through [`terraform_plugin::plugin`]
+//! (DESIGN.md, "Layers").
 //!
-//! How a request flows, one module per layer (arrows point one way):
-//!
-//! - [`plugin`]: how Terraform reaches us — go-plugin handshake, AutoMTLS, the gRPC server,
-//!   shutdown, logs in Terraform's format.
-//! - [`proto`]: the generated protocol 6 and go-plugin types.
-//! - [`framework`]: Terraform's data model (schemas, values with null/unknown, diagnostics) and
-//!   the traits a resource implements; knows nothing of Alloy.
-//! - [`provider`]: the Alloy provider — its configuration, then one file per resource, data
-//!   source and ephemeral resource.
-//! - [`alloy`]: a typed client for Alloy's HTTP API; knows nothing of Terraform.
-//! - [`emulator`]: the local Alloy API used by the examples, the demo and every test; it shares
-//!   no types with [`alloy`], so a misreading of the API cannot hide in a shared struct.
-//! - [`secrets`]: the keys and tokens this process holds, and their redaction; a leaf that every
-//!   layer may use (the provider registers, the log layer scrubs).
-//! - [`xtask`]: developer tasks (Registry docs from the schema, release artefacts, mirror
-//!   install) behind the `xtask` binary; nothing at run time depends on it.
+//! Its configuration, then one file per resource, data source and ephemeral resource. This file
+//! only lists what the provider offers and turns configuration into the [`AlloyData`] every
+//! operation receives.
 
-pub mod alloy;
-pub mod emulator;
-pub mod framework;
-pub mod plugin;
-pub mod proto;
-pub mod provider;
-pub mod secrets;
-pub mod xtask;
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
+pub mod config;
+mod integrations;
+mod ip_addresses;
+mod missing_users;
+mod repeats;
+mod snapshot;
+mod user;
+mod user_data;
+mod user_protect;
+mod user_token;
+mod users;
+
+use async_trait::async_trait;
+
+use alloy_client::AlloyClient;
+use terraform_plugin::framework::{
+    ConfigureRequest, DataSource, Diagnostics, EphemeralResource, Provider, Resource, Schema, Value,
+};
+
+pub use config::Environment;
+
+/// The provider's version, reported by `--version` and carried in the User-Agent.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The `tracing` targets of the crates whose events are the provider's own (this one and the API
+/// client): they log at the level `TF_LOG` asks for, dependencies at INFO at most.
+pub const LOG_TARGETS: &[&str] = &[env!("CARGO_CRATE_NAME"), alloy_client::LOG_TARGET];
+
+/// What a configured provider hands every operation.
+pub struct AlloyData {
+    pub client: AlloyClient,
+    pub environment: Environment,
+    /// What this process learns of the environment's users (one list shared by every read).
+    pub users: snapshot::UserSnapshot,
+    /// The guard against mass disappearance (see `missing_users`).
+    pub(crate) missing: missing_users::MissingUsers,
+    /// Causes already explained in full in this run (see `repeats`).
+    pub(crate) explained: repeats::Explained,
+    /// Where the API key came from: `api_key` or the variable's name, for messages.
+    pub key_source: String,
+}
+
+impl AlloyData {
+    /// What one provider process hands its operations: nothing learnt yet.
+    pub fn new(
+        client: AlloyClient,
+        environment: Environment,
+        key_source: String,
+        accept_missing_users: bool,
+    ) -> Self {
+        AlloyData {
+            client,
+            environment,
+            users: snapshot::UserSnapshot::new(),
+            missing: missing_users::MissingUsers::new(accept_missing_users),
+            explained: repeats::Explained::default(),
+            key_source,
+        }
+    }
+
+    /// Reports a failed API call (see [`api_error`]). A failure that every call of this run
+    /// meets (a rejected key, an API out of reach) is explained in full once; later ones are a
+    /// line that points to it.
+    pub(crate) fn api_error(
+        &self,
+        diags: &mut Diagnostics,
+        summary: &str,
+        err: &alloy_client::Error,
+    ) {
+        let Some(verdict) = err.verdict() else {
+            return api_error(diags, summary, err);
+        };
+        let cause = match verdict {
+            alloy_client::Verdict::Unreachable { .. } => repeats::Cause::Unreachable,
+            alloy_client::Verdict::Rejected { .. } => repeats::Cause::Rejected,
+        };
+        let short = match verdict {
+            alloy_client::Verdict::Unreachable { .. } => "API unreachable, nothing sent",
+            alloy_client::Verdict::Rejected { .. } => "API key rejected, nothing sent",
+        };
+        self.explained.error(
+            diags,
+            cause,
+            None,
+            summary,
+            || match &verdict {
+                alloy_client::Verdict::Rejected { .. } => format!(
+                    "{} The key in use came from {}.",
+                    full_detail(err),
+                    self.key_source
+                ),
+                alloy_client::Verdict::Unreachable { .. } => full_detail(err),
+            },
+            short,
+        );
+    }
+}
+
+#[derive(Default)]
+pub struct AlloyProvider;
+
+#[async_trait]
+impl Provider for AlloyProvider {
+    type Data = AlloyData;
+
+    fn type_name(&self) -> &'static str {
+        "alloy"
+    }
+
+    fn schema(&self) -> Schema {
+        config::schema()
+    }
+
+    fn validate(&self, config: &Value, diags: &mut Diagnostics) {
+        config::validate(config, diags);
+    }
+
+    async fn configure(&self, req: ConfigureRequest, diags: &mut Diagnostics) -> Option<AlloyData> {
+        let user_agent = format!(
+            "terraform-provider-alloy/{VERSION} terraform/{}",
+            req.terraform_version
+        );
+        let env = |k: &str| std::env::var(k).ok();
+        let resolved = config::resolve(&req.config, &env, &user_agent, req.stop, diags)?;
+        secrets::register(resolved.client.api_key.expose());
+        let environment = resolved.environment;
+        match AlloyClient::new(resolved.client) {
+            Ok(client) => {
+                tracing::debug!(environment = environment.as_str(), "provider configured");
+                Some(AlloyData::new(
+                    client,
+                    environment,
+                    resolved.key_source,
+                    resolved.accept_missing_users,
+                ))
+            }
+            Err(e) => {
+                diags.error("Cannot set up the Alloy API client", e.to_string());
+                None
+            }
+        }
+    }
+
+    fn resources(&self) -> Vec<Box<dyn Resource<AlloyData>>> {
+        vec![Box::new(user::UserResource)]
+    }
+
+    fn data_sources(&self) -> Vec<Box<dyn DataSource<AlloyData>>> {
+        vec![
+            Box::new(user_data::UserDataSource),
+            Box::new(users::UsersDataSource),
+            Box::new(user_token::UserTokenDataSource),
+            Box::new(integrations::IntegrationsDataSource),
+            Box::new(ip_addresses::IpAddressesDataSource),
+        ]
+    }
+
+    fn ephemeral_resources(&self) -> Vec<Box<dyn EphemeralResource<AlloyData>>> {
+        vec![Box::new(user_token::UserTokenEphemeral)]
+    }
+}
+
+/// Reports a failed API call, the one place where an API error becomes Terraform advice: the
+/// summary says what we were doing, the detail is the client's sentence (which names the operation
+/// and the API's message, never the key) followed by what to do about it here.
+fn api_error(diags: &mut Diagnostics, summary: impl Into<String>, err: &alloy_client::Error) {
+    diags.error(summary, full_detail(err));
+}
+
+fn full_detail(err: &alloy_client::Error) -> String {
+    match advice(err) {
+        Some(advice) => format!("{err} {advice}"),
+        None => err.to_string(),
+    }
+}
+
+const REJECTED_ADVICE: &str = "Check that `api_key` (or the ALLOY_*_API_KEY variable in use) is a \
+     current Alloy API key and that `base_url` or `region` points at the API that issued it.";
+
+const UNREACHABLE_ADVICE: &str =
+    "Check `base_url` (or ALLOY_BASE_URL) and that the API is reachable from this machine.";
+
+/// What a Terraform user can do about `err`, in terms of this provider's settings.
+fn advice(err: &alloy_client::Error) -> Option<&'static str> {
+    use alloy_client::Error as E;
+    Some(match err {
+        E::Halted { verdict, .. } => match verdict {
+            alloy_client::Verdict::Rejected { .. } => REJECTED_ADVICE,
+            alloy_client::Verdict::Unreachable { .. } => UNREACHABLE_ADVICE,
+        },
+        E::Unauthorized { .. } => REJECTED_ADVICE,
+        E::NotFound { .. } => "It may have been deleted outside Terraform.",
+        E::Conflict { .. } => {
+            "Usernames must be unique per environment: choose another username, or import the \
+             existing user."
+        }
+        E::RateLimited { .. } => {
+            "Lower terraform's -parallelism or raise the provider's `max_retries`, then try again."
+        }
+        E::Server { .. } => "This is usually temporary: try again later.",
+        E::Transport { .. } => UNREACHABLE_ADVICE,
+        E::Decode { .. } => "Check that `base_url` (or ALLOY_BASE_URL) points at the Alloy API.",
+        E::Deadline { .. } => {
+            "The Alloy API may be slow or rate limiting; try again later, or allow more time with \
+             `request_timeout` and `max_retries`."
+        }
+        _ => return None,
+    })
+}

@@ -9,10 +9,10 @@
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use alloy_client::{AlloyClient, ApiKey, ClientConfig, Error};
+use alloy_emulator::{EmulatorConfig, RunningEmulator};
 use base64::Engine as _;
 use serde_json::{Value, json};
-use terraform_provider_alloy::alloy::{AlloyClient, ApiKey, ClientConfig, Error};
-use terraform_provider_alloy::emulator::{EmulatorConfig, RunningEmulator};
 use tokio_util::sync::CancellationToken;
 
 const UA: &str = "terraform-provider-alloy/0.1.0 terraform/1.9.8";
@@ -685,10 +685,7 @@ fn client_logs() -> &'static Captured {
         let layer = tracing_subscriber::fmt::layer()
             .with_writer(captured.clone())
             .with_ansi(false)
-            .with_filter(
-                Targets::new()
-                    .with_target("terraform_provider_alloy::alloy", tracing::Level::DEBUG),
-            );
+            .with_filter(Targets::new().with_target("alloy_client", tracing::Level::DEBUG));
         tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
             .expect("no other global subscriber in this test binary");
         captured

@@ -9,9 +9,9 @@ use std::process::Command;
 
 use common::{DEV_KEY, Emulator, PROD_KEY};
 use serde_json::json;
-use terraform_provider_alloy::xtask::account::Account;
-use terraform_provider_alloy::xtask::conformance::{self, Verdict};
-use terraform_provider_alloy::xtask::{sweep, tap};
+use xtask::account::Account;
+use xtask::conformance::{self, Verdict};
+use xtask::{sweep, tap};
 
 fn account(emu: &Emulator, both_keys: bool) -> Account {
     let url = emu.url.clone();
@@ -156,7 +156,7 @@ fn the_sweeper_lists_then_deletes_only_prefixed_users() {
 
 /// Runs the xtask binary with only the given ALLOY_* variables.
 fn xtask(args: &[&str], vars: &[(&str, &str)]) -> (Option<i32>, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    let mut cmd = Command::new(common::workspace_bin("xtask"));
     cmd.args(args);
     for (k, _) in std::env::vars() {
         if k.starts_with("ALLOY_") {

@@ -1,18 +1,20 @@
 //! `docs/` must match what the generator makes from the provider's schema and `examples/`, and
 //! the hand-written guides must stay true to the code they describe.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use terraform_provider_alloy::provider::Environment;
-use terraform_provider_alloy::xtask::docs::{self, ChangeKind};
+use terraform_provider_alloy::Environment;
+use xtask::docs::{self, ChangeKind};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 fn xtask(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+    let out = Command::new(common::workspace_bin("xtask"))
         .args(args)
         .output()
         .expect("run xtask");
@@ -178,7 +180,7 @@ fn the_environments_guide_names_the_real_variables() {
 #[test]
 fn the_emulator_guide_covers_every_flag_and_admin_route() {
     let text = guide("local-emulator.md");
-    let help = Command::new(env!("CARGO_BIN_EXE_alloy-emulator"))
+    let help = Command::new(common::workspace_bin("alloy-emulator"))
         .arg("--help")
         .output()
         .expect("alloy-emulator --help");
@@ -209,9 +211,9 @@ fn the_emulator_guide_covers_every_flag_and_admin_route() {
         assert!(text.contains(route), "{route}");
     }
     for value in [
-        terraform_provider_alloy::emulator::DEFAULT_DEVELOPMENT_KEY,
-        terraform_provider_alloy::emulator::DEFAULT_PRODUCTION_KEY,
-        terraform_provider_alloy::emulator::DEFAULT_LISTEN,
+        alloy_emulator::DEFAULT_DEVELOPMENT_KEY,
+        alloy_emulator::DEFAULT_PRODUCTION_KEY,
+        alloy_emulator::DEFAULT_LISTEN,
     ] {
         assert!(text.contains(value), "{value}");
     }
@@ -277,7 +279,7 @@ fn user_facing_texts() -> Vec<(PathBuf, String)> {
 
 #[test]
 fn one_minimum_terraform_version_everywhere() {
-    use terraform_provider_alloy::plugin::handshake::{
+    use terraform_plugin::plugin::handshake::{
         MINIMUM_OPENTOFU_VERSION, MINIMUM_TERRAFORM_VERSION, VersionMismatch,
     };
     // What an old client is told when it starts the provider.

@@ -8,10 +8,10 @@ mod common;
 
 use std::path::Path;
 
+use alloy_emulator::catalogue::{catalogue, icon_url};
 use common::tokens::{assert_no_token, issued};
 use common::{DEV_KEY, Emulator, Workspace};
 use serde_json::{Value as Json, json};
-use terraform_provider_alloy::emulator::catalogue::{catalogue, icon_url};
 
 // ------------------------------------------------------------------------------------------
 // helpers

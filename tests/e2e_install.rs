@@ -23,7 +23,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use common::{Emulator, Workspace, terraform_bin};
-use terraform_provider_alloy::xtask::{install, portable};
+use xtask::{install, portable};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 const SOURCE: &str = "alloy-automation/alloy";
@@ -44,7 +44,10 @@ fn provider_bin() -> &'static str {
 }
 
 fn xtask(args: &[&str]) -> String {
-    xtask_with(Command::new(env!("CARGO_BIN_EXE_xtask")).args(args), args)
+    xtask_with(
+        Command::new(common::workspace_bin("xtask")).args(args),
+        args,
+    )
 }
 
 fn xtask_with(cmd: &mut Command, args: &[&str]) -> String {
@@ -147,7 +150,7 @@ fn the_provider_binary_reports_the_cargo_version() {
         String::from_utf8_lossy(&out.stdout).trim(),
         format!("terraform-provider-alloy {VERSION}")
     );
-    assert_eq!(terraform_provider_alloy::provider::VERSION, VERSION);
+    assert_eq!(terraform_provider_alloy::VERSION, VERSION);
 }
 
 #[test]
@@ -175,7 +178,7 @@ fn install_the_released_binary_into_a_mirror_then_init_offline_apply_and_destroy
     );
     assert!(out.contains(&format!("source  = \"{SOURCE}\"")), "{out}");
     assert!(out.contains(&format!("version = \"{VERSION}\"")), "{out}");
-    let target = terraform_provider_alloy::xtask::Target::host().expect("host");
+    let target = xtask::Target::host().expect("host");
     let installed = install::package_dir(&mirror, host(), VERSION, target)
         .join(format!("terraform-provider-alloy_v{VERSION}"));
     assert!(installed.is_file(), "{}", installed.display());
@@ -238,7 +241,7 @@ fn the_release_zip_installs_from_a_packed_mirror_and_manages_a_user() {
         out.contains("Portable: highest glibc symbol version GLIBC_2."),
         "{out}"
     );
-    let target = terraform_provider_alloy::xtask::Target::host().expect("host");
+    let target = xtask::Target::host().expect("host");
     assert!(
         out.contains(&format!("Built targets: {}", target.name())),
         "{out}"
@@ -363,7 +366,7 @@ fn installed_into_the_implied_local_mirror_it_needs_no_cli_configuration() {
         released.binary.to_str().expect("utf-8"),
     ];
     let out = xtask_with(
-        Command::new(env!("CARGO_BIN_EXE_xtask"))
+        Command::new(common::workspace_bin("xtask"))
             .args(args)
             .env("HOME", home.path()),
         &args,

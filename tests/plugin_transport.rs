@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use terraform_provider_alloy::plugin::handshake::MAGIC_COOKIE_VALUE;
-use terraform_provider_alloy::proto::plugin::Empty;
-use terraform_provider_alloy::proto::plugin::grpc_controller_client::GrpcControllerClient;
-use terraform_provider_alloy::proto::plugin::grpc_stdio_client::GrpcStdioClient;
-use terraform_provider_alloy::proto::tfplugin6::get_provider_schema;
-use terraform_provider_alloy::proto::tfplugin6::provider_client::ProviderClient;
+use terraform_plugin::plugin::handshake::MAGIC_COOKIE_VALUE;
+use terraform_plugin::proto::plugin::Empty;
+use terraform_plugin::proto::plugin::grpc_controller_client::GrpcControllerClient;
+use terraform_plugin::proto::plugin::grpc_stdio_client::GrpcStdioClient;
+use terraform_plugin::proto::tfplugin6::get_provider_schema;
+use terraform_plugin::proto::tfplugin6::provider_client::ProviderClient;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::UnixStream;
 use tonic::codegen::Service;
@@ -700,10 +700,9 @@ fn bench_startup_and_shutdown() {
     let client = go_plugin_client_identity();
     for _ in 0..runs {
         let t = Instant::now();
-        let id = terraform_provider_alloy::plugin::tls::ServerIdentity::generate().unwrap();
+        let id = terraform_plugin::plugin::tls::ServerIdentity::generate().unwrap();
         let _cfg =
-            terraform_provider_alloy::plugin::tls::server_config(&id, vec![client.der.clone()])
-                .unwrap();
+            terraform_plugin::plugin::tls::server_config(&id, vec![client.der.clone()]).unwrap();
         tls_setup.push(t.elapsed());
     }
     println!(

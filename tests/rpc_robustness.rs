@@ -14,14 +14,14 @@
 //!
 //! One `#[test]` only: it sets process environment variables before any thread starts.
 
+use alloy_emulator::{EmulatorConfig, RunningEmulator};
 use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use terraform_provider_alloy::emulator::{EmulatorConfig, RunningEmulator};
-use terraform_provider_alloy::framework::{Number, Server, Type, Value, value};
-use terraform_provider_alloy::proto::tfplugin6 as pb;
-use terraform_provider_alloy::proto::tfplugin6::provider_server::Provider as _;
-use terraform_provider_alloy::provider::AlloyProvider;
+use terraform_plugin::framework::{Number, Server, Type, Value, value};
+use terraform_plugin::proto::tfplugin6 as pb;
+use terraform_plugin::proto::tfplugin6::provider_server::Provider as _;
+use terraform_provider_alloy::AlloyProvider;
 use tonic::Request;
 
 const INTERNAL_ERROR: &str = "The provider hit an internal error";
@@ -71,7 +71,7 @@ impl World {
         std::mem::forget(emu);
         let configured = Server::new(AlloyProvider);
         let schemas = configured.schemas();
-        let list = |v: &[(&'static str, &terraform_provider_alloy::framework::Schema)]| {
+        let list = |v: &[(&'static str, &terraform_plugin::framework::Schema)]| {
             v.iter()
                 .map(|(n, s)| (n.to_string(), s.value_type()))
                 .collect::<Vec<_>>()

@@ -2,9 +2,9 @@
 
 use std::process::ExitCode;
 
-use terraform_provider_alloy::framework::Server;
-use terraform_provider_alloy::plugin::{self, PluginConfig};
-use terraform_provider_alloy::provider::AlloyProvider;
+use terraform_plugin::framework::Server;
+use terraform_plugin::plugin::{self, PluginConfig};
+use terraform_provider_alloy::AlloyProvider;
 
 fn main() -> ExitCode {
     plugin::run(
@@ -12,6 +12,7 @@ fn main() -> ExitCode {
             binary_name: "terraform-provider-alloy",
             provider_address: "alloy-automation/alloy".to_owned(),
             env_prefix: "ALLOY_",
+            log_targets: terraform_provider_alloy::LOG_TARGETS,
         },
         Server::new(AlloyProvider),
     )

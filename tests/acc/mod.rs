@@ -5,7 +5,7 @@
 //! is skipped and returns, so `cargo test` stays offline. With it, the API and key come from the
 //! provider's own variables (`ALLOY_BASE_URL` or `ALLOY_REGION`, `ALLOY_API_KEY` or
 //! `ALLOY_<ENVIRONMENT>_API_KEY`, `ALLOY_ENVIRONMENT`, `ALLOY_API_VERSION`), read once by
-//! [`Account`](terraform_provider_alloy::xtask::account::Account) and checked with one
+//! [`Account`](xtask::account::Account) and checked with one
 //! `GET /users`, so a missing key, a wrong URL or a rejected key fails every test with the same
 //! one-line reason instead of a wall of Terraform errors. `TF_ACC_TERRAFORM_PATH` picks the
 //! terraform binary (see `common::terraform_bin`) and `TF_ACC_LOG_PATH` sends the provider's
@@ -19,8 +19,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::Value as Json;
-use terraform_provider_alloy::xtask::account::Account;
-use terraform_provider_alloy::xtask::conformance::run_prefix;
+use xtask::account::Account;
+use xtask::conformance::run_prefix;
 
 use crate::common::Workspace;
 

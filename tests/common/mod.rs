@@ -186,6 +186,42 @@ pub fn provider_dir() -> PathBuf {
         .to_path_buf()
 }
 
+/// A binary of another package of this workspace (`alloy-emulator`, `xtask`; each package is
+/// named after its binary). Cargo defines `CARGO_BIN_EXE_*` for a package's own binaries only and
+/// builds only those before its tests, so the first use in a test process builds this one with
+/// the same cargo, profile and target directory as the test itself (a no-op when it is current):
+/// a test never runs a stale or missing binary. `--workspace` resolves features as `cargo build`
+/// at the root does (the scripts' build), so the two share one build instead of making two.
+pub fn workspace_bin(name: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    // The test executable is <target dir>/<profile dir>/deps/<test>-<hash>.
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable under <target>/<profile>/deps");
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !built.iter().any(|b| b == name) {
+        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") => "dev",
+            Some(other) => other,
+            None => panic!("no profile directory in {}", exe.display()),
+        };
+        let target_dir = profile_dir.parent().expect("target directory");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
+        let status = Command::new(&cargo)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["build", "--quiet", "--workspace", "--bin", name])
+            .args(["--profile", profile, "--target-dir"])
+            .arg(target_dir)
+            .status()
+            .unwrap_or_else(|e| panic!("run {cargo}: {e}"));
+        assert!(status.success(), "cargo build --bin {name}: {status}");
+        built.push(name.to_string());
+    }
+    profile_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+}
+
 /// The terraform binary: `TF_ACC_TERRAFORM_PATH` (terraform-plugin-testing's name), then
 /// `TERRAFORM`, then `terraform` on PATH.
 pub fn terraform_bin() -> String {
@@ -363,7 +399,7 @@ impl Emulator {
     }
 
     fn spawn(listen: &str, args: &[&str]) -> Emulator {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_alloy-emulator"))
+        let mut child = Command::new(workspace_bin("alloy-emulator"))
             .args([
                 "--listen",
                 listen,

@@ -1,0 +1,13 @@
+//! Terraform's side of a provider; knows nothing of Alloy (DESIGN.md, "Layers").
+//!
+//! - [`plugin`]: how Terraform reaches us — go-plugin handshake, AutoMTLS, the gRPC server,
+//!   shutdown, logs in Terraform's format. It hosts a [`framework::Server`].
+//! - [`proto`]: the generated protocol 6 and go-plugin types.
+//! - [`framework`]: Terraform's data model (schemas, values with null/unknown, diagnostics) and
+//!   the traits a provider implements.
+
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
+pub mod framework;
+pub mod plugin;
+pub mod proto;

@@ -1,0 +1,888 @@
+//! `xtask conformance`: checks, against whatever API the `ALLOY_*` variables name, each behaviour
+//! the emulator assumes where Alloy's documentation is silent or contradicts itself, and prints
+//! one table row per assumption: *assumption | observed | agrees*.
+//!
+//! Raw HTTP (reqwest), not the provider's client: the client retries, adopts and maps statuses
+//! to errors, which would hide exactly what the probe must see. It creates only users whose
+//! username starts with a per-run `tfacc-<random>-` prefix and deletes all of them at the end,
+//! whatever happened before (and sweeps its own prefix, in case an answer was lost).
+//! A 429 is waited out (honouring `Retry-After`) and recorded for the `Retry-After` row; the probe
+//! never tries to provoke one, because on a real account that would burn its rate limit.
+
+use std::fmt::Write as _;
+use std::io;
+use std::time::Duration;
+
+use base64::Engine as _;
+use reqwest::Method;
+use serde_json::{Value, json};
+use url::Url;
+
+use super::account::{Account, describe};
+use super::{Error, Result};
+use alloy_emulator::TOKEN_TTL_SECS;
+
+/// The username prefix every acceptance-test, probe and sweep user shares.
+pub const RUN_PREFIX_ROOT: &str = "tfacc-";
+/// How often one request is retried after a 429 before the probe gives up on it.
+const MAX_429_RETRIES: u32 = 3;
+/// The longest `Retry-After` the probe waits for.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// A fresh `tfacc-<8 hex>-` prefix for one run.
+pub fn run_prefix() -> String {
+    format!("{RUN_PREFIX_ROOT}{:08x}-", rand::random::<u32>())
+}
+
+/// How one assumption fared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Agrees,
+    Disagrees,
+    /// The probe had no safe way to observe it this run (e.g. no 429 happened).
+    NotObserved,
+}
+
+impl Verdict {
+    fn of(ok: bool) -> Verdict {
+        if ok {
+            Verdict::Agrees
+        } else {
+            Verdict::Disagrees
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Agrees => "yes",
+            Verdict::Disagrees => "NO",
+            Verdict::NotObserved => "not observed",
+        }
+    }
+}
+
+/// One line of the table.
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub assumption: &'static str,
+    pub observed: String,
+    pub verdict: Verdict,
+}
+
+/// What the probe found, and whether it left nothing behind.
+#[derive(Debug)]
+pub struct Report {
+    pub rows: Vec<Row>,
+    /// Users the probe deleted at the end (its own, by prefix).
+    pub cleaned: usize,
+    /// Why the cleanup could not delete everything, if it could not.
+    pub cleanup_error: Option<String>,
+    pub requests: u32,
+}
+
+impl Report {
+    /// True when every observed assumption agrees and nothing was left behind.
+    pub fn passed(&self) -> bool {
+        self.cleanup_error.is_none() && self.rows.iter().all(|r| r.verdict != Verdict::Disagrees)
+    }
+
+    /// The table, one row per assumption, in Markdown.
+    pub fn table(&self) -> String {
+        let mut s = String::from("| assumption | observed | agrees |\n|---|---|---|\n");
+        for r in &self.rows {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} |",
+                r.assumption,
+                r.observed.replace('|', "\\|"),
+                r.verdict.as_str()
+            );
+        }
+        s
+    }
+}
+
+/// How a request authenticates.
+#[derive(Clone, Copy)]
+enum Auth<'a> {
+    Key,
+    OtherKey(&'a str),
+    Bearer(&'a str),
+    Anonymous,
+}
+
+/// How a request carries the API version.
+#[derive(Clone, Copy)]
+enum Version<'a> {
+    Header,
+    Custom(&'a str),
+    Omitted,
+}
+
+/// One answer as the probe keeps it. `status` 0 means no answer (the text says why).
+struct Reply {
+    status: u16,
+    json: Option<Value>,
+    text: String,
+}
+
+impl Reply {
+    fn message(&self) -> Option<&str> {
+        self.json.as_ref()?.get("message")?.as_str()
+    }
+
+    /// `404 "User not found"`, `200`, or `no answer (...)`.
+    fn brief(&self) -> String {
+        match (self.status, self.message()) {
+            (0, _) => format!("no answer ({})", self.text),
+            (s, Some(m)) => format!("{s} {:?}", clip(m)),
+            (s, None) if self.json.is_none() && !self.text.is_empty() => {
+                format!("{s} (not JSON: {:?})", clip(&self.text))
+            }
+            (s, None) => s.to_string(),
+        }
+    }
+}
+
+fn clip(s: &str) -> String {
+    const MAX: usize = 80;
+    let one_line: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= MAX {
+        one_line
+    } else {
+        format!("{}…", one_line.chars().take(MAX).collect::<String>())
+    }
+}
+
+struct Probe<'a> {
+    http: reqwest::Client,
+    account: &'a Account,
+    prefix: String,
+    /// Ids of users this run created and has not deleted yet.
+    created: Vec<String>,
+    requests: u32,
+    /// `Retry-After` of every 429 seen (None when the header was missing).
+    retry_after: Vec<Option<String>>,
+    rows: Vec<Row>,
+}
+
+impl Probe<'_> {
+    fn row(&mut self, assumption: &'static str, observed: impl Into<String>, ok: bool) {
+        self.rows.push(Row {
+            assumption,
+            observed: observed.into(),
+            verdict: Verdict::of(ok),
+        });
+    }
+
+    /// The base URL without a trailing `/YYYY-MM` segment, and that segment's version if any.
+    fn root(&self) -> (Url, Option<String>) {
+        let mut url = self.account.base_url.clone();
+        let path = url.path().trim_end_matches('/').to_owned();
+        let (head, last) = path.rsplit_once('/').unwrap_or(("", &path));
+        if is_version(last) {
+            let version = last.to_owned();
+            url.set_path(if head.is_empty() { "/" } else { head });
+            (url, Some(version))
+        } else {
+            (url, None)
+        }
+    }
+
+    async fn call(
+        &mut self,
+        method: Method,
+        url: Url,
+        auth: Auth<'_>,
+        version: Version<'_>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut attempt = 0;
+        loop {
+            let mut req = self.http.request(method.clone(), url.clone());
+            req = match auth {
+                Auth::Key => req.bearer_auth(self.account.key.expose()),
+                Auth::OtherKey(k) | Auth::Bearer(k) => req.bearer_auth(k),
+                Auth::Anonymous => req,
+            };
+            req = match version {
+                Version::Header => req.header("x-api-version", &self.account.api_version),
+                Version::Custom(v) => req.header("x-api-version", v),
+                Version::Omitted => req,
+            };
+            if let Some(b) = &body {
+                req = req.json(b);
+            }
+            self.requests += 1;
+            let resp = match req.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    return Reply {
+                        status: 0,
+                        json: None,
+                        text: describe(&e),
+                    };
+                }
+            };
+            let status = resp.status().as_u16();
+            if status == 429 {
+                let after = resp
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                self.retry_after.push(after.clone());
+                if attempt < MAX_429_RETRIES {
+                    attempt += 1;
+                    let wait = after
+                        .and_then(|a| a.trim().parse::<u64>().ok())
+                        .map_or(Duration::from_secs(2), Duration::from_secs)
+                        .min(MAX_RETRY_AFTER);
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+            }
+            let text = match resp.text().await {
+                Ok(t) => t,
+                Err(e) => {
+                    return Reply {
+                        status: 0,
+                        json: None,
+                        text: format!("the body could not be read: {}", describe(&e)),
+                    };
+                }
+            };
+            return Reply {
+                status,
+                json: serde_json::from_str(&text).ok(),
+                text,
+            };
+        }
+    }
+
+    async fn api(&mut self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        let url = self.account.url(path);
+        self.call(method, url, Auth::Key, Version::Header, body)
+            .await
+    }
+
+    fn user_path(name: &str) -> String {
+        let seg: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
+        format!("/users/{}", seg.replace('+', "%20"))
+    }
+
+    /// `POST /users`; remembers the id of whatever it created.
+    async fn create(&mut self, username: &str, full_name: &str) -> (Reply, Option<String>) {
+        let r = self
+            .api(
+                Method::POST,
+                "/users",
+                Some(json!({"username": username, "fullName": full_name})),
+            )
+            .await;
+        let id = r
+            .json
+            .as_ref()
+            .and_then(|v| v["userId"].as_str())
+            .map(str::to_owned);
+        if let Some(id) = &id {
+            self.created.push(id.clone());
+        }
+        (r, id)
+    }
+
+    async fn run(&mut self) {
+        self.auth_checks().await;
+        let name_a = format!("{}probe-a", self.prefix);
+        let (r, id) = self.create(&name_a, "Probe A").await;
+        let ok = r.status == 200 && id.as_deref().is_some_and(is_object_id);
+        let observed = match &id {
+            Some(id) if r.status == 200 => format!("200 userId {id}"),
+            _ => r.brief(),
+        };
+        self.row("POST /users → 200 {userId: 24 hex}", observed, ok);
+        let Some(id) = id else { return };
+
+        let (dup, dup_id) = self.create(&name_a, "Probe A again").await;
+        let names_it = dup.message().is_some_and(|m| m.contains(&name_a));
+        let observed = match dup_id {
+            Some(other) => format!("{} and a second user {other}", dup.status),
+            None => dup.brief(),
+        };
+        self.row(
+            "duplicate username → 422 {message naming it}",
+            observed,
+            dup.status == 422 && names_it,
+        );
+
+        self.read_checks(&id, &name_a).await;
+        self.unknown_user_checks().await;
+        self.update_checks(&id).await;
+        let (_, second) = self
+            .create(&format!("{}probe-list", self.prefix), "Probe list")
+            .await;
+        self.list_checks(&id, second.as_deref()).await;
+        self.token_checks(&id).await;
+        self.version_checks().await;
+        self.isolation_check(&id).await;
+        self.delete_checks(&id).await;
+        self.rate_limit_row();
+    }
+
+    async fn auth_checks(&mut self) {
+        let url = self.account.url("/users");
+        let bad = self
+            .call(
+                Method::GET,
+                url.clone(),
+                Auth::Bearer("tfacc-not-a-key-0000000000"),
+                Version::Header,
+                None,
+            )
+            .await;
+        let ok = bad.status == 401 && bad.message().is_some();
+        self.row("unknown API key → 401 {message}", bad.brief(), ok);
+        let none = self
+            .call(Method::GET, url, Auth::Anonymous, Version::Header, None)
+            .await;
+        let ok = none.status == 401 && none.message().is_some();
+        self.row("no Authorization header → 401 {message}", none.brief(), ok);
+    }
+
+    async fn read_checks(&mut self, id: &str, username: &str) {
+        let r = self.api(Method::GET, &format!("/users/{id}"), None).await;
+        let v = r.json.clone().unwrap_or(Value::Null);
+        let ok = r.status == 200
+            && v["userId"] == id
+            && v["username"] == username
+            && v["fullName"] == "Probe A";
+        let observed = if r.status == 200 {
+            format!("200 keys {}", keys(&v))
+        } else {
+            r.brief()
+        };
+        self.row(
+            "GET /users/{id} → 200 {userId, username, fullName}",
+            observed,
+            ok,
+        );
+
+        let r = self
+            .api(Method::GET, &Self::user_path(username), None)
+            .await;
+        let found = r
+            .json
+            .as_ref()
+            .and_then(|v| v["userId"].as_str())
+            .map(str::to_owned);
+        let observed = match &found {
+            Some(f) if r.status == 200 => format!("200 userId {f}"),
+            _ => r.brief(),
+        };
+        self.row(
+            "GET /users/{username} finds the same user",
+            observed,
+            r.status == 200 && found.as_deref() == Some(id),
+        );
+    }
+
+    async fn unknown_user_checks(&mut self) {
+        let ghost = Self::user_path(&format!("{}absent", self.prefix));
+        let checks: [(&'static str, Method, String, Option<Value>); 4] = [
+            (
+                "unknown user: GET → 404 {message}",
+                Method::GET,
+                ghost.clone(),
+                None,
+            ),
+            (
+                "unknown user: PUT → 404 {message}",
+                Method::PUT,
+                ghost.clone(),
+                Some(json!({"fullName": "nobody"})),
+            ),
+            (
+                "unknown user: DELETE → 404 {message}",
+                Method::DELETE,
+                ghost.clone(),
+                None,
+            ),
+            (
+                "unknown user: token → 404 {message}",
+                Method::GET,
+                format!("{ghost}/token"),
+                None,
+            ),
+        ];
+        for (what, method, path, body) in checks {
+            let r = self.api(method, &path, body).await;
+            let ok = r.status == 404 && r.message().is_some();
+            self.row(what, r.brief(), ok);
+            // A PUT that created a user instead would be ours to clean up.
+            if let Some(id) = r.json.as_ref().and_then(|v| v["userId"].as_str()) {
+                self.created.push(id.to_owned());
+            }
+        }
+    }
+
+    async fn update_checks(&mut self, id: &str) {
+        let path = format!("/users/{id}");
+        let r = self
+            .api(Method::PUT, &path, Some(json!({"fullName": null})))
+            .await;
+        let after = self.api(Method::GET, &path, None).await;
+        let full = after.json.as_ref().map(|v| v["fullName"].clone());
+        let ok = r.status == 200 && after.status == 200 && full == Some(Value::Null);
+        let observed = match (&full, r.status) {
+            (Some(f), 200) => format!("200, then fullName {f}"),
+            _ => format!("PUT {}, GET {}", r.brief(), after.brief()),
+        };
+        self.row("PUT {fullName: null} clears fullName", observed, ok);
+
+        let renamed = format!("{}probe-b", self.prefix);
+        let r = self
+            .api(Method::PUT, &path, Some(json!({"username": renamed})))
+            .await;
+        let after = self.api(Method::GET, &path, None).await;
+        let now = after.json.as_ref().map(|v| v["username"].clone());
+        let ok = r.status == 200 && now.as_ref().is_some_and(|u| *u == renamed.as_str());
+        let observed = match (&now, r.status) {
+            (Some(u), 200) => format!("200, then username {u}"),
+            _ => format!("PUT {}, GET {}", r.brief(), after.brief()),
+        };
+        self.row("PUT {username} renames the user (same id)", observed, ok);
+    }
+
+    async fn list_checks(&mut self, id: &str, second: Option<&str>) {
+        let r = self.api(Method::GET, "/users", None).await;
+        let v = r.json.clone().unwrap_or(Value::Null);
+        let data = v["data"].as_array().cloned().unwrap_or_default();
+        let has = |want: &str| data.iter().any(|u| u["userId"] == want);
+        let paging: Vec<&String> = v
+            .as_object()
+            .map(|o| {
+                o.keys()
+                    .filter(|k| PAGING_WORDS.split(' ').any(|w| w == k.as_str()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let ok = r.status == 200
+            && v["data"].is_array()
+            && paging.is_empty()
+            && has(id)
+            && second.is_some_and(has);
+        let observed = if r.status == 200 {
+            format!(
+                "200 keys {}, {} users, probe users listed: {}",
+                keys(&v),
+                data.len(),
+                has(id)
+            )
+        } else {
+            r.brief()
+        };
+        self.row(
+            "GET /users → one {data: [...]} page, no paging fields",
+            observed,
+            ok,
+        );
+
+        let r = self
+            .api(Method::GET, "/users?limit=1&page=1&pageSize=1", None)
+            .await;
+        let n = r
+            .json
+            .as_ref()
+            .and_then(|v| v["data"].as_array())
+            .map(Vec::len);
+        let ok = r.status == 200 && n == Some(data.len()) && data.len() >= 2;
+        let observed = match n {
+            Some(n) if r.status == 200 => format!("{n} of {} users", data.len()),
+            _ => r.brief(),
+        };
+        self.row("GET /users ignores limit/page parameters", observed, ok);
+    }
+
+    async fn token_checks(&mut self, id: &str) {
+        let r = self
+            .api(Method::GET, &format!("/users/{id}/token"), None)
+            .await;
+        let token = r
+            .json
+            .as_ref()
+            .and_then(|v| v["token"].as_str())
+            .map(str::to_owned);
+        let claims = token.as_deref().and_then(jwt_claims);
+        let (observed, ok) = match (&claims, r.status) {
+            (Some(c), 200) => (
+                format!(
+                    "200 JWT claims {}, userId matches: {}",
+                    keys(c),
+                    c["userId"] == id
+                ),
+                c["userId"] == id,
+            ),
+            (None, 200) => ("200 but the token is not a JWT".to_owned(), false),
+            _ => (r.brief(), false),
+        };
+        self.row("token → 200 {token: JWT with a userId claim}", observed, ok);
+
+        let life = claims
+            .as_ref()
+            .and_then(|c| Some(c["exp"].as_i64()? - c["iat"].as_i64()?));
+        let observed = life.map_or("no iat/exp claims".to_owned(), |s| format!("{s} s"));
+        self.row(
+            "token lifetime exp − iat = 1800 s",
+            observed,
+            life == Some(TOKEN_TTL_SECS as i64),
+        );
+
+        let r = self
+            .api(Method::GET, &format!("/users/{id}/token?userId={id}"), None)
+            .await;
+        let ok = r.status == 200 && r.json.as_ref().is_some_and(|v| v["token"].is_string());
+        self.row("token also accepts ?userId= (2025-09 docs)", r.brief(), ok);
+    }
+
+    async fn version_checks(&mut self) {
+        let listed =
+            |r: &Reply| r.status == 200 && r.json.as_ref().is_some_and(|v| v["data"].is_array());
+        let (root, path_version) = self.root();
+        let users_at = |base: &Url, rest: &str| {
+            let mut u = base.clone();
+            let p = u.path().trim_end_matches('/').to_owned();
+            u.set_path(&format!("{p}{rest}"));
+            u
+        };
+        let r = self
+            .call(
+                Method::GET,
+                users_at(&root, "/users"),
+                Auth::Key,
+                Version::Omitted,
+                None,
+            )
+            .await;
+        let ok = listed(&r);
+        self.row(
+            "no x-api-version, unversioned path → 200 (current version)",
+            r.brief(),
+            ok,
+        );
+
+        let r = self
+            .call(
+                Method::GET,
+                users_at(&root, "/users"),
+                Auth::Key,
+                Version::Custom("latest"),
+                None,
+            )
+            .await;
+        let ok = r.status == 400 && r.message().is_some();
+        self.row("malformed x-api-version → 400 {message}", r.brief(), ok);
+
+        let r = self
+            .call(
+                Method::GET,
+                users_at(&root, "/users"),
+                Auth::Key,
+                Version::Header,
+                None,
+            )
+            .await;
+        let ok = listed(&r);
+        self.row(
+            "header versioning: /users + x-api-version → 200",
+            r.brief(),
+            ok,
+        );
+
+        let v = path_version.unwrap_or_else(|| self.account.api_version.clone());
+        let r = self
+            .call(
+                Method::GET,
+                users_at(&root, &format!("/{v}/users")),
+                Auth::Key,
+                Version::Omitted,
+                None,
+            )
+            .await;
+        let ok = listed(&r);
+        self.row("path versioning: /{YYYY-MM}/users → 200", r.brief(), ok);
+
+        let r = self.api(Method::GET, "/users/", None).await;
+        let ok = listed(&r);
+        self.row("trailing slash: GET /users/ = GET /users", r.brief(), ok);
+    }
+
+    async fn isolation_check(&mut self, id: &str) {
+        let Some(other) = self.account.other_key.clone() else {
+            self.rows.push(Row {
+                assumption: "the other environment's key cannot see the user → 404",
+                observed:
+                    "not checked: set both ALLOY_DEVELOPMENT_API_KEY and ALLOY_PRODUCTION_API_KEY"
+                        .into(),
+                verdict: Verdict::NotObserved,
+            });
+            return;
+        };
+        let url = self.account.url(&format!("/users/{id}"));
+        let r = self
+            .call(
+                Method::GET,
+                url,
+                Auth::OtherKey(other.expose()),
+                Version::Header,
+                None,
+            )
+            .await;
+        self.row(
+            "the other environment's key cannot see the user → 404",
+            r.brief(),
+            r.status == 404,
+        );
+    }
+
+    async fn delete_checks(&mut self, id: &str) {
+        let path = format!("/users/{id}");
+        let r = self.api(Method::DELETE, &path, None).await;
+        let ok = r.status == 200 && r.json.as_ref().is_some_and(|v| v["success"] == true);
+        if r.status == 200 {
+            self.created.retain(|c| c != id);
+        }
+        let observed = if r.status == 200 {
+            format!("200 {}", clip(&r.text))
+        } else {
+            r.brief()
+        };
+        self.row("DELETE /users/{id} → 200 {success: true}", observed, ok);
+        let r = self.api(Method::GET, &path, None).await;
+        self.row("GET after DELETE → 404", r.brief(), r.status == 404);
+        let r = self.api(Method::DELETE, &path, None).await;
+        self.row(
+            "repeat DELETE → 404 {message}",
+            r.brief(),
+            r.status == 404 && r.message().is_some(),
+        );
+    }
+
+    fn rate_limit_row(&mut self) {
+        let assumption = "429 carries Retry-After in seconds";
+        if self.retry_after.is_empty() {
+            self.rows.push(Row {
+                assumption,
+                observed: "no 429 seen (the probe never provokes one)".into(),
+                verdict: Verdict::NotObserved,
+            });
+            return;
+        }
+        let all_secs = self.retry_after.iter().all(|a| {
+            a.as_deref()
+                .is_some_and(|s| s.trim().parse::<u64>().is_ok())
+        });
+        let observed = format!(
+            "{} × 429, Retry-After {:?}",
+            self.retry_after.len(),
+            self.retry_after
+        );
+        self.row(assumption, observed, all_secs);
+    }
+
+    /// Deletes every user this run created, then any user still carrying its prefix.
+    async fn cleanup(&mut self) -> (usize, Option<String>) {
+        let mut deleted = 0;
+        let mut failures = Vec::new();
+        let ids = std::mem::take(&mut self.created);
+        for id in ids {
+            let r = self
+                .api(Method::DELETE, &format!("/users/{id}"), None)
+                .await;
+            match r.status {
+                200 => deleted += 1,
+                404 => {}
+                _ => failures.push(format!("{id}: {}", r.brief())),
+            }
+        }
+        let r = self.api(Method::GET, "/users", None).await;
+        let left: Vec<String> = r
+            .json
+            .as_ref()
+            .and_then(|v| v["data"].as_array())
+            .map(|a| {
+                a.iter()
+                    .filter(|u| {
+                        u["username"]
+                            .as_str()
+                            .is_some_and(|n| n.starts_with(&self.prefix))
+                    })
+                    .filter_map(|u| u["userId"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if r.status != 200 {
+            failures.push(format!("listing users to check: {}", r.brief()));
+        }
+        for id in left {
+            let r = self
+                .api(Method::DELETE, &format!("/users/{id}"), None)
+                .await;
+            match r.status {
+                200 => deleted += 1,
+                404 => {}
+                _ => failures.push(format!("{id}: {}", r.brief())),
+            }
+        }
+        let err = (!failures.is_empty()).then(|| {
+            format!(
+                "could not delete every probe user ({}); run `cargo run --bin xtask -- sweep --prefix {} --yes`",
+                failures.join("; "),
+                self.prefix
+            )
+        });
+        (deleted, err)
+    }
+}
+
+/// Top-level keys that would mean the list is paginated, space-separated.
+const PAGING_WORDS: &str = "next nextPage nextCursor cursor page pages pageSize limit offset \
+                            hasMore has_more total totalCount links";
+
+fn keys(v: &Value) -> String {
+    match v.as_object() {
+        Some(o) => format!("[{}]", o.keys().cloned().collect::<Vec<_>>().join(", ")),
+        None => "(not an object)".into(),
+    }
+}
+
+fn is_object_id(s: &str) -> bool {
+    s.len() == 24 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn is_version(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 7
+        && b[4] == b'-'
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && s[5..].parse::<u8>().is_ok_and(|m| (1..=12).contains(&m))
+}
+
+/// The payload of a JWT, decoded (the signature is not checked: only the claims matter here).
+fn jwt_claims(token: &str) -> Option<Value> {
+    let mut parts = token.split('.');
+    let (_, payload, _) = (parts.next()?, parts.next()?, parts.next()?);
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Runs the probe against `account` with users named `prefix...`. Fails (before creating
+/// anything) when the API cannot be reached or rejects the key.
+pub async fn probe(account: &Account, prefix: &str) -> Result<Report> {
+    if !prefix.starts_with(RUN_PREFIX_ROOT) || prefix.len() <= RUN_PREFIX_ROOT.len() {
+        return Err(Error::Invalid(format!(
+            "the probe prefix {prefix:?} must start with {RUN_PREFIX_ROOT:?} and name a run"
+        )));
+    }
+    let http = account.http()?;
+    account.preflight(&http).await?;
+    let mut p = Probe {
+        http,
+        account,
+        prefix: prefix.to_owned(),
+        created: Vec::new(),
+        requests: 1,
+        retry_after: Vec::new(),
+        rows: Vec::new(),
+    };
+    p.run().await;
+    let (cleaned, cleanup_error) = p.cleanup().await;
+    Ok(Report {
+        rows: p.rows,
+        cleaned,
+        cleanup_error,
+        requests: p.requests,
+    })
+}
+
+/// `xtask conformance`: the probe against the API the environment names, its table on `out`.
+/// Ok(true) when every assumption agrees.
+pub fn conformance_command(account: Result<Account>, out: &mut dyn io::Write) -> Result<bool> {
+    let account = account?;
+    let prefix = run_prefix();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Invalid(format!("cannot start an async runtime: {e}")))?;
+    let _ = writeln!(
+        out,
+        "conformance: {} ({}, key from {}), users named {prefix}*",
+        account.base_url,
+        account.environment.as_str(),
+        account.key_from
+    );
+    let report = rt.block_on(probe(&account, &prefix))?;
+    let _ = write!(out, "{}", report.table());
+    let count = |v: Verdict| report.rows.iter().filter(|r| r.verdict == v).count();
+    let _ = writeln!(
+        out,
+        "conformance: {} agree, {} disagree, {} not observed; {} requests; cleanup deleted {} more probe user(s)",
+        count(Verdict::Agrees),
+        count(Verdict::Disagrees),
+        count(Verdict::NotObserved),
+        report.requests,
+        report.cleaned
+    );
+    if let Some(e) = &report.cleanup_error {
+        let _ = writeln!(out, "conformance: {e}");
+    }
+    Ok(report.passed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_and_versions() {
+        let p = run_prefix();
+        assert!(
+            p.starts_with("tfacc-") && p.ends_with('-') && p.len() == 15,
+            "{p}"
+        );
+        assert_ne!(run_prefix(), run_prefix());
+        assert!(is_version("2024-03") && !is_version("2024-13") && !is_version("users"));
+    }
+
+    #[test]
+    fn jwt_payloads_decode() {
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(br#"{"userId":"abc","iat":1,"exp":1801}"#);
+        let c = jwt_claims(&format!("e30.{payload}.sig")).expect("claims");
+        assert_eq!(c["userId"], "abc");
+        assert!(jwt_claims("not-a-jwt").is_none());
+    }
+
+    #[test]
+    fn table_escapes_pipes_and_fails_on_any_disagreement() {
+        let mut r = Report {
+            rows: vec![Row {
+                assumption: "a",
+                observed: "x | y".into(),
+                verdict: Verdict::NotObserved,
+            }],
+            cleaned: 0,
+            cleanup_error: None,
+            requests: 1,
+        };
+        assert!(r.passed());
+        assert!(r.table().contains("| a | x \\| y | not observed |"));
+        r.rows.push(Row {
+            assumption: "b",
+            observed: "z".into(),
+            verdict: Verdict::Disagrees,
+        });
+        assert!(!r.passed());
+    }
+}

@@ -1,0 +1,459 @@
+//! `alloy_user`: one Alloy end user (a tenant) per resource instance.
+//!
+//! Choices worth knowing:
+//! - `username` forces a new user. Alloy's docs disagree on whether a username can be changed,
+//!   and replacement is safe under either reading.
+//! - `environment` records where the user was created. A workspace whose provider now points at
+//!   the other environment fails at refresh/plan instead of "losing" every user (a 404 under the
+//!   other key) and re-creating them all there.
+//! - Create is one round trip: Alloy answers `POST /users` with the `userId` alone, and the rest
+//!   of the state is what was sent. It never duplicates: the client resolves an ambiguous create
+//!   by looking the username up, and that lookup's answer becomes the state.
+//! - `deletion_protection` lives in state only (Alloy has no such flag); the refusal, its
+//!   messages and the state upgrade that introduced it are in `user_protect.rs`.
+
+use async_trait::async_trait;
+
+use super::missing_users::{self, StateUser};
+use super::repeats::Cause;
+use super::snapshot::Key;
+use super::{AlloyData, user_protect};
+use alloy_client::{Error, User};
+use terraform_plugin::framework::{
+    Attr, AttrPath, Attribute, Block, Deletion, Diagnostics, Model, Plan, Resource, Schema, Value,
+};
+
+pub struct UserResource;
+
+/// Longest username we accept, in characters.
+const MAX_USERNAME_CHARS: usize = 255;
+
+/// Checks a username (or a value that may be one) the way Alloy needs it. `what` names the
+/// attribute in the message.
+pub(crate) fn check_username(value: &str, path: AttrPath, what: &str, diags: &mut Diagnostics) {
+    let problem = if value.is_empty() {
+        Some("must not be empty".to_string())
+    } else if value.trim() != value {
+        Some("must not start or end with whitespace".to_string())
+    } else if let Some(c) = value.chars().find(|c| c.is_control()) {
+        Some(format!(
+            "must not contain control characters (found U+{:04X})",
+            c as u32
+        ))
+    } else if value.chars().count() > MAX_USERNAME_CHARS {
+        Some(format!(
+            "must be at most {MAX_USERNAME_CHARS} characters (it has {})",
+            value.chars().count()
+        ))
+    } else {
+        None
+    };
+    if let Some(p) = problem {
+        diags.attr_error(
+            path,
+            format!("Invalid {what}"),
+            format!("The {what} {p}. Alloy usernames are typically an email address or your own customer id."),
+        );
+    }
+}
+
+terraform_plugin::model! {
+    /// `alloy_user` as Terraform holds it in plans and state.
+    pub(crate) struct UserModel {
+        id: Attr<String>,
+        username: Attr<String>,
+        full_name: Attr<String>,
+        environment: Attr<String>,
+        deletion_protection: Attr<bool>,
+    }
+}
+
+/// The state of a user as Alloy reports it. An empty full name means "none"; a username Alloy
+/// leaves out keeps `fallback_username`. Deletion protection is not Alloy's: it starts `false`,
+/// and callers with a prior state or plan keep theirs (`user_protect::kept`).
+fn user_state(user: &User, fallback_username: &Attr<String>, data: &AlloyData) -> UserModel {
+    UserModel {
+        id: user.user_id.as_str().into(),
+        username: user
+            .username
+            .as_deref()
+            .map_or_else(|| fallback_username.clone(), Attr::from),
+        full_name: user.full_name.as_deref().filter(|n| !n.is_empty()).into(),
+        environment: data.environment.as_str().into(),
+        deletion_protection: Attr::Known(false),
+    }
+}
+
+/// Refuses to touch a user recorded under another environment than the provider's. The first
+/// such user of a run is explained in full; the rest point to it.
+fn check_environment(state: &UserModel, data: &AlloyData, diags: &mut Diagnostics) -> bool {
+    match state.environment.as_str() {
+        Some(recorded) if recorded != data.environment.as_str() => {
+            let (name, id) = (
+                state.username.as_str().unwrap_or("?"),
+                state.id.as_str().unwrap_or("?"),
+            );
+            let current = data.environment.as_str();
+            data.explained.error(
+                diags,
+                Cause::EnvironmentMismatch,
+                Some(AttrPath::attr("environment")),
+                "Alloy environment mismatch",
+                || {
+                    format!(
+                        "This user ({name}, id {id}) was created in the {recorded} environment, but the \
+                         provider is configured for {current}. Development and production keys see \
+                         different users, so going on would report it deleted and create a new user in \
+                         {current}. Check the provider's `environment` and API key (ALLOY_ENVIRONMENT, \
+                         ALLOY_{upper}_API_KEY, ALLOY_API_KEY): this workspace manages {recorded}. If you \
+                         really mean to move it, remove it from state (terraform state rm) and import the \
+                         user in the new environment.",
+                        upper = recorded.to_uppercase(),
+                    )
+                },
+                &format!("Recorded in {recorded}, provider set to {current}"),
+            );
+            false
+        }
+        _ => true,
+    }
+}
+
+#[async_trait]
+impl Resource<AlloyData> for UserResource {
+    fn type_name(&self) -> &'static str {
+        "alloy_user"
+    }
+
+    fn schema(&self) -> Schema {
+        // Version 1 added `deletion_protection` (see `upgrade_state`).
+        Schema::new(
+            1,
+            Block::new(
+                "An Alloy Embedded end user: one tenant of your application, who can connect third-party apps \
+                 through Alloy's modal. Other infrastructure can reference its `id` (Alloy's `userId`).",
+                vec![
+                    Attribute::string("id").computed().description(
+                        "Alloy's `userId` for this user (24 hexadecimal characters). Stable for the life of \
+                         the user.",
+                    ),
+                    Attribute::string("username").required().description(
+                        "Unique name of the user within its environment, typically an email address or your \
+                         own customer id. At most 255 characters, without leading or trailing whitespace or \
+                         control characters. Changing it forces a new user: Alloy's documentation does not \
+                         guarantee that a username can be renamed.",
+                    ),
+                    Attribute::string("full_name").optional().description(
+                        "Display name of the user. Changed in place; removing it clears the name in Alloy.",
+                    ),
+                    Attribute::string("environment").computed().description(
+                        "The environment (`development` or `production`) the user was created in, taken from \
+                         the provider configuration. A plan fails if the provider's environment later differs, \
+                         instead of re-creating the user in the other environment.",
+                    ),
+                    user_protect::attribute(),
+                ],
+            ),
+        )
+    }
+
+    fn validate(&self, config: &Value, diags: &mut Diagnostics) {
+        let Some(config) = UserModel::decode(config, diags) else {
+            return;
+        };
+        if let Some(u) = config.username.as_str() {
+            check_username(u, AttrPath::attr("username"), "username", diags);
+        }
+        if config.full_name.as_str() == Some("") {
+            diags.attr_error(
+                AttrPath::attr("full_name"),
+                "Invalid full_name",
+                "`full_name` is an empty string. Omit the attribute to leave the user without a display name.",
+            );
+        }
+    }
+
+    fn requires_replace(&self) -> &'static [&'static str] {
+        &["username"]
+    }
+
+    async fn modify_plan(&self, data: &AlloyData, plan: &mut Plan<'_>, diags: &mut Diagnostics) {
+        let (Some(mut planned), Some(config)) = (
+            UserModel::decode(&plan.planned, diags),
+            UserModel::decode(plan.config, diags),
+        ) else {
+            return;
+        };
+        planned.deletion_protection = user_protect::planned(&config.deletion_protection);
+        // Known at plan time: the provider's environment, for a new user or a state that predates
+        // the attribute.
+        let record_environment = if plan.prior.is_null() {
+            true
+        } else {
+            let Some(prior) = UserModel::decode(plan.prior, diags) else {
+                return;
+            };
+            check_environment(&prior, data, diags) && prior.environment.is_null()
+        };
+        if record_environment {
+            planned.environment = data.environment.as_str().into();
+        }
+        plan.planned = planned.to_value();
+    }
+
+    fn check_delete(&self, prior: &Value, why: Deletion, diags: &mut Diagnostics) {
+        if let Some(prior) = UserModel::decode(prior, diags) {
+            user_protect::check(&prior, why, diags);
+        }
+    }
+
+    async fn read(&self, data: &AlloyData, state: Value, diags: &mut Diagnostics) -> Option<Value> {
+        let Some(prior) = UserModel::decode(&state, diags) else {
+            return Some(state);
+        };
+        if !check_environment(&prior, data, diags) {
+            return Some(state);
+        }
+        let Some(id) = prior.id.as_str() else {
+            return Some(state);
+        };
+        let user = StateUser {
+            username: prior.username.as_str().unwrap_or("?"),
+            id,
+            protected: prior.deletion_protection.get().copied().unwrap_or(false),
+        };
+        let _reading = data.missing.reading();
+        let found = if data.missing.tally().tripped {
+            // This run fails anyway: answer from what is known, and ask the API nothing more.
+            match data.users.known_only(Key::Id, id) {
+                Some(u) => Ok(u),
+                None => {
+                    missing_users::tripped(data, "Not checked, kept in state", diags);
+                    return Some(state);
+                }
+            }
+        } else {
+            data.users.lookup(&data.client, Key::Id, id).await
+        };
+        match found {
+            Ok(found) => {
+                data.missing.found();
+                let mut state = user_state(&found, &prior.username, data);
+                state.deletion_protection = user_protect::kept(&prior.deletion_protection);
+                Some(state.to_value())
+            }
+            Err(e) if e.is_not_found() => {
+                if missing_users::settle(data, &user, diags).await {
+                    None
+                } else {
+                    Some(state)
+                }
+            }
+            Err(e) => {
+                data.api_error(diags, "Cannot read Alloy user", &e);
+                Some(state)
+            }
+        }
+    }
+
+    async fn create(
+        &self,
+        data: &AlloyData,
+        planned: &Value,
+        _config: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
+        let planned = UserModel::decode(planned, diags)?;
+        let username = planned.username.as_str()?;
+        let full_name = planned.full_name.as_str();
+        data.users.writing(None);
+        let created = match data.client.create_user(username, full_name).await {
+            Ok(c) => c,
+            Err(e @ Error::Conflict { .. }) => {
+                diags.attr_error(
+                    AttrPath::attr("username"),
+                    "Alloy user already exists",
+                    format!(
+                        "A user named {username:?} already exists in the {env} environment ({e}).\n\nTo manage \
+                         that user with Terraform, import it instead of creating it: add an `import` block \
+                         whose `id` is {username:?} and whose `to` is this resource's address (the one \
+                         Terraform names above, after \"with\"), or run `terraform import` with that \
+                         address and {username:?}. Otherwise choose another username.",
+                        env = data.environment.as_str(),
+                    ),
+                );
+                return None;
+            }
+            Err(e) => {
+                data.api_error(diags, "Cannot create Alloy user", &e);
+                return None;
+            }
+        };
+        // Alloy answers a plain create with the `userId` alone, so the rest is what was sent (no
+        // read-back: it would double the round trips of every create, and the next refresh
+        // compares the state with what Alloy stored anyway). After a lost answer, the user the
+        // username lookup found is recorded as that lookup saw it.
+        let user = match created.adopted {
+            Some(found) => {
+                tracing::info!(
+                    user_id = %found.user_id,
+                    "create answer was lost; adopted the user it created"
+                );
+                found
+            }
+            None => User {
+                user_id: created.user_id,
+                username: Some(username.to_owned()),
+                full_name: full_name.map(str::to_owned),
+            },
+        };
+        data.users.wrote(&user);
+        let mut state = user_state(&user, &planned.username, data);
+        state.deletion_protection = user_protect::kept(&planned.deletion_protection);
+        Some(state.to_value())
+    }
+
+    async fn update(
+        &self,
+        data: &AlloyData,
+        prior: &Value,
+        planned: &Value,
+        _config: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
+        let prior = UserModel::decode(prior, diags)?;
+        let planned = UserModel::decode(planned, diags)?;
+        if !check_environment(&prior, data, diags) {
+            return None;
+        }
+        let protection = user_protect::kept(&planned.deletion_protection);
+        if planned.full_name == prior.full_name {
+            // Nothing Alloy stores changes (only `deletion_protection`, or the environment a state
+            // that predates it records): no API call.
+            return Some(
+                UserModel {
+                    environment: data.environment.as_str().into(),
+                    deletion_protection: protection,
+                    ..prior
+                }
+                .to_value(),
+            );
+        }
+        let id = prior.id.as_str()?;
+        data.users.writing(Some(id));
+        match data
+            .client
+            .update_user(id, planned.full_name.as_str())
+            .await
+        {
+            Ok(user) => {
+                data.users.wrote(&user);
+                let mut state = user_state(&user, &planned.username, data);
+                state.deletion_protection = protection;
+                Some(state.to_value())
+            }
+            Err(e) => {
+                data.api_error(diags, "Cannot update Alloy user", &e);
+                None
+            }
+        }
+    }
+
+    async fn delete(&self, data: &AlloyData, prior: &Value, diags: &mut Diagnostics) {
+        let Some(prior) = UserModel::decode(prior, diags) else {
+            return;
+        };
+        if !check_environment(&prior, data, diags) {
+            return;
+        }
+        let Some(id) = prior.id.as_str() else {
+            return;
+        };
+        data.users.writing(Some(id));
+        match data.client.delete_user(id).await {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => {} // already gone: the goal is reached
+            Err(e) => data.api_error(diags, "Cannot delete Alloy user", &e),
+        }
+    }
+
+    fn upgrade_state(
+        &self,
+        from_version: i64,
+        state: serde_json::Value,
+        diags: &mut Diagnostics,
+    ) -> Option<serde_json::Value> {
+        match from_version {
+            0 => user_protect::upgrade_v0(state, diags),
+            v => {
+                diags.error(
+                    "Unsupported state version",
+                    format!("This alloy_user state has schema version {v}, which no provider version wrote."),
+                );
+                None
+            }
+        }
+    }
+
+    async fn import(&self, data: &AlloyData, id: &str, diags: &mut Diagnostics) -> Option<Value> {
+        let id = id.trim();
+        if id.is_empty() {
+            diags.error(
+                "Invalid import id",
+                "Import an Alloy user by its userId or by its username, e.g. terraform import alloy_user.x \
+                 jane@example.com",
+            );
+            return None;
+        }
+        // By id or by username, as `GET /users/{x}` resolves it; what is found is remembered, so
+        // the read Terraform sends next costs nothing.
+        match data.users.lookup(&data.client, Key::IdOrUsername, id).await {
+            Ok(user) => Some(user_state(&user, &id.into(), data).to_value()),
+            Err(e) if e.is_not_found() => {
+                diags.error(
+                    "Alloy user not found",
+                    format!(
+                        "No user with userId or username {id:?} exists in the {} environment. Check the id, and \
+                         that the provider's environment and API key are the ones the user was created with.",
+                        data.environment.as_str()
+                    ),
+                );
+                None
+            }
+            Err(e) => {
+                data.api_error(diags, "Cannot import Alloy user", &e);
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(u: &str) -> Vec<String> {
+        let mut d = Diagnostics::new();
+        check_username(u, AttrPath::attr("username"), "username", &mut d);
+        d.iter().map(|x| x.detail.clone()).collect()
+    }
+
+    #[test]
+    fn usernames_are_checked() {
+        assert!(problems("jane@example.com").is_empty());
+        assert!(problems("Zoë Ünïcode").is_empty());
+        assert!(problems("")[0].contains("must not be empty"));
+        assert!(problems(" jane")[0].contains("whitespace"));
+        assert!(problems("jane\n")[0].contains("whitespace"));
+        assert!(problems("ja\u{7}ne")[0].contains("U+0007"));
+        assert!(problems(&"é".repeat(255)).is_empty());
+        assert!(problems(&"é".repeat(256))[0].contains("at most 255"));
+    }
+
+    #[test]
+    fn model_matches_schema() {
+        terraform_plugin::framework::model::assert_matches_schema::<UserModel>(
+            &UserResource.schema(),
+        );
+    }
+}
