@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use super::diag::Diagnostics;
-use super::schema::Schema;
+use super::schema::{AttributeType, Block, Schema};
 use super::value::{Number, Value};
 
 /// One attribute of a model: null, unknown (only in configurations and plans), or known.
@@ -110,10 +110,23 @@ fn shape_error(path: &str, want: &str, got: &Value) -> ModelError {
     }
 }
 
+/// What a field holds as far as a schema is concerned: a plain value, or a nested model (an
+/// object with named fields), for [`assert_matches_schema`] to follow.
+#[derive(Debug)]
+pub enum Shape {
+    Leaf,
+    Object(Vec<(&'static str, Shape)>),
+}
+
 /// How one field's type converts from and to a [`Value`]. `path` names the field in errors.
 pub trait AttrValue: Sized {
     fn from_attr(v: &Value, path: &str) -> Result<Self, ModelError>;
     fn to_attr(&self) -> Value;
+
+    /// A nested model's fields, or [`Shape::Leaf`] for a plain value (the default).
+    fn shape() -> Shape {
+        Shape::Leaf
+    }
 }
 
 impl<T: AttrValue> AttrValue for Attr<T> {
@@ -131,6 +144,10 @@ impl<T: AttrValue> AttrValue for Attr<T> {
             Attr::Unknown => Value::Unknown,
             Attr::Known(v) => v.to_attr(),
         }
+    }
+
+    fn shape() -> Shape {
+        T::shape()
     }
 }
 
@@ -197,12 +214,19 @@ impl<T: AttrValue> AttrValue for Vec<T> {
     fn to_attr(&self) -> Value {
         Value::List(self.iter().map(AttrValue::to_attr).collect())
     }
+
+    fn shape() -> Shape {
+        T::shape()
+    }
 }
 
 /// A Rust struct that mirrors one schema (or one nested object of a schema).
 pub trait Model: Sized {
     /// The attribute names, in declaration order.
     const ATTRIBUTES: &'static [&'static str];
+
+    /// Each field's name and [`Shape`], in declaration order.
+    fn fields() -> Vec<(&'static str, Shape)>;
 
     fn from_value(v: &Value) -> Result<Self, ModelError>;
     fn to_value(&self) -> Value;
@@ -246,21 +270,75 @@ pub fn field<T: AttrValue>(obj: &BTreeMap<String, Value>, name: &str) -> Result<
     }
 }
 
-/// Panics (for tests) unless `M`'s fields are exactly the schema's top-level attributes.
+/// Panics (for tests) unless `M`'s fields are exactly the schema's attributes and nested blocks,
+/// at every level: a field that is a nested model must face nested attributes (or a nested
+/// block) whose names are its fields, and a plain field a plain attribute.
 pub fn assert_matches_schema<M: Model>(schema: &Schema) {
-    assert_same_names(
-        M::ATTRIBUTES,
-        schema.block.attributes.iter().map(|a| a.name.as_str()),
-    );
+    assert_fields(&M::fields(), &schema.block, "");
+}
+
+fn assert_fields(fields: &[(&'static str, Shape)], block: &Block, at: &str) {
+    let names: Vec<&str> = fields.iter().map(|(n, _)| *n).collect();
+    let schema_names = block
+        .attributes
+        .iter()
+        .map(|a| a.name.as_str())
+        .chain(block.blocks.iter().map(|b| b.type_name.as_str()));
+    assert_same_names_at(&names, schema_names, at);
+    for (name, shape) in fields {
+        let path = if at.is_empty() {
+            (*name).to_owned()
+        } else {
+            format!("{at}.{name}")
+        };
+        let nested: Option<Block> = match block.attributes.iter().find(|a| a.name == *name) {
+            Some(a) => match &a.ty {
+                AttributeType::Nested { attributes, .. } => Some(Block {
+                    attributes: attributes.clone(),
+                    ..Block::default()
+                }),
+                AttributeType::Typed(_) => None,
+            },
+            None => block
+                .blocks
+                .iter()
+                .find(|b| b.type_name == *name)
+                .map(|b| b.block.clone()),
+        };
+        match (shape, nested) {
+            (Shape::Object(inner), Some(nested)) => assert_fields(inner, &nested, &path),
+            (Shape::Leaf, None) => {}
+            (Shape::Object(_), None) => {
+                panic!("`{path}` is a nested model, but the schema's attribute is a plain value")
+            }
+            (Shape::Leaf, Some(_)) => {
+                panic!(
+                    "the schema nests attributes under `{path}`, but the model's field is not a model"
+                )
+            }
+        }
+    }
 }
 
 /// Panics (for tests) unless `names` and `attributes` are the same set.
 pub fn assert_same_names<'a>(names: &[&str], attributes: impl IntoIterator<Item = &'a str>) {
+    assert_same_names_at(names, attributes, "");
+}
+
+fn assert_same_names_at<'a>(
+    names: &[&str],
+    attributes: impl IntoIterator<Item = &'a str>,
+    at: &str,
+) {
     let mut ours: Vec<&str> = names.to_vec();
     let mut theirs: Vec<&str> = attributes.into_iter().collect();
     ours.sort_unstable();
     theirs.sort_unstable();
-    assert_eq!(ours, theirs, "model fields vs. schema attributes");
+    let level = if at.is_empty() { "the top level" } else { at };
+    assert_eq!(
+        ours, theirs,
+        "model fields vs. schema attributes at {level}"
+    );
 }
 
 /// Declares a typed model: a struct whose fields are named exactly like the schema's attributes,
@@ -291,6 +369,13 @@ macro_rules! model {
 
         impl $crate::framework::model::Model for $name {
             const ATTRIBUTES: &'static [&'static str] = &[$(stringify!($field)),*];
+
+            fn fields() -> ::std::vec::Vec<(&'static str, $crate::framework::model::Shape)> {
+                ::std::vec![$( (
+                    stringify!($field),
+                    <$ty as $crate::framework::model::AttrValue>::shape(),
+                ), )*]
+            }
 
             fn from_value(
                 v: &$crate::framework::Value,
@@ -324,6 +409,12 @@ macro_rules! model {
 
             fn to_attr(&self) -> $crate::framework::Value {
                 <$name as $crate::framework::model::Model>::to_value(self)
+            }
+
+            fn shape() -> $crate::framework::model::Shape {
+                $crate::framework::model::Shape::Object(
+                    <$name as $crate::framework::model::Model>::fields(),
+                )
             }
         }
     };
@@ -424,5 +515,55 @@ mod tests {
         );
         let caught = std::panic::catch_unwind(|| assert_matches_schema::<Inner>(&misspelt));
         assert!(caught.is_err());
+    }
+
+    /// The panic message of `f`, which must panic.
+    fn panic_of(f: impl FnOnce() + std::panic::UnwindSafe) -> String {
+        let caught = std::panic::catch_unwind(f).expect_err("the comparison must fail");
+        caught
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| caught.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default()
+    }
+
+    fn outer_schema(inner: Vec<Attribute>) -> Schema {
+        Schema::new(
+            0,
+            Block::new(
+                "x",
+                vec![
+                    Attribute::string("name"),
+                    Attribute::bool("enabled"),
+                    Attribute::string("tags"),
+                    Attribute::nested("inner", crate::framework::Nesting::List, inner),
+                ],
+            ),
+        )
+    }
+
+    #[test]
+    fn schema_comparison_follows_nested_models() {
+        let good = outer_schema(vec![Attribute::string("id"), Attribute::number("count")]);
+        assert_matches_schema::<Outer>(&good);
+
+        let misspelt = outer_schema(vec![Attribute::string("id"), Attribute::number("cuont")]);
+        let msg = panic_of(|| assert_matches_schema::<Outer>(&misspelt));
+        assert!(msg.contains("at inner"), "names the level: {msg}");
+
+        let plain = Schema::new(
+            0,
+            Block::new(
+                "x",
+                vec![
+                    Attribute::string("name"),
+                    Attribute::bool("enabled"),
+                    Attribute::string("tags"),
+                    Attribute::string("inner"),
+                ],
+            ),
+        );
+        let msg = panic_of(|| assert_matches_schema::<Outer>(&plain));
+        assert!(msg.contains("`inner` is a nested model"), "{msg}");
     }
 }

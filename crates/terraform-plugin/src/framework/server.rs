@@ -437,7 +437,7 @@ impl<P: Provider> ProviderService for Server<P> {
             match super::value::from_json(&json, &r.ty) {
                 Ok(mut v) => {
                     r.rules.null_write_only(&mut v);
-                    resp.upgraded_state = wire::encode(&v, &r.ty);
+                    resp.upgraded_state = wire::encode(&v, &r.ty, &mut diags);
                 }
                 Err(e) => diags.error(
                     "Unreadable stored state",
@@ -516,10 +516,12 @@ impl<P: Provider> ProviderService for Server<P> {
                 Some(mut v) => {
                     r.rules.null_write_only(&mut v);
                     if !diags.has_errors() {
-                        resp.new_state = wire::encode(&v, &r.ty);
+                        resp.new_state = wire::encode(&v, &r.ty, &mut diags);
                     }
                 }
-                None if !diags.has_errors() => resp.new_state = wire::encode(&Value::Null, &r.ty),
+                None if !diags.has_errors() => {
+                    resp.new_state = wire::encode(&Value::Null, &r.ty, &mut diags)
+                }
                 None => {}
             }
             (resp, diags)
@@ -565,7 +567,7 @@ impl<P: Provider> ProviderService for Server<P> {
                 if let Some(why) = Deletion::of(proposal.change, &prior, &[]) {
                     r.imp.check_delete(&prior, why, &mut diags);
                 }
-                resp.planned_state = wire::encode(&proposal.planned, &r.ty);
+                resp.planned_state = wire::encode(&proposal.planned, &r.ty, &mut diags);
                 return (resp, diags);
             }
             let mut plan = Plan {
@@ -581,7 +583,7 @@ impl<P: Provider> ProviderService for Server<P> {
                 r.imp.check_delete(&prior, why, &mut diags);
             }
             r.rules.null_write_only(&mut plan.planned);
-            resp.planned_state = wire::encode(&plan.planned, &r.ty);
+            resp.planned_state = wire::encode(&plan.planned, &r.ty, &mut diags);
             resp.requires_replace = plan.requires_replace.iter().map(wire::path).collect();
             (resp, diags)
         })
@@ -651,7 +653,7 @@ impl<P: Provider> ProviderService for Server<P> {
             };
             let mut new_state = new_state;
             r.rules.null_write_only(&mut new_state);
-            resp.new_state = wire::encode(&new_state, &r.ty);
+            resp.new_state = wire::encode(&new_state, &r.ty, &mut diags);
             (resp, diags)
         })
         .await
@@ -680,7 +682,7 @@ impl<P: Provider> ProviderService for Server<P> {
                 resp.imported_resources
                     .push(pb::import_resource_state::ImportedResource {
                         type_name: req.type_name.clone(),
-                        state: wire::encode(&state, &r.ty),
+                        state: wire::encode(&state, &r.ty, &mut diags),
                         private: Vec::new(),
                     });
             }
@@ -714,7 +716,7 @@ impl<P: Provider> ProviderService for Server<P> {
             };
             tracing::debug!(type_name = %req.type_name, "ReadDataSource");
             if let Some(state) = d.imp.read(&data, &config, &mut diags).await {
-                resp.state = wire::encode(&state, &d.ty);
+                resp.state = wire::encode(&state, &d.ty, &mut diags);
             }
             (resp, diags)
         })
@@ -741,7 +743,7 @@ impl<P: Provider> ProviderService for Server<P> {
                     }
                     // Inputs known only after apply: the result is unknown too, and nothing is
                     // fetched.
-                    resp.result = wire::encode(&e.rules.unknown_result(config), &e.ty);
+                    resp.result = wire::encode(&e.rules.unknown_result(config), &e.ty, diags);
                     None
                 },
             );
@@ -755,7 +757,7 @@ impl<P: Provider> ProviderService for Server<P> {
             };
             tracing::debug!(type_name = %req.type_name, "OpenEphemeralResource");
             if let Some(opened) = e.imp.open(&data, &config, &mut diags).await {
-                resp.result = wire::encode(&opened.result, &e.ty);
+                resp.result = wire::encode(&opened.result, &e.ty, &mut diags);
                 resp.private = Some(opened.private);
                 resp.renew_at = opened.renew_at.map(wire::timestamp);
             }

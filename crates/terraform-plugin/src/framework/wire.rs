@@ -160,7 +160,19 @@ pub fn decode(
     }
 }
 
-pub fn encode(v: &Value, ty: &Type) -> Option<pb::DynamicValue> {
+/// Encodes a value the provider produced for Terraform. A value that lacks an attribute of its
+/// type (a model missing a schema attribute) is an error diagnostic, not a silent null.
+pub fn encode(v: &Value, ty: &Type, diags: &mut Diagnostics) -> Option<pb::DynamicValue> {
+    if let Some(path) = value::missing_attribute(v, ty) {
+        diags.error(
+            "Provider produced an incomplete value",
+            format!(
+                "The provider's value has no attribute `{path}`, which its schema declares. This is a \
+                 bug in the provider; please report it to the provider developers."
+            ),
+        );
+        return None;
+    }
     Some(pb::DynamicValue {
         msgpack: value::to_msgpack(v, ty),
         json: Vec::new(),

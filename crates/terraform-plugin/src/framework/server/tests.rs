@@ -62,10 +62,12 @@ impl Resource<()> for Thing {
         }
     }
     async fn read(&self, _: &(), state: Value, _: &mut Diagnostics) -> Option<Value> {
-        if state.attr("name").as_str() == Some("panic") {
-            panic!("boom");
+        match state.attr("name").as_str() {
+            Some("panic") => panic!("boom"),
+            // A provider bug: a state without one of the schema's attributes.
+            Some("incomplete") => Some(Value::object([("id", Value::string("x1"))])),
+            _ => Some(state),
         }
-        Some(state)
     }
     async fn create(
         &self,
@@ -107,7 +109,7 @@ fn thing_ty() -> Type {
 }
 
 fn dv(v: &Value) -> Option<pb::DynamicValue> {
-    wire::encode(v, &thing_ty())
+    wire::encode(v, &thing_ty(), &mut Diagnostics::new())
 }
 
 fn thing(id: Value, name: &str, secret: Value) -> Value {
@@ -121,7 +123,11 @@ fn thing(id: Value, name: &str, secret: Value) -> Value {
 async fn configure(s: &Server<Fake>) {
     let r = s
         .configure_provider(Request::new(pb::configure_provider::Request {
-            config: wire::encode(&Value::object([("key", Value::Null)]), &s.provider_ty),
+            config: wire::encode(
+                &Value::object([("key", Value::Null)]),
+                &s.provider_ty,
+                &mut Diagnostics::new(),
+            ),
             ..Default::default()
         }))
         .await
@@ -198,6 +204,33 @@ async fn a_panicking_handler_becomes_an_error_diagnostic() {
     // ...and the server still answers.
     let ok = plan(&s, &Value::Null, &thing(Value::Null, "a", Value::Null)).await;
     assert!(ok.diagnostics.is_empty());
+}
+
+#[tokio::test]
+async fn a_value_missing_a_schema_attribute_is_an_error_not_a_null() {
+    let s = server();
+    configure(&s).await;
+    let state = thing(Value::string("x1"), "incomplete", Value::Null);
+    let r = s
+        .read_resource(Request::new(pb::read_resource::Request {
+            type_name: "fake_thing".into(),
+            current_state: dv(&state),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.new_state.is_none(), "nothing half-written is sent");
+    assert_eq!(r.diagnostics.len(), 1);
+    assert_eq!(
+        r.diagnostics[0].summary,
+        "Provider produced an incomplete value"
+    );
+    assert!(
+        r.diagnostics[0].detail.contains("`name`"),
+        "{}",
+        r.diagnostics[0].detail
+    );
 }
 
 #[tokio::test]

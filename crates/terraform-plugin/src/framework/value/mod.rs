@@ -76,7 +76,7 @@ mod msgpack;
 mod number;
 
 pub use json::{from_json, to_json};
-pub use msgpack::{from_msgpack, to_msgpack};
+pub use msgpack::{from_msgpack, missing_attribute, to_msgpack};
 pub use number::Number;
 
 /// Types nest no deeper than this when they arrive inside dynamic values (a guard against

@@ -31,6 +31,42 @@ pub fn to_msgpack(v: &Value, ty: &Type) -> Vec<u8> {
     out
 }
 
+/// The path of the first object attribute that `ty` declares and `v` lacks, if any. Encoding
+/// writes such an attribute as null; a value the provider built (a model missing a field, say)
+/// must not be sent like that, so [`wire::encode`](crate::framework::wire::encode) asks first.
+pub fn missing_attribute(v: &Value, ty: &Type) -> Option<String> {
+    let inner = |v: &Value, ty: &Type, step: String| {
+        missing_attribute(v, ty).map(|rest| {
+            if rest.is_empty() || rest.starts_with('[') {
+                format!("{step}{rest}")
+            } else {
+                format!("{step}.{rest}")
+            }
+        })
+    };
+    match (v, ty) {
+        (Value::Object(m), Type::Object(attrs)) => {
+            attrs.iter().find_map(|(k, at)| match m.get(k) {
+                None => Some(k.clone()),
+                Some(item) => inner(item, at, k.clone()),
+            })
+        }
+        (Value::List(items) | Value::Set(items), Type::List(e) | Type::Set(e)) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| inner(item, e, format!("[{i}]"))),
+        (Value::Map(m), Type::Map(e)) => m
+            .iter()
+            .find_map(|(k, item)| inner(item, e, format!("[{k:?}]"))),
+        (Value::Tuple(items), Type::Tuple(ts)) => items
+            .iter()
+            .zip(ts)
+            .enumerate()
+            .find_map(|(i, (item, t))| inner(item, t, format!("[{i}]"))),
+        _ => None,
+    }
+}
+
 struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
@@ -413,6 +449,38 @@ mod tests {
             Value::object([("id", Value::Unknown)])
         );
     }
+    #[test]
+    fn a_missing_attribute_is_found_at_any_depth() {
+        let inner = obj_type(&[("id", Type::String), ("count", Type::Number)]);
+        let ty = obj_type(&[
+            ("name", Type::String),
+            ("items", Type::List(Box::new(inner))),
+        ]);
+        let item = |with_count: bool| {
+            let mut fields = vec![("id", Value::string("a"))];
+            if with_count {
+                fields.push(("count", Value::Null));
+            }
+            Value::object(fields)
+        };
+        let whole = Value::object([
+            ("name", Value::Null),
+            ("items", Value::List(vec![item(true), item(true)])),
+        ]);
+        assert_eq!(missing_attribute(&whole, &ty), None, "nulls are present");
+        let deep = Value::object([
+            ("name", Value::Null),
+            ("items", Value::List(vec![item(true), item(false)])),
+        ]);
+        assert_eq!(
+            missing_attribute(&deep, &ty).as_deref(),
+            Some("items[1].count")
+        );
+        let top = Value::object([("items", Value::Null)]);
+        assert_eq!(missing_attribute(&top, &ty).as_deref(), Some("name"));
+        assert_eq!(missing_attribute(&Value::Null, &ty), None);
+    }
+
     #[test]
     fn missing_object_attributes_decode_as_null_and_extra_ones_are_refused() {
         let ty = obj_type(&[("a", Type::String), ("b", Type::String)]);
