@@ -81,29 +81,28 @@ impl AlloyData {
         let Some(verdict) = err.verdict() else {
             return api_error(diags, summary, err);
         };
-        let cause = match verdict {
-            alloy_client::Verdict::Unreachable { .. } => repeats::Cause::Unreachable,
-            alloy_client::Verdict::Rejected { .. } => repeats::Cause::Rejected,
+        let (cause, short, names_key) = match verdict {
+            alloy_client::Verdict::Unreachable { .. } => (
+                repeats::Cause::Unreachable,
+                "API unreachable, nothing sent",
+                false,
+            ),
+            alloy_client::Verdict::Rejected { .. } => (
+                repeats::Cause::Rejected,
+                "API key rejected, nothing sent",
+                true,
+            ),
         };
-        let short = match verdict {
-            alloy_client::Verdict::Unreachable { .. } => "API unreachable, nothing sent",
-            alloy_client::Verdict::Rejected { .. } => "API key rejected, nothing sent",
+        let full = || {
+            let detail = full_detail(err);
+            if names_key {
+                format!("{detail} The key in use came from {}.", self.key_source)
+            } else {
+                detail
+            }
         };
-        self.explained.error(
-            diags,
-            cause,
-            None,
-            summary,
-            || match &verdict {
-                alloy_client::Verdict::Rejected { .. } => format!(
-                    "{} The key in use came from {}.",
-                    full_detail(err),
-                    self.key_source
-                ),
-                alloy_client::Verdict::Unreachable { .. } => full_detail(err),
-            },
-            short,
-        );
+        self.explained
+            .error(diags, cause, None, summary, full, short);
     }
 }
 

@@ -42,7 +42,7 @@ impl Explained {
     /// words: Terraform already names the instance) and a pointer to the full one, with no detail:
     /// one line of output besides the lines Terraform prints for every diagnostic.
     /// Terraform does not print diagnostics in the order they were made, so the pointer says
-    /// "the fully explained error", not "the first".
+    /// "the fully explained one", not "the first".
     pub fn error(
         &self,
         diags: &mut Diagnostics,

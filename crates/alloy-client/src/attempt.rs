@@ -19,7 +19,7 @@ use url::Url;
 use super::classify::{Step, chain};
 use super::client::{AlloyClient, Http};
 use super::error::Error;
-use super::reach::Lead;
+use super::reach::{Lead, Verdict};
 use super::retry::parse_retry_after;
 use super::throttle::Answer;
 
@@ -100,12 +100,8 @@ impl Ctx {
             .last_unreachable
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        *unreachable = match e {
-            Error::Transport {
-                detail,
-                unreachable: true,
-                ..
-            } => Some(detail.clone()),
+        *unreachable = match e.verdict() {
+            Some(Verdict::Unreachable { detail }) => Some(detail),
             _ => None,
         };
     }

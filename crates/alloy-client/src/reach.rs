@@ -126,19 +126,12 @@ impl Reach {
         }
     }
 
-    /// Records the verdict an operation's final error calls for, if any.
+    /// Records the verdict an operation's final error calls for, if any ([`Error::verdict`]).
     pub fn judge(&self, ctx: &Ctx, e: &Error) {
-        let verdict = match e {
-            Error::Unauthorized { status, .. } => Verdict::Rejected { status: *status },
-            Error::Transport {
-                detail,
-                unreachable: true,
-                ..
-            } => Verdict::Unreachable {
-                detail: detail.clone(),
-            },
+        let verdict = match (e.verdict(), e) {
+            (Some(v), _) => v,
             // Out of time while every attempt failed to connect: as unreachable as it gets.
-            Error::Deadline { .. } if !self.answered.load(Ordering::SeqCst) => {
+            (None, Error::Deadline { .. }) if !self.answered.load(Ordering::SeqCst) => {
                 match ctx.unreachable() {
                     Some(detail) => Verdict::Unreachable { detail },
                     None => return,
