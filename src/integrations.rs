@@ -514,7 +514,7 @@ mod tests {
         let terraform_plugin::framework::Type::List(elem) = &attrs["integrations"] else {
             panic!("list")
         };
-        let bytes = terraform_plugin::framework::value::to_msgpack(&v, elem);
+        let bytes = terraform_plugin::framework::value::to_msgpack(&v, elem).unwrap();
         assert_eq!(
             terraform_plugin::framework::value::from_msgpack(&bytes, elem).unwrap(),
             v

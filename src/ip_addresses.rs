@@ -114,7 +114,7 @@ mod tests {
         );
         // The value matches the schema's shape exactly.
         let ty = IpAddressesDataSource.schema().value_type();
-        let bytes = terraform_plugin::framework::value::to_msgpack(&s, &ty);
+        let bytes = terraform_plugin::framework::value::to_msgpack(&s, &ty).unwrap();
         assert_eq!(
             terraform_plugin::framework::value::from_msgpack(&bytes, &ty).unwrap(),
             s

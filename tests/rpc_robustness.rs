@@ -94,7 +94,8 @@ impl World {
             pb::configure_provider::Request {
                 terraform_version: "1.11.4".into(),
                 config: Some(pb::DynamicValue {
-                    msgpack: value::to_msgpack(&cfg, &kinds.provider),
+                    msgpack:
+                        value::to_msgpack(&cfg, &kinds.provider).expect("a whole provider config"),
                     json: vec![],
                 }),
                 ..Default::default()
@@ -356,12 +357,12 @@ impl Gen<'_> {
     fn dynamic(&mut self, p: &Payload, ty: &Type) -> Option<pb::DynamicValue> {
         let typed = |g: &mut Gen<'_>, ty: &Type| {
             let v = g.object(ty);
-            value::to_msgpack(&v, ty)
+            value::to_msgpack(&v, ty).expect("generated objects are whole")
         };
         Some(match p {
             Payload::Absent => return None,
             Payload::Null => pb::DynamicValue {
-                msgpack: value::to_msgpack(&Value::Null, ty),
+                msgpack: value::to_msgpack(&Value::Null, ty).expect("null encodes"),
                 json: vec![],
             },
             Payload::Empty => pb::DynamicValue::default(),

@@ -163,20 +163,23 @@ pub fn decode(
 /// Encodes a value the provider produced for Terraform. A value that lacks an attribute of its
 /// type (a model missing a schema attribute) is an error diagnostic, not a silent null.
 pub fn encode(v: &Value, ty: &Type, diags: &mut Diagnostics) -> Option<pb::DynamicValue> {
-    if let Some(path) = value::missing_attribute(v, ty) {
-        diags.error(
-            "Provider produced an incomplete value",
-            format!(
-                "The provider's value has no attribute `{path}`, which its schema declares. This is a \
-                 bug in the provider; please report it to the provider developers."
-            ),
-        );
-        return None;
+    match value::to_msgpack(v, ty) {
+        Ok(msgpack) => Some(pb::DynamicValue {
+            msgpack,
+            json: Vec::new(),
+        }),
+        Err(missing) => {
+            diags.error(
+                "Provider produced an incomplete value",
+                format!(
+                    "The provider's value has no attribute `{}`, which its schema declares. This is \
+                     a bug in the provider; please report it to the provider developers.",
+                    missing.path
+                ),
+            );
+            None
+        }
     }
-    Some(pb::DynamicValue {
-        msgpack: value::to_msgpack(v, ty),
-        json: Vec::new(),
-    })
 }
 
 pub fn timestamp(t: SystemTime) -> prost_types::Timestamp {

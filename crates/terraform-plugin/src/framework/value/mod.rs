@@ -76,7 +76,7 @@ mod msgpack;
 mod number;
 
 pub use json::{from_json, to_json};
-pub use msgpack::{from_msgpack, missing_attribute, to_msgpack};
+pub use msgpack::{MissingAttribute, from_msgpack, to_msgpack};
 pub use number::Number;
 
 /// Types nest no deeper than this when they arrive inside dynamic values (a guard against
@@ -335,7 +335,7 @@ mod tests {
                 Value::Tuple(vec![Value::string("a"), Value::Bool(false)]),
             ),
         ]);
-        let back = from_msgpack(&to_msgpack(&v, &ty), &ty).unwrap();
+        let back = from_msgpack(&to_msgpack(&v, &ty).unwrap(), &ty).unwrap();
         assert_eq!(back, v);
         assert_eq!(from_json(&to_json(&v, &ty), &ty).unwrap(), v);
     }

@@ -24,47 +24,32 @@ pub fn from_msgpack(bytes: &[u8], ty: &Type) -> Result<Value, DecodeError> {
     Ok(v)
 }
 
-/// Encodes a value of type `ty` as msgpack, the form Terraform expects back.
-pub fn to_msgpack(v: &Value, ty: &Type) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64);
-    write_value(&mut out, v, ty);
-    out
+/// An object attribute that a value lacks while its type declares it: encoding refuses it
+/// rather than inventing a null (a model missing a schema attribute is a provider bug).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MissingAttribute {
+    /// Where, e.g. `items[1].count`.
+    pub path: String,
 }
 
-/// The path of the first object attribute that `ty` declares and `v` lacks, if any. Encoding
-/// writes such an attribute as null; a value the provider built (a model missing a field, say)
-/// must not be sent like that, so [`wire::encode`](crate::framework::wire::encode) asks first.
-pub fn missing_attribute(v: &Value, ty: &Type) -> Option<String> {
-    let inner = |v: &Value, ty: &Type, step: String| {
-        missing_attribute(v, ty).map(|rest| {
-            if rest.is_empty() || rest.starts_with('[') {
-                format!("{step}{rest}")
-            } else {
-                format!("{step}.{rest}")
-            }
-        })
-    };
-    match (v, ty) {
-        (Value::Object(m), Type::Object(attrs)) => {
-            attrs.iter().find_map(|(k, at)| match m.get(k) {
-                None => Some(k.clone()),
-                Some(item) => inner(item, at, k.clone()),
-            })
-        }
-        (Value::List(items) | Value::Set(items), Type::List(e) | Type::Set(e)) => items
-            .iter()
-            .enumerate()
-            .find_map(|(i, item)| inner(item, e, format!("[{i}]"))),
-        (Value::Map(m), Type::Map(e)) => m
-            .iter()
-            .find_map(|(k, item)| inner(item, e, format!("[{k:?}]"))),
-        (Value::Tuple(items), Type::Tuple(ts)) => items
-            .iter()
-            .zip(ts)
-            .enumerate()
-            .find_map(|(i, (item, t))| inner(item, t, format!("[{i}]"))),
-        _ => None,
+impl MissingAttribute {
+    /// The same attribute seen from one level up, through `step` (an attribute name or `[i]`).
+    fn under(mut self, step: &str) -> Self {
+        self.path = if self.path.starts_with('[') {
+            format!("{step}{}", self.path)
+        } else {
+            format!("{step}.{}", self.path)
+        };
+        self
     }
+}
+
+/// Encodes a value of type `ty` as msgpack, the form Terraform expects back. Every attribute an
+/// object type declares must be present in the value (null is a value).
+pub fn to_msgpack(v: &Value, ty: &Type) -> Result<Vec<u8>, MissingAttribute> {
+    let mut out = Vec::with_capacity(64);
+    write_value(&mut out, v, ty)?;
+    Ok(out)
 }
 
 struct Reader<'a> {
@@ -346,7 +331,7 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
     let _ = rmp::encode::write_str(out, s);
 }
 
-fn write_value(out: &mut Vec<u8>, v: &Value, ty: &Type) {
+fn write_value(out: &mut Vec<u8>, v: &Value, ty: &Type) -> Result<(), MissingAttribute> {
     if let Type::Dynamic = ty {
         match v {
             Value::Null => out.push(0xc0),
@@ -355,10 +340,10 @@ fn write_value(out: &mut Vec<u8>, v: &Value, ty: &Type) {
                 let t = v.infer_type();
                 write_len(out, 2, rmp::encode::write_array_len);
                 let _ = rmp::encode::write_str(out, &t.to_json().to_string());
-                write_value(out, v, &t);
+                write_value(out, v, &t)?;
             }
         }
-        return;
+        return Ok(());
     }
     match v {
         Value::Null => out.push(0xc0),
@@ -383,7 +368,7 @@ fn write_value(out: &mut Vec<u8>, v: &Value, ty: &Type) {
                     Type::Tuple(ts) => ts.get(i).unwrap_or(&Type::Dynamic),
                     _ => &Type::Dynamic,
                 };
-                write_value(out, item, et);
+                write_value(out, item, et).map_err(|m| m.under(&format!("[{i}]")))?;
             }
         }
         Value::Map(m) => {
@@ -394,7 +379,7 @@ fn write_value(out: &mut Vec<u8>, v: &Value, ty: &Type) {
             };
             for (k, item) in m {
                 write_str(out, k);
-                write_value(out, item, et);
+                write_value(out, item, et).map_err(|m| m.under(&format!("[{k:?}]")))?;
             }
         }
         Value::Object(m) => match ty {
@@ -403,18 +388,22 @@ fn write_value(out: &mut Vec<u8>, v: &Value, ty: &Type) {
                 write_len(out, attrs.len(), rmp::encode::write_map_len);
                 for (k, at) in attrs {
                     write_str(out, k);
-                    write_value(out, m.get(k).unwrap_or(&Value::Null), at);
+                    let item = m
+                        .get(k)
+                        .ok_or_else(|| MissingAttribute { path: k.clone() })?;
+                    write_value(out, item, at).map_err(|m| m.under(k))?;
                 }
             }
             _ => {
                 write_len(out, m.len(), rmp::encode::write_map_len);
                 for (k, item) in m {
                     write_str(out, k);
-                    write_value(out, item, &Type::Dynamic);
+                    write_value(out, item, &Type::Dynamic).map_err(|m| m.under(k))?;
                 }
             }
         },
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -427,7 +416,7 @@ mod tests {
     fn null_and_unknown_round_trip() {
         let ty = obj_type(&[("a", Type::String), ("b", Type::Number)]);
         let v = Value::object([("a", Value::Null), ("b", Value::Unknown)]);
-        let bytes = to_msgpack(&v, &ty);
+        let bytes = to_msgpack(&v, &ty).unwrap();
         // map of 2: "a" nil, "b" fixext1 code 0
         assert_eq!(
             bytes,
@@ -450,7 +439,7 @@ mod tests {
         );
     }
     #[test]
-    fn a_missing_attribute_is_found_at_any_depth() {
+    fn a_missing_attribute_is_refused_at_any_depth() {
         let inner = obj_type(&[("id", Type::String), ("count", Type::Number)]);
         let ty = obj_type(&[
             ("name", Type::String),
@@ -467,18 +456,16 @@ mod tests {
             ("name", Value::Null),
             ("items", Value::List(vec![item(true), item(true)])),
         ]);
-        assert_eq!(missing_attribute(&whole, &ty), None, "nulls are present");
+        assert!(to_msgpack(&whole, &ty).is_ok(), "nulls are present");
+        let missing = |v: &Value| to_msgpack(v, &ty).map_err(|m| m.path).err();
         let deep = Value::object([
             ("name", Value::Null),
             ("items", Value::List(vec![item(true), item(false)])),
         ]);
-        assert_eq!(
-            missing_attribute(&deep, &ty).as_deref(),
-            Some("items[1].count")
-        );
+        assert_eq!(missing(&deep).as_deref(), Some("items[1].count"));
         let top = Value::object([("items", Value::Null)]);
-        assert_eq!(missing_attribute(&top, &ty).as_deref(), Some("name"));
-        assert_eq!(missing_attribute(&Value::Null, &ty), None);
+        assert_eq!(missing(&top).as_deref(), Some("name"));
+        assert_eq!(missing(&Value::Null), None);
     }
 
     #[test]
@@ -512,7 +499,7 @@ mod tests {
         bytes.extend_from_slice(text.as_bytes());
         let v = from_msgpack(&bytes, &Type::Number).unwrap();
         assert_eq!(v, Value::Number(Number::Decimal(text.into())));
-        assert_eq!(to_msgpack(&v, &Type::Number), bytes);
+        assert_eq!(to_msgpack(&v, &Type::Number).unwrap(), bytes);
 
         // u64 above i64::MAX arrives as msgpack uint64 and must not wrap.
         let mut u = vec![0xcf];
@@ -529,7 +516,7 @@ mod tests {
     #[test]
     fn dynamic_values_carry_their_type() {
         let inner = Value::object([("x", Value::string("y"))]);
-        let bytes = to_msgpack(&inner, &Type::Dynamic);
+        let bytes = to_msgpack(&inner, &Type::Dynamic).unwrap();
         assert_eq!(from_msgpack(&bytes, &Type::Dynamic).unwrap(), inner);
     }
     #[test]
@@ -559,7 +546,7 @@ mod tests {
                 ("n", Value::Number(Number::Decimal("123456789012345678901234567890".into()))),
                 ("l", Value::List(vec![Value::object([("k", Value::Bool(true))]), Value::Unknown])),
             ]);
-            let mut bytes = to_msgpack(&v, &ty);
+            let mut bytes = to_msgpack(&v, &ty).unwrap();
             let i = flip % bytes.len();
             bytes[i] = to;
             bytes.truncate(cut % (bytes.len() + 1));
