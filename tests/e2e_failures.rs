@@ -64,11 +64,11 @@ fn state_count(ws: &Workspace) -> usize {
         .count()
 }
 
-/// How often `summary` opens an error box, and how many of those carry the full explanation
-/// (`marker`, a phrase only the full text has). Terraform wraps long lines, so words are compared
-/// with the white space between them folded.
-fn errors(out: &str, summary: &str, marker: &str) -> (usize, usize) {
-    let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
+/// How often `summary` opens an error box in `run`'s output, and how many of those carry the
+/// full explanation (`marker`, a phrase only the full text has). Terraform wraps long lines, so
+/// words are compared in [`Run::flat`]'s form, white space folded.
+fn errors(run: &Run, summary: &str, marker: &str) -> (usize, usize) {
+    let flat = run.flat();
     let boxes: Vec<&str> = flat.split("Error: ").skip(1).collect();
     let of = boxes.iter().filter(|b| b.starts_with(summary));
     let n = of.clone().count();
@@ -97,7 +97,7 @@ fn the_other_environments_key_fails_the_plan_once_and_keeps_every_user() {
         !out.contains("Warning: Alloy user deleted outside Terraform"),
         "no user reported deleted:\n{out}"
     );
-    let (boxes, full) = errors(&out, "Alloy users missing en masse", "other environment");
+    let (boxes, full) = errors(&r, "Alloy users missing en masse", "other environment");
     assert_eq!(full, 1, "one full explanation:\n{out}");
     assert!(boxes >= 3, "every missing user fails:\n{out}");
     assert!(
@@ -196,7 +196,7 @@ fn a_protected_user_that_is_missing_is_an_error_not_a_removal() {
     let out = r.all();
     assert_eq!(r.status.code(), Some(1), "{out}");
     assert_eq!(
-        errors(&out, "Protected Alloy user missing", "deletion_protection"),
+        errors(&r, "Protected Alloy user missing", "deletion_protection"),
         (1, 1),
         "{out}"
     );
@@ -214,7 +214,7 @@ fn protected_users_missing_en_masse_cost_a_line_or_two_each() {
     let out = r.all();
     assert_eq!(r.status.code(), Some(1), "{out}");
     assert_eq!(
-        errors(&out, "Alloy users missing en masse", "other environment").1,
+        errors(&r, "Alloy users missing en masse", "other environment").1,
         1,
         "{out}"
     );
@@ -236,7 +236,7 @@ fn an_environment_mismatch_is_explained_once() {
     let out = r.all();
     assert_eq!(r.status.code(), Some(1), "{out}");
     let (boxes, full) = errors(
-        &out,
+        &r,
         "Alloy environment mismatch",
         "Development and production",
     );
@@ -267,7 +267,7 @@ fn a_rejected_key_is_decided_by_the_first_answer() {
     );
     // Terraform reads ten at a time; only those already sent may meet the 401.
     assert!(calls <= 11, "{calls} calls after a rejected key");
-    let (boxes, full) = errors(&out, "Cannot read Alloy user", "is a current Alloy API key");
+    let (boxes, full) = errors(&r, "Cannot read Alloy user", "is a current Alloy API key");
     assert_eq!(full, 1, "one full explanation:\n{out}");
     assert_eq!(boxes, n, "{out}");
     assert!(out.contains("ALLOY_DEVELOPMENT_API_KEY"), "{out}");
@@ -307,7 +307,7 @@ fn an_unreachable_api_is_tried_by_one_read_only() {
         "{attempts} connection attempts"
     );
     let (boxes, full) = errors(
-        &out,
+        &r,
         "Cannot read Alloy user",
         "is reachable from this machine",
     );

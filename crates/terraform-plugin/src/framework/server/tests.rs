@@ -136,6 +136,18 @@ async fn configure(s: &Server<Fake>) {
     assert!(r.diagnostics.is_empty());
 }
 
+/// `ReadResource` of a `fake_thing` whose state is `state`.
+async fn read(s: &Server<Fake>, state: &Value) -> pb::read_resource::Response {
+    s.read_resource(Request::new(pb::read_resource::Request {
+        type_name: "fake_thing".into(),
+        current_state: dv(state),
+        ..Default::default()
+    }))
+    .await
+    .unwrap()
+    .into_inner()
+}
+
 async fn plan(
     s: &Server<Fake>,
     prior: &Value,
@@ -190,15 +202,7 @@ async fn a_panicking_handler_becomes_an_error_diagnostic() {
     let s = server();
     configure(&s).await;
     let state = thing(Value::string("x1"), "panic", Value::Null);
-    let r = s
-        .read_resource(Request::new(pb::read_resource::Request {
-            type_name: "fake_thing".into(),
-            current_state: dv(&state),
-            ..Default::default()
-        }))
-        .await
-        .unwrap()
-        .into_inner();
+    let r = read(&s, &state).await;
     assert_eq!(r.diagnostics.len(), 1);
     assert!(r.diagnostics[0].detail.contains("boom"));
     // ...and the server still answers.
@@ -211,15 +215,7 @@ async fn a_value_missing_a_schema_attribute_is_an_error_not_a_null() {
     let s = server();
     configure(&s).await;
     let state = thing(Value::string("x1"), "incomplete", Value::Null);
-    let r = s
-        .read_resource(Request::new(pb::read_resource::Request {
-            type_name: "fake_thing".into(),
-            current_state: dv(&state),
-            ..Default::default()
-        }))
-        .await
-        .unwrap()
-        .into_inner();
+    let r = read(&s, &state).await;
     assert!(r.new_state.is_none(), "nothing half-written is sent");
     assert_eq!(r.diagnostics.len(), 1);
     assert_eq!(
