@@ -10,16 +10,16 @@
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 pub mod config;
-mod integrations;
-mod ip_addresses;
+mod integrations_data_source;
+mod ip_addresses_data_source;
 mod missing_users;
 mod repeats;
 mod snapshot;
-mod user;
-mod user_data;
+mod user_resource;
+mod user_data_source;
 mod user_protect;
 mod user_token;
-mod users;
+mod users_data_source;
 
 use async_trait::async_trait;
 
@@ -152,16 +152,16 @@ impl Provider for AlloyProvider {
     }
 
     fn resources(&self) -> Vec<Box<dyn Resource<AlloyData>>> {
-        vec![Box::new(user::UserResource)]
+        vec![Box::new(user_resource::UserResource)]
     }
 
     fn data_sources(&self) -> Vec<Box<dyn DataSource<AlloyData>>> {
         vec![
-            Box::new(user_data::UserDataSource),
-            Box::new(users::UsersDataSource),
+            Box::new(user_data_source::UserDataSource),
+            Box::new(users_data_source::UsersDataSource),
             Box::new(user_token::UserTokenDataSource),
-            Box::new(integrations::IntegrationsDataSource),
-            Box::new(ip_addresses::IpAddressesDataSource),
+            Box::new(integrations_data_source::IntegrationsDataSource),
+            Box::new(ip_addresses_data_source::IpAddressesDataSource),
         ]
     }
 

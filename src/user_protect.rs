@@ -15,7 +15,7 @@
 //! A `removed { lifecycle { destroy = false } }` block is planned by Terraform as "forget" without
 //! asking the provider, so it stays the way to stop managing a protected user and keep it.
 
-use super::user::UserModel;
+use super::user_resource::UserModel;
 use terraform_plugin::framework::{Attr, AttrPath, Attribute, Deletion, Diagnostics};
 
 /// The attribute's name, as in configurations, state and diagnostics.

@@ -27,7 +27,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use super::AlloyData;
-use super::user::check_username;
+use super::user_resource::check_username;
 use terraform_plugin::framework::{
     Attr, AttrPath, Attribute, Block, DataSource, Diagnostics, EphemeralResource, Model, Opened,
     Renewed, Schema, Value,

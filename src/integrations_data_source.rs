@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use regex::Regex;
 
 use super::AlloyData;
-use super::user::check_username;
+use super::user_resource::check_username;
 use alloy_client::{Integration, Workflow};
 use terraform_plugin::framework::{
     Attr, AttrPath, Attribute, Block, DataSource, Diagnostics, Model, Nesting, Schema, Type, Value,

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use regex::Regex;
 
 use super::AlloyData;
-use super::integrations::{REGEX_SYNTAX, compile};
+use super::integrations_data_source::{REGEX_SYNTAX, compile};
 use alloy_client::User;
 use terraform_plugin::framework::{
     Attr, AttrPath, Attribute, Block, DataSource, Diagnostics, Model, Nesting, Schema, Value,

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 
 use super::AlloyData;
 use super::snapshot::Key;
-use super::user::check_username;
+use super::user_resource::check_username;
 use alloy_client::User;
 use terraform_plugin::framework::{
     Attr, AttrPath, Attribute, Block, DataSource, Diagnostics, Model, Schema, Value,
