@@ -10,6 +10,7 @@
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 pub mod config;
+mod demand;
 mod integrations_data_source;
 mod ip_addresses_data_source;
 mod missing_users;
@@ -19,7 +20,10 @@ mod user_resource;
 mod user_data_source;
 mod user_protect;
 mod user_token;
+mod user_workflow_resource;
 mod users_data_source;
+mod workflow_snapshot;
+mod workflow_users_data_source;
 
 use async_trait::async_trait;
 
@@ -43,6 +47,8 @@ pub struct AlloyData {
     pub environment: Environment,
     /// What this process learns of the environment's users (one list shared by every read).
     pub users: snapshot::UserSnapshot,
+    /// What this process learns of the tenants' workflows, and the door for changing them.
+    pub(crate) workflows: workflow_snapshot::WorkflowSnapshot,
     /// The guard against mass disappearance (see `missing_users`).
     pub(crate) missing: missing_users::MissingUsers,
     /// Causes already explained in full in this run (see `repeats`).
@@ -63,6 +69,7 @@ impl AlloyData {
             client,
             environment,
             users: snapshot::UserSnapshot::new(),
+            workflows: workflow_snapshot::WorkflowSnapshot::new(),
             missing: missing_users::MissingUsers::new(accept_missing_users),
             explained: repeats::Explained::default(),
             key_source,
@@ -152,7 +159,10 @@ impl Provider for AlloyProvider {
     }
 
     fn resources(&self) -> Vec<Box<dyn Resource<AlloyData>>> {
-        vec![Box::new(user_resource::UserResource)]
+        vec![
+            Box::new(user_resource::UserResource),
+            Box::new(user_workflow_resource::UserWorkflowResource),
+        ]
     }
 
     fn data_sources(&self) -> Vec<Box<dyn DataSource<AlloyData>>> {
@@ -162,12 +172,24 @@ impl Provider for AlloyProvider {
             Box::new(user_token::UserTokenDataSource),
             Box::new(integrations_data_source::IntegrationsDataSource),
             Box::new(ip_addresses_data_source::IpAddressesDataSource),
+            Box::new(workflow_users_data_source::WorkflowUsersDataSource),
         ]
     }
 
     fn ephemeral_resources(&self) -> Vec<Box<dyn EphemeralResource<AlloyData>>> {
         vec![Box::new(user_token::UserTokenEphemeral)]
     }
+}
+
+/// Reports a state the code believes cannot happen, loudly: a silent return would hide a bug.
+pub(crate) fn internal_error(diags: &mut Diagnostics, what: &str) {
+    diags.error(
+        "Provider bug",
+        format!(
+            "The Alloy provider met a state it does not expect ({what}). Nothing more was done for this \
+             resource. Please report it, with the Terraform and provider versions."
+        ),
+    );
 }
 
 /// Reports a failed API call, the one place where an API error becomes Terraform advice: the
