@@ -16,9 +16,9 @@ mod ip_addresses_data_source;
 mod missing_users;
 mod repeats;
 mod snapshot;
-mod user_resource;
 mod user_data_source;
 mod user_protect;
+mod user_resource;
 mod user_token;
 mod user_workflow_resource;
 mod users_data_source;
@@ -29,7 +29,7 @@ use async_trait::async_trait;
 
 use alloy_client::AlloyClient;
 use terraform_plugin::framework::{
-    ConfigureRequest, DataSource, Diagnostics, EphemeralResource, Provider, Resource, Schema, Value,
+    ConfigureRequest, Diagnostics, Provider, Registry, Schema, Value,
 };
 
 pub use config::Environment;
@@ -158,26 +158,17 @@ impl Provider for AlloyProvider {
         }
     }
 
-    fn resources(&self) -> Vec<Box<dyn Resource<AlloyData>>> {
-        vec![
-            Box::new(user_resource::UserResource),
-            Box::new(user_workflow_resource::UserWorkflowResource),
-        ]
-    }
-
-    fn data_sources(&self) -> Vec<Box<dyn DataSource<AlloyData>>> {
-        vec![
-            Box::new(user_data_source::UserDataSource),
-            Box::new(users_data_source::UsersDataSource),
-            Box::new(user_token::UserTokenDataSource),
-            Box::new(integrations_data_source::IntegrationsDataSource),
-            Box::new(ip_addresses_data_source::IpAddressesDataSource),
-            Box::new(workflow_users_data_source::WorkflowUsersDataSource),
-        ]
-    }
-
-    fn ephemeral_resources(&self) -> Vec<Box<dyn EphemeralResource<AlloyData>>> {
-        vec![Box::new(user_token::UserTokenEphemeral)]
+    fn register(&self, types: &mut Registry<AlloyData>) {
+        types
+            .resource(user_resource::UserResource)
+            .resource(user_workflow_resource::UserWorkflowResource)
+            .data_source(user_data_source::UserDataSource)
+            .data_source(users_data_source::UsersDataSource)
+            .data_source(user_token::UserTokenDataSource)
+            .data_source(integrations_data_source::IntegrationsDataSource)
+            .data_source(ip_addresses_data_source::IpAddressesDataSource)
+            .data_source(workflow_users_data_source::WorkflowUsersDataSource)
+            .ephemeral_resource(user_token::UserTokenEphemeral);
     }
 }
 

@@ -6,7 +6,8 @@
 //! - [`model`]: typed models, one struct per schema, declared with [`model!`](crate::model);
 //! - [`plan`]: the generic plan rules every resource follows (computed, replace, write-only);
 //! - [`resource`]: the traits a provider, resource, data source or ephemeral resource implements;
-//! - [`server`]: the tfplugin6 gRPC service that drives those traits.
+//! - [`server`]: the tfplugin6 gRPC service that drives those traits, reaching each registered
+//!   type through one [`Registry`].
 
 pub mod diag;
 pub mod model;
@@ -24,5 +25,5 @@ pub use resource::{
     ConfigureRequest, DataSource, EphemeralResource, Opened, Plan, Provider, Renewed, Resource,
 };
 pub use schema::{Attribute, Block, Nesting, Schema};
-pub use server::Server;
+pub use server::{Registry, Server};
 pub use value::{Number, Type, Value};

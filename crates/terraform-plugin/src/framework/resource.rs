@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::diag::{AttrPath, Diagnostics};
 use super::plan::Deletion;
 use super::schema::Schema;
+use super::server::Registry;
 use super::value::Value;
 
 /// What `ConfigureProvider` hands the provider.
@@ -41,9 +42,9 @@ pub trait Provider: Send + Sync + 'static {
     async fn configure(&self, req: ConfigureRequest, diags: &mut Diagnostics)
     -> Option<Self::Data>;
 
-    fn resources(&self) -> Vec<Box<dyn Resource<Self::Data>>>;
-    fn data_sources(&self) -> Vec<Box<dyn DataSource<Self::Data>>>;
-    fn ephemeral_resources(&self) -> Vec<Box<dyn EphemeralResource<Self::Data>>>;
+    /// Registers every type the provider serves, one call per type (see [`Registry`]). Called
+    /// once, when the server is built.
+    fn register(&self, types: &mut Registry<Self::Data>);
 }
 
 /// The plan being built for one resource instance; `modify_plan` may adjust it.

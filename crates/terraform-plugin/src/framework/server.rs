@@ -4,12 +4,13 @@
 //! trait, encode the result, and turn every failure — undecodable input, an unknown type name, a
 //! panic inside a handler — into an error diagnostic. The process keeps serving whatever happens.
 //!
-//! Every operation on a registered type starts the same way — find the type by name, decode
-//! what Terraform sent, get the configured data — and that preamble is one helper, `prepare`.
+//! The types the provider serves live in one [`Registry`] (`server/registry.rs`), the only place
+//! that lists the kinds; a handler here names its kind's table and nothing else. Every operation
+//! on a registered type starts the same way — find the type by name in that table, decode what
+//! Terraform sent, get the configured data — and that preamble is one helper, `prepare`.
 //! The generic plan rules (computed attributes, `requires_replace`, write-only nulling) live in
 //! [`super::plan`], the panic guard in `server/guard.rs`; the handlers here only apply them.
 
-use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
 
 use tokio_util::sync::CancellationToken;
@@ -19,72 +20,17 @@ use crate::proto::tfplugin6 as pb;
 use crate::proto::tfplugin6::provider_server::Provider as ProviderService;
 
 use super::diag::Diagnostics;
-use super::plan::{Change, Deletion, Rules};
-use super::resource::{ConfigureRequest, DataSource, EphemeralResource, Plan, Provider, Resource};
-use super::schema::Schema;
+use super::plan::{Change, Deletion};
+use super::resource::{ConfigureRequest, Plan, Provider};
 use super::value::{Type, Value};
 use super::wire;
 
 mod guard;
+mod registry;
 
 use guard::guarded;
-
-/// A schema together with what is derived from it once and used on every call: the value type
-/// and the plan rules.
-struct Typed<T: ?Sized> {
-    imp: Box<T>,
-    schema: Schema,
-    ty: Type,
-    rules: Rules,
-}
-
-impl<T: ?Sized> Typed<T> {
-    fn new(imp: Box<T>, schema: Schema) -> Self {
-        Typed {
-            imp,
-            ty: schema.value_type(),
-            rules: Rules::new(&schema),
-            schema,
-        }
-    }
-}
-
-/// The three kinds of registered type, for the diagnostic that names an unknown one.
-#[derive(Clone, Copy)]
-enum Kind {
-    Resource,
-    DataSource,
-    EphemeralResource,
-}
-
-impl Kind {
-    fn noun(self) -> &'static str {
-        match self {
-            Kind::Resource => "resource",
-            Kind::DataSource => "data source",
-            Kind::EphemeralResource => "ephemeral resource",
-        }
-    }
-}
-
-/// The registered implementation of `name`, or the diagnostic saying there is none.
-fn find<'a, T: ?Sized>(
-    map: &'a HashMap<&'static str, Typed<T>>,
-    kind: Kind,
-    name: &str,
-) -> Result<&'a Typed<T>, Diagnostics> {
-    map.get(name).ok_or_else(|| {
-        let kind = kind.noun();
-        let mut d = Diagnostics::new();
-        d.error(
-            format!("Unknown {kind} type"),
-            format!(
-                "This provider has no {kind} named {name:?}. Check the spelling, or upgrade the provider."
-            ),
-        );
-        d
-    })
-}
+use registry::{Described, Kind, Table, Typed};
+pub use registry::{Registry, Schemas};
 
 /// What an operation on a registered type has in hand once its preamble succeeded.
 struct Ready<'a, T: ?Sized, V, D> {
@@ -98,107 +44,49 @@ struct Ready<'a, T: ?Sized, V, D> {
 pub struct Server<P: Provider> {
     provider: P,
     provider_ty: Type,
-    resources: HashMap<&'static str, Typed<dyn Resource<P::Data>>>,
-    data_sources: HashMap<&'static str, Typed<dyn DataSource<P::Data>>>,
-    ephemerals: HashMap<&'static str, Typed<dyn EphemeralResource<P::Data>>>,
-    schema_response: OnceLock<pb::get_provider_schema::Response>,
+    /// Every type the provider serves, by kind.
+    registry: Registry<P::Data>,
+    /// The answers to GetProviderSchema and GetMetadata, built on first use.
+    described: OnceLock<Described>,
     data: RwLock<Option<Arc<P::Data>>>,
     /// Cancelled by StopProvider; handed to the provider at configure time.
     stop: CancellationToken,
 }
 
 impl<P: Provider> Server<P> {
+    /// Builds the server and its registry (asking the provider for every type once).
+    ///
+    /// # Panics
+    ///
+    /// If the provider registers two types of one kind under the same name.
     pub fn new(provider: P) -> Self {
-        let resources = provider
-            .resources()
-            .into_iter()
-            .map(|r| {
-                let s = r.schema();
-                (r.type_name(), Typed::new(r, s))
-            })
-            .collect();
-        let data_sources = provider
-            .data_sources()
-            .into_iter()
-            .map(|d| {
-                let s = d.schema();
-                (d.type_name(), Typed::new(d, s))
-            })
-            .collect();
-        let ephemerals = provider
-            .ephemeral_resources()
-            .into_iter()
-            .map(|e| {
-                let s = e.schema();
-                (e.type_name(), Typed::new(e, s))
-            })
-            .collect();
+        let mut registry = Registry::new();
+        provider.register(&mut registry);
         let provider_ty = provider.schema().value_type();
         Server {
             provider,
             provider_ty,
-            resources,
-            data_sources,
-            ephemerals,
-            schema_response: OnceLock::new(),
+            registry,
+            described: OnceLock::new(),
             data: RwLock::new(None),
             stop: CancellationToken::new(),
         }
     }
 
+    fn described(&self) -> &Described {
+        self.described
+            .get_or_init(|| registry::describe(&self.schemas()))
+    }
+
     /// The full schema response (also what `terraform providers schema -json` shows, and what
     /// the docs generator reads). Built once per process.
     pub fn schema_response(&self) -> &pb::get_provider_schema::Response {
-        self.schema_response
-            .get_or_init(|| pb::get_provider_schema::Response {
-                provider: Some(wire::schema(&self.provider.schema())),
-                resource_schemas: self
-                    .resources
-                    .iter()
-                    .map(|(k, t)| (k.to_string(), wire::schema(&t.schema)))
-                    .collect(),
-                data_source_schemas: self
-                    .data_sources
-                    .iter()
-                    .map(|(k, t)| (k.to_string(), wire::schema(&t.schema)))
-                    .collect(),
-                ephemeral_resource_schemas: self
-                    .ephemerals
-                    .iter()
-                    .map(|(k, t)| (k.to_string(), wire::schema(&t.schema)))
-                    .collect(),
-                server_capabilities: Some(pb::ServerCapabilities {
-                    // Terraform then plans every destroy through us, so `check_delete` can refuse
-                    // one at plan time (deletion protection) instead of mid-apply.
-                    plan_destroy: true,
-                    // Terraform may reuse the schema instead of asking every provider process.
-                    get_provider_schema_optional: true,
-                    move_resource_state: false,
-                }),
-                ..Default::default()
-            })
+        &self.described().schema
     }
 
     /// The provider's schemas by kind, for tools (docs generation) that run without Terraform.
     pub fn schemas(&self) -> Schemas<'_> {
-        Schemas {
-            provider: self.provider.schema(),
-            resources: self
-                .resources
-                .iter()
-                .map(|(k, t)| (*k, &t.schema))
-                .collect(),
-            data_sources: self
-                .data_sources
-                .iter()
-                .map(|(k, t)| (*k, &t.schema))
-                .collect(),
-            ephemeral_resources: self
-                .ephemerals
-                .iter()
-                .map(|(k, t)| (*k, &t.schema))
-                .collect(),
-        }
+        self.registry.schemas(self.provider.schema())
     }
 
     fn data(&self, diags: &mut Diagnostics) -> Option<Arc<P::Data>> {
@@ -218,15 +106,14 @@ impl<P: Provider> Server<P> {
     /// returns `None` to stop, having said why in the diagnostics or set the answer itself), then
     /// get the configured data (else say the provider is not configured). `None` means stop and
     /// answer with the diagnostics as they are.
-    fn prepare<'a, T: ?Sized, V>(
+    fn prepare<'a, T: Kind + ?Sized, V>(
         &self,
-        map: &'a HashMap<&'static str, Typed<T>>,
-        kind: Kind,
+        table: &'a Table<T>,
         name: &str,
         diags: &mut Diagnostics,
         decode: impl FnOnce(&'a Typed<T>, &mut Diagnostics) -> Option<V>,
     ) -> Option<Ready<'a, T, V, P::Data>> {
-        let typed = match find(map, kind, name) {
+        let typed = match table.find(name) {
             Ok(t) => t,
             Err(unknown) => {
                 diags.extend(unknown);
@@ -237,35 +124,6 @@ impl<P: Provider> Server<P> {
         let data = self.data(diags)?;
         Some(Ready { typed, input, data })
     }
-}
-
-/// Validates one configuration of a registered type: decode against its schema, then let the
-/// implementation check it. Shared by resources, data sources and ephemeral resources.
-fn validate_typed<T: ?Sized>(
-    map: &HashMap<&'static str, Typed<T>>,
-    kind: Kind,
-    type_name: &str,
-    config: Option<&pb::DynamicValue>,
-    validate: impl Fn(&T, &Value, &mut Diagnostics),
-) -> Diagnostics {
-    let t = match find(map, kind, type_name) {
-        Ok(t) => t,
-        Err(unknown) => return unknown,
-    };
-    let mut diags = Diagnostics::new();
-    let what = format!("{} configuration", kind.noun());
-    if let Some(config) = wire::decode(config, &t.ty, &what, &mut diags) {
-        validate(&t.imp, &config, &mut diags);
-    }
-    diags
-}
-
-/// Schemas by kind, borrowed from a [`Server`].
-pub struct Schemas<'a> {
-    pub provider: Schema,
-    pub resources: Vec<(&'static str, &'a Schema)>,
-    pub data_sources: Vec<(&'static str, &'a Schema)>,
-    pub ephemeral_resources: Vec<(&'static str, &'a Schema)>,
 }
 
 #[tonic::async_trait]
@@ -289,26 +147,7 @@ impl<P: Provider> ProviderService for Server<P> {
         &self,
         _req: Request<pb::get_metadata::Request>,
     ) -> Result<Response<pb::get_metadata::Response>, Status> {
-        let name = |k: &&str| k.to_string();
-        Ok(Response::new(pb::get_metadata::Response {
-            server_capabilities: self.schema_response().server_capabilities,
-            resources: self
-                .resources
-                .keys()
-                .map(|k| pb::get_metadata::ResourceMetadata { type_name: name(k) })
-                .collect(),
-            data_sources: self
-                .data_sources
-                .keys()
-                .map(|k| pb::get_metadata::DataSourceMetadata { type_name: name(k) })
-                .collect(),
-            ephemeral_resources: self
-                .ephemerals
-                .keys()
-                .map(|k| pb::get_metadata::EphemeralMetadata { type_name: name(k) })
-                .collect(),
-            ..Default::default()
-        }))
+        Ok(Response::new(self.described().metadata.clone()))
     }
 
     async fn validate_provider_config(
@@ -337,13 +176,10 @@ impl<P: Provider> ProviderService for Server<P> {
     ) -> Result<Response<pb::validate_resource_config::Response>, Status> {
         let req = req.into_inner();
         guarded("ValidateResourceConfig", async {
-            let diags = validate_typed(
-                &self.resources,
-                Kind::Resource,
-                &req.type_name,
-                req.config.as_ref(),
-                |t, c, d| t.validate(c, d),
-            );
+            let diags = self
+                .registry
+                .resources
+                .validate(&req.type_name, req.config.as_ref());
             (Default::default(), diags)
         })
         .await
@@ -355,13 +191,10 @@ impl<P: Provider> ProviderService for Server<P> {
     ) -> Result<Response<pb::validate_data_resource_config::Response>, Status> {
         let req = req.into_inner();
         guarded("ValidateDataResourceConfig", async {
-            let diags = validate_typed(
-                &self.data_sources,
-                Kind::DataSource,
-                &req.type_name,
-                req.config.as_ref(),
-                |t, c, d| t.validate(c, d),
-            );
+            let diags = self
+                .registry
+                .data_sources
+                .validate(&req.type_name, req.config.as_ref());
             (Default::default(), diags)
         })
         .await
@@ -373,13 +206,10 @@ impl<P: Provider> ProviderService for Server<P> {
     ) -> Result<Response<pb::validate_ephemeral_resource_config::Response>, Status> {
         let req = req.into_inner();
         guarded("ValidateEphemeralResourceConfig", async {
-            let diags = validate_typed(
-                &self.ephemerals,
-                Kind::EphemeralResource,
-                &req.type_name,
-                req.config.as_ref(),
-                |t, c, d| t.validate(c, d),
-            );
+            let diags = self
+                .registry
+                .ephemerals
+                .validate(&req.type_name, req.config.as_ref());
             (Default::default(), diags)
         })
         .await
@@ -394,7 +224,7 @@ impl<P: Provider> ProviderService for Server<P> {
             let mut diags = Diagnostics::new();
             let mut resp = pb::upgrade_resource_state::Response::default();
             // No configured data needed: upgrading is a pure rewrite of what was stored.
-            let r = match find(&self.resources, Kind::Resource, &req.type_name) {
+            let r = match self.registry.resources.find(&req.type_name) {
                 Ok(r) => r,
                 Err(unknown) => return (resp, unknown),
             };
@@ -491,8 +321,7 @@ impl<P: Provider> ProviderService for Server<P> {
                 ..Default::default()
             };
             let ready = self.prepare(
-                &self.resources,
-                Kind::Resource,
+                &self.registry.resources,
                 &req.type_name,
                 &mut diags,
                 |r, diags| {
@@ -541,7 +370,7 @@ impl<P: Provider> ProviderService for Server<P> {
                 ..Default::default()
             };
             // Not `prepare`: the generic rules need no configured data, only `modify_plan` does.
-            let r = match find(&self.resources, Kind::Resource, &req.type_name) {
+            let r = match self.registry.resources.find(&req.type_name) {
                 Ok(r) => r,
                 Err(unknown) => return (resp, unknown),
             };
@@ -602,8 +431,7 @@ impl<P: Provider> ProviderService for Server<P> {
                 ..Default::default()
             };
             let ready = self.prepare(
-                &self.resources,
-                Kind::Resource,
+                &self.registry.resources,
                 &req.type_name,
                 &mut diags,
                 |r, diags| {
@@ -668,8 +496,7 @@ impl<P: Provider> ProviderService for Server<P> {
             let mut diags = Diagnostics::new();
             let mut resp = pb::import_resource_state::Response::default();
             let ready = self.prepare(
-                &self.resources,
-                Kind::Resource,
+                &self.registry.resources,
                 &req.type_name,
                 &mut diags,
                 |_, _| Some(()),
@@ -700,8 +527,7 @@ impl<P: Provider> ProviderService for Server<P> {
             let mut diags = Diagnostics::new();
             let mut resp = pb::read_data_source::Response::default();
             let ready = self.prepare(
-                &self.data_sources,
-                Kind::DataSource,
+                &self.registry.data_sources,
                 &req.type_name,
                 &mut diags,
                 |d, diags| wire::decode(req.config.as_ref(), &d.ty, "configuration", diags),
@@ -732,8 +558,7 @@ impl<P: Provider> ProviderService for Server<P> {
             let mut diags = Diagnostics::new();
             let mut resp = pb::open_ephemeral_resource::Response::default();
             let ready = self.prepare(
-                &self.ephemerals,
-                Kind::EphemeralResource,
+                &self.registry.ephemerals,
                 &req.type_name,
                 &mut diags,
                 |e, diags| {
@@ -775,8 +600,7 @@ impl<P: Provider> ProviderService for Server<P> {
             let mut diags = Diagnostics::new();
             let mut resp = pb::renew_ephemeral_resource::Response::default();
             let ready = self.prepare(
-                &self.ephemerals,
-                Kind::EphemeralResource,
+                &self.registry.ephemerals,
                 &req.type_name,
                 &mut diags,
                 |_, _| Some(()),
@@ -802,8 +626,7 @@ impl<P: Provider> ProviderService for Server<P> {
         guarded("CloseEphemeralResource", async {
             let mut diags = Diagnostics::new();
             let ready = self.prepare(
-                &self.ephemerals,
-                Kind::EphemeralResource,
+                &self.registry.ephemerals,
                 &req.type_name,
                 &mut diags,
                 |_, _| Some(()),

@@ -3,11 +3,16 @@
 //! directly in `plan.rs`.
 
 use super::*;
-use crate::framework::{AttrPath, Attribute, Block};
+use crate::framework::{
+    AttrPath, Attribute, Block, DataSource, EphemeralResource, Opened, Resource, Schema,
+};
 use async_trait::async_trait;
 
 struct Fake;
 struct Thing;
+/// A data source and an ephemeral resource, so that every kind has one registered type.
+struct Lookup;
+struct Token;
 
 #[async_trait]
 impl Provider for Fake {
@@ -24,14 +29,48 @@ impl Provider for Fake {
     async fn configure(&self, _req: ConfigureRequest, _diags: &mut Diagnostics) -> Option<()> {
         Some(())
     }
-    fn resources(&self) -> Vec<Box<dyn Resource<()>>> {
-        vec![Box::new(Thing)]
+    fn register(&self, types: &mut Registry<()>) {
+        types
+            .resource(Thing)
+            .data_source(Lookup)
+            .ephemeral_resource(Token);
     }
-    fn data_sources(&self) -> Vec<Box<dyn DataSource<()>>> {
-        vec![]
+}
+
+fn named(name: &str) -> Schema {
+    Schema::new(
+        0,
+        Block::new(name, vec![Attribute::string("name").required()]),
+    )
+}
+
+#[async_trait]
+impl DataSource<()> for Lookup {
+    fn type_name(&self) -> &'static str {
+        "fake_lookup"
     }
-    fn ephemeral_resources(&self) -> Vec<Box<dyn EphemeralResource<()>>> {
-        vec![]
+    fn schema(&self) -> Schema {
+        named("l")
+    }
+    async fn read(&self, _: &(), config: &Value, _: &mut Diagnostics) -> Option<Value> {
+        Some(config.clone())
+    }
+}
+
+#[async_trait]
+impl EphemeralResource<()> for Token {
+    fn type_name(&self) -> &'static str {
+        "fake_token"
+    }
+    fn schema(&self) -> Schema {
+        named("e")
+    }
+    async fn open(&self, _: &(), config: &Value, _: &mut Diagnostics) -> Option<Opened> {
+        Some(Opened {
+            result: config.clone(),
+            private: Vec::new(),
+            renew_at: None,
+        })
     }
 }
 
@@ -343,4 +382,123 @@ async fn a_refused_delete_at_apply_keeps_the_state_and_never_deletes() {
     // Not "deleted a kept thing": `delete` was never called.
     assert_eq!(refusals(&r.diagnostics), vec!["Kept: Apply"]);
     assert_eq!(decoded(r.new_state), kept);
+}
+
+#[tokio::test]
+async fn metadata_and_schema_name_every_registered_type_by_kind() {
+    let s = server();
+    let m = s
+        .get_metadata(Request::new(pb::get_metadata::Request::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    let resources: Vec<_> = m.resources.iter().map(|t| t.type_name.as_str()).collect();
+    let data_sources: Vec<_> = m
+        .data_sources
+        .iter()
+        .map(|t| t.type_name.as_str())
+        .collect();
+    let ephemerals: Vec<_> = m
+        .ephemeral_resources
+        .iter()
+        .map(|t| t.type_name.as_str())
+        .collect();
+    assert_eq!(resources, ["fake_thing"]);
+    assert_eq!(data_sources, ["fake_lookup"]);
+    assert_eq!(ephemerals, ["fake_token"]);
+    assert_eq!(
+        m.server_capabilities,
+        s.schema_response().server_capabilities
+    );
+    let r = s.schema_response();
+    let keys =
+        |m: &std::collections::HashMap<String, pb::Schema>| m.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&r.resource_schemas), ["fake_thing"]);
+    assert_eq!(keys(&r.data_source_schemas), ["fake_lookup"]);
+    assert_eq!(keys(&r.ephemeral_resource_schemas), ["fake_token"]);
+}
+
+#[tokio::test]
+async fn each_kind_looks_names_up_in_its_own_table() {
+    let s = server();
+    configure(&s).await;
+    // `fake_thing` is a resource, not a data source: the diagnostic names the kind asked for.
+    let r = s
+        .validate_data_resource_config(Request::new(pb::validate_data_resource_config::Request {
+            type_name: "fake_thing".into(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.diagnostics.len(), 1);
+    assert_eq!(r.diagnostics[0].summary, "Unknown data source type");
+    assert!(
+        r.diagnostics[0].detail.contains("\"fake_thing\""),
+        "{}",
+        r.diagnostics[0].detail
+    );
+    let r = s
+        .open_ephemeral_resource(Request::new(pb::open_ephemeral_resource::Request {
+            type_name: "fake_lookup".into(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.diagnostics[0].summary, "Unknown ephemeral resource type");
+    // The registered names answer in their own kind.
+    let config = Value::object([("name", Value::string("n"))]);
+    let ty = named("x").value_type();
+    let r = s
+        .read_data_source(Request::new(pb::read_data_source::Request {
+            type_name: "fake_lookup".into(),
+            config: wire::encode(&config, &ty, &mut Diagnostics::new()),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
+    let state = r.state.expect("a state");
+    assert_eq!(
+        crate::framework::value::from_msgpack(&state.msgpack, &ty).unwrap(),
+        config
+    );
+    let r = s
+        .validate_ephemeral_resource_config(Request::new(
+            pb::validate_ephemeral_resource_config::Request {
+                type_name: "fake_token".into(),
+                config: wire::encode(&config, &ty, &mut Diagnostics::new()),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
+}
+
+struct Twice;
+
+#[async_trait]
+impl Provider for Twice {
+    type Data = ();
+    fn type_name(&self) -> &'static str {
+        "fake"
+    }
+    fn schema(&self) -> Schema {
+        named("p")
+    }
+    async fn configure(&self, _req: ConfigureRequest, _diags: &mut Diagnostics) -> Option<()> {
+        Some(())
+    }
+    fn register(&self, types: &mut Registry<()>) {
+        types.resource(Thing).data_source(Lookup).resource(Thing);
+    }
+}
+
+#[test]
+#[should_panic(expected = "two resource types are registered as \"fake_thing\"")]
+fn a_name_registered_twice_stops_the_server_from_being_built() {
+    let _ = Server::new(Twice);
 }
