@@ -294,7 +294,7 @@ impl DataSource<AlloyData> for IntegrationsDataSource {
             installed: config.installed.value(),
             name_regex,
         };
-        let list = match data.client.list_integrations(&user_id).await {
+        let list = match data.api.list_integrations(&user_id).await {
             Ok(l) => l,
             Err(e) if e.is_not_found() => {
                 diags.attr_error(

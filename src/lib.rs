@@ -9,15 +9,16 @@
 
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
+mod api;
 pub mod config;
 mod integrations_data_source;
 mod ip_addresses_data_source;
 mod missing_users;
 mod repeats;
 mod snapshot;
-mod user_resource;
 mod user_data_source;
 mod user_protect;
+mod user_resource;
 mod user_token;
 mod users_data_source;
 
@@ -39,9 +40,11 @@ pub const LOG_TARGETS: &[&str] = &[env!("CARGO_CRATE_NAME"), alloy_client::LOG_T
 
 /// What a configured provider hands every operation.
 pub struct AlloyData {
-    pub client: AlloyClient,
+    /// The API calls no snapshot owns (see `api`: user writes are not among them).
+    pub(crate) api: api::Api,
     pub environment: Environment,
-    /// What this process learns of the environment's users (one list shared by every read).
+    /// What this process learns of the environment's users (one list shared by every read), and
+    /// the only way to create, update or delete one.
     pub users: snapshot::UserSnapshot,
     /// The guard against mass disappearance (see `missing_users`).
     pub(crate) missing: missing_users::MissingUsers,
@@ -60,9 +63,9 @@ impl AlloyData {
         accept_missing_users: bool,
     ) -> Self {
         AlloyData {
-            client,
+            users: snapshot::UserSnapshot::new(client.clone()),
+            api: api::Api::new(client),
             environment,
-            users: snapshot::UserSnapshot::new(),
             missing: missing_users::MissingUsers::new(accept_missing_users),
             explained: repeats::Explained::default(),
             key_source,

@@ -161,7 +161,7 @@ impl DataSource<AlloyData> for UserDataSource {
             By::Id => Key::Id,
             By::Username => Key::Username,
         };
-        let user = match data.users.lookup(&data.client, key, asked).await {
+        let user = match data.users.lookup(key, asked).await {
             Ok(u) if answers(&u, by, asked) => Some(u),
             Ok(_) => None,
             Err(e) if e.is_not_found() => None,
@@ -179,7 +179,7 @@ impl DataSource<AlloyData> for UserDataSource {
             (None, By::Username) => {
                 // The lookup may have hit another user's id, or the API may not resolve
                 // usernames there: the full list settles it.
-                match data.users.all(&data.client).await {
+                match data.users.all().await {
                     Ok(all) => match all.iter().find(|u| u.username.as_deref() == Some(asked)) {
                         Some(u) => u.clone(),
                         None => {

@@ -233,7 +233,7 @@ impl Resource<AlloyData> for UserResource {
                 }
             }
         } else {
-            data.users.lookup(&data.client, Key::Id, id).await
+            data.users.lookup(Key::Id, id).await
         };
         match found {
             Ok(found) => {
@@ -266,9 +266,8 @@ impl Resource<AlloyData> for UserResource {
         let planned = UserModel::decode(planned, diags)?;
         let username = planned.username.as_str()?;
         let full_name = planned.full_name.as_str();
-        data.users.writing(None);
-        let created = match data.client.create_user(username, full_name).await {
-            Ok(c) => c,
+        let user = match data.users.create(username, full_name).await {
+            Ok(user) => user,
             Err(e @ Error::Conflict { .. }) => {
                 diags.attr_error(
                     AttrPath::attr("username"),
@@ -289,25 +288,8 @@ impl Resource<AlloyData> for UserResource {
                 return None;
             }
         };
-        // Alloy answers a plain create with the `userId` alone, so the rest is what was sent (no
-        // read-back: it would double the round trips of every create, and the next refresh
-        // compares the state with what Alloy stored anyway). After a lost answer, the user the
-        // username lookup found is recorded as that lookup saw it.
-        let user = match created.adopted {
-            Some(found) => {
-                tracing::info!(
-                    user_id = %found.user_id,
-                    "create answer was lost; adopted the user it created"
-                );
-                found
-            }
-            None => User {
-                user_id: created.user_id,
-                username: Some(username.to_owned()),
-                full_name: full_name.map(str::to_owned),
-            },
-        };
-        data.users.wrote(&user);
+        // What was sent plus the `userId` (no read-back), or after a lost answer the user the
+        // client's username lookup found (see `UserSnapshot::create`).
         let mut state = user_state(&user, &planned.username, data);
         state.deletion_protection = user_protect::kept(&planned.deletion_protection);
         Some(state.to_value())
@@ -340,14 +322,8 @@ impl Resource<AlloyData> for UserResource {
             );
         }
         let id = prior.id.as_str()?;
-        data.users.writing(Some(id));
-        match data
-            .client
-            .update_user(id, planned.full_name.as_str())
-            .await
-        {
+        match data.users.update(id, planned.full_name.as_str()).await {
             Ok(user) => {
-                data.users.wrote(&user);
                 let mut state = user_state(&user, &planned.username, data);
                 state.deletion_protection = protection;
                 Some(state.to_value())
@@ -369,8 +345,7 @@ impl Resource<AlloyData> for UserResource {
         let Some(id) = prior.id.as_str() else {
             return;
         };
-        data.users.writing(Some(id));
-        match data.client.delete_user(id).await {
+        match data.users.delete(id).await {
             Ok(()) => {}
             Err(e) if e.is_not_found() => {} // already gone: the goal is reached
             Err(e) => data.api_error(diags, "Cannot delete Alloy user", &e),
@@ -407,7 +382,7 @@ impl Resource<AlloyData> for UserResource {
         }
         // By id or by username, as `GET /users/{x}` resolves it; what is found is remembered, so
         // the read Terraform sends next costs nothing.
-        match data.users.lookup(&data.client, Key::IdOrUsername, id).await {
+        match data.users.lookup(Key::IdOrUsername, id).await {
             Ok(user) => Some(user_state(&user, &id.into(), data).to_value()),
             Err(e) if e.is_not_found() => {
                 diags.error(

@@ -111,7 +111,7 @@ fn renew_time_for(token: &str) -> Option<SystemTime> {
 
 /// Fetches a token for `user_id`, registering it for log redaction before anything else.
 async fn fetch(data: &AlloyData, user_id: &str, diags: &mut Diagnostics) -> Option<String> {
-    match data.client.user_token(user_id).await {
+    match data.api.user_token(user_id).await {
         Ok(token) => {
             secrets::register(&token);
             Some(token)
@@ -492,11 +492,7 @@ mod tests {
     #[tokio::test]
     async fn open_renew_and_close_against_the_emulator() {
         let (emu, data) = emulator().await;
-        let user = data
-            .client
-            .create_user("renew@example.com", None)
-            .await
-            .unwrap();
+        let user = data.users.create("renew@example.com", None).await.unwrap();
         let mut d = Diagnostics::new();
         let config = config(Value::string("renew@example.com"));
         let opened = UserTokenEphemeral

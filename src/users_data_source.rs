@@ -177,7 +177,7 @@ impl DataSource<AlloyData> for UsersDataSource {
                 empty_workflow(diags);
                 return None;
             }
-            Some(w) => match data.users.of_workflow(&data.client, w).await {
+            Some(w) => match data.users.of_workflow(w).await {
                 Ok(users) => select(&users, username_regex.as_ref()),
                 Err(e) => {
                     data.api_error(
@@ -188,7 +188,7 @@ impl DataSource<AlloyData> for UsersDataSource {
                     return None;
                 }
             },
-            None => match data.users.all(&data.client).await {
+            None => match data.users.all().await {
                 Ok(users) => select(&users, username_regex.as_ref()),
                 Err(e) => {
                     data.api_error(diags, "Cannot list Alloy users", &e);
