@@ -3,9 +3,12 @@
 //! [`alloy_client`] API client, and its binary serves it through [`terraform_plugin::plugin`]
 //! (DESIGN.md, "Layers").
 //!
-//! Its configuration, then one file per resource, data source and ephemeral resource. This file
-//! only lists what the provider offers and turns configuration into the [`AlloyData`] every
-//! operation receives.
+//! Its configuration, then one file per resource, data source and ephemeral resource, named by
+//! its kind (`user_resource.rs`, `users_data_source.rs`, `user_token_ephemeral.rs`), and the
+//! modules they share: `api` and `snapshot` (their only ways to the API), `validation`,
+//! `not_found` (checks and diagnostics), `jwt`, `missing_users`, `repeats`.
+//! This file only lists what the provider offers and turns configuration into the [`AlloyData`]
+//! every operation receives.
 
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
@@ -13,14 +16,18 @@ mod api;
 pub mod config;
 mod integrations_data_source;
 mod ip_addresses_data_source;
+mod jwt;
 mod missing_users;
+mod not_found;
 mod repeats;
 mod snapshot;
 mod user_data_source;
 mod user_protect;
 mod user_resource;
-mod user_token;
+mod user_token_data_source;
+mod user_token_ephemeral;
 mod users_data_source;
+mod validation;
 
 use async_trait::async_trait;
 
@@ -162,14 +169,14 @@ impl Provider for AlloyProvider {
         vec![
             Box::new(user_data_source::UserDataSource),
             Box::new(users_data_source::UsersDataSource),
-            Box::new(user_token::UserTokenDataSource),
+            Box::new(user_token_data_source::UserTokenDataSource),
             Box::new(integrations_data_source::IntegrationsDataSource),
             Box::new(ip_addresses_data_source::IpAddressesDataSource),
         ]
     }
 
     fn ephemeral_resources(&self) -> Vec<Box<dyn EphemeralResource<AlloyData>>> {
-        vec![Box::new(user_token::UserTokenEphemeral)]
+        vec![Box::new(user_token_ephemeral::UserTokenEphemeral)]
     }
 }
 

@@ -63,13 +63,25 @@ pub(crate) const PER_USER_READS: usize = 2;
 /// How long the read after those waits for a sign that more reads are coming.
 pub(crate) const DEMAND_WINDOW: Duration = Duration::from_millis(250);
 
-/// Which key a lookup matches.
+/// Which key a lookup matches (the `alloy_user` data source's two attributes, an import id).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Key {
     Id,
     Username,
     /// Either, id first: what `GET /users/{x}` resolves (an import id).
     IdOrUsername,
+}
+
+impl Key {
+    /// How messages name the key; for [`Key::Id`] and [`Key::Username`] it is also the name of
+    /// the `alloy_user` data source's attribute that asks by it.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Key::Id => "id",
+            Key::Username => "username",
+            Key::IdOrUsername => "userId or username",
+        }
+    }
 }
 
 /// What this process knows of the environment's users.

@@ -15,8 +15,10 @@
 use async_trait::async_trait;
 
 use super::missing_users::{self, StateUser};
+use super::not_found::{self, Asked};
 use super::repeats::Cause;
 use super::snapshot::Key;
+use super::validation::check_username;
 use super::{AlloyData, user_protect};
 use alloy_client::{Error, User};
 use terraform_plugin::framework::{
@@ -24,38 +26,6 @@ use terraform_plugin::framework::{
 };
 
 pub struct UserResource;
-
-/// Longest username we accept, in characters.
-const MAX_USERNAME_CHARS: usize = 255;
-
-/// Checks a username (or a value that may be one) the way Alloy needs it. `what` names the
-/// attribute in the message.
-pub(crate) fn check_username(value: &str, path: AttrPath, what: &str, diags: &mut Diagnostics) {
-    let problem = if value.is_empty() {
-        Some("must not be empty".to_string())
-    } else if value.trim() != value {
-        Some("must not start or end with whitespace".to_string())
-    } else if let Some(c) = value.chars().find(|c| c.is_control()) {
-        Some(format!(
-            "must not contain control characters (found U+{:04X})",
-            c as u32
-        ))
-    } else if value.chars().count() > MAX_USERNAME_CHARS {
-        Some(format!(
-            "must be at most {MAX_USERNAME_CHARS} characters (it has {})",
-            value.chars().count()
-        ))
-    } else {
-        None
-    };
-    if let Some(p) = problem {
-        diags.attr_error(
-            path,
-            format!("Invalid {what}"),
-            format!("The {what} {p}. Alloy usernames are typically an email address or your own customer id."),
-        );
-    }
-}
 
 terraform_plugin::model! {
     /// `alloy_user` as Terraform holds it in plans and state.
@@ -162,7 +132,7 @@ impl Resource<AlloyData> for UserResource {
             return;
         };
         if let Some(u) = config.username.as_str() {
-            check_username(u, AttrPath::attr("username"), "username", diags);
+            check_username("username", u, diags);
         }
         if config.full_name.as_str() == Some("") {
             diags.attr_error(
@@ -385,14 +355,7 @@ impl Resource<AlloyData> for UserResource {
         match data.users.lookup(Key::IdOrUsername, id).await {
             Ok(user) => Some(user_state(&user, &id.into(), data).to_value()),
             Err(e) if e.is_not_found() => {
-                diags.error(
-                    "Alloy user not found",
-                    format!(
-                        "No user with userId or username {id:?} exists in the {} environment. Check the id, and \
-                         that the provider's environment and API key are the ones the user was created with.",
-                        data.environment.as_str()
-                    ),
-                );
+                not_found::user(data, Asked::Import, id, diags);
                 None
             }
             Err(e) => {
@@ -406,24 +369,6 @@ impl Resource<AlloyData> for UserResource {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn problems(u: &str) -> Vec<String> {
-        let mut d = Diagnostics::new();
-        check_username(u, AttrPath::attr("username"), "username", &mut d);
-        d.iter().map(|x| x.detail.clone()).collect()
-    }
-
-    #[test]
-    fn usernames_are_checked() {
-        assert!(problems("jane@example.com").is_empty());
-        assert!(problems("Zoë Ünïcode").is_empty());
-        assert!(problems("")[0].contains("must not be empty"));
-        assert!(problems(" jane")[0].contains("whitespace"));
-        assert!(problems("jane\n")[0].contains("whitespace"));
-        assert!(problems("ja\u{7}ne")[0].contains("U+0007"));
-        assert!(problems(&"é".repeat(255)).is_empty());
-        assert!(problems(&"é".repeat(256))[0].contains("at most 255"));
-    }
 
     #[test]
     fn model_matches_schema() {
