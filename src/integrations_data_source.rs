@@ -18,9 +18,9 @@ use std::cmp::Ordering;
 use async_trait::async_trait;
 use regex::Regex;
 
-use super::AlloyData;
 use super::not_found::{self, Asked};
 use super::validation::{self, REGEX_SYNTAX, check_username};
+use super::{AlloyData, provider_bug};
 use alloy_client::{Integration, Workflow};
 use terraform_plugin::framework::{
     Attr, Attribute, Block, DataSource, Diagnostics, Model, Nesting, Schema, Type, Value,
@@ -254,7 +254,12 @@ impl DataSource<AlloyData> for IntegrationsDataSource {
         diags: &mut Diagnostics,
     ) -> Option<Value> {
         let mut config = IntegrationsModel::decode(config, diags)?;
-        let user_id = config.user_id.as_str()?.to_owned();
+        let user_id = provider_bug::expect(
+            config.user_id.as_str(),
+            "an alloy_integrations configuration has no user_id",
+            diags,
+        )?
+        .to_owned();
         // Validation runs first, so an invalid pattern is only met here if Terraform skipped it.
         let name_regex = match config.name_regex.as_str() {
             None => None,

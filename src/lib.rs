@@ -6,7 +6,7 @@
 //! Its configuration, then one file per resource, data source and ephemeral resource, named by
 //! its kind (`user_resource.rs`, `users_data_source.rs`, `user_token_ephemeral.rs`), and the
 //! modules they share: `api` and `snapshot` (their only ways to the API), `validation`,
-//! `not_found` (checks and diagnostics), `jwt`, `missing_users`, `repeats`.
+//! `not_found` and `provider_bug` (checks and diagnostics), `jwt`, `missing_users`, `repeats`.
 //! This file only lists what the provider offers and turns configuration into the [`AlloyData`]
 //! every operation receives.
 
@@ -19,6 +19,7 @@ mod ip_addresses_data_source;
 mod jwt;
 mod missing_users;
 mod not_found;
+mod provider_bug;
 mod repeats;
 mod snapshot;
 mod user_data_source;

@@ -14,10 +14,10 @@
 
 use async_trait::async_trait;
 
-use super::AlloyData;
 use super::not_found::{self, Asked};
 use super::snapshot::Key;
 use super::validation::check_username;
+use super::{AlloyData, provider_bug};
 use alloy_client::User;
 use terraform_plugin::framework::{
     Attr, AttrPath, Attribute, Block, DataSource, Diagnostics, Model, Schema, Value,
@@ -131,7 +131,13 @@ impl DataSource<AlloyData> for UserDataSource {
             (Some(id), None) => (Key::Id, id),
             (None, Some(u)) => (Key::Username, u),
             // Validation rejects every other shape before Terraform reads.
-            _ => return None,
+            _ => {
+                provider_bug::report(
+                    "an alloy_user data source is read without exactly one of id and username",
+                    diags,
+                );
+                return None;
+            }
         };
         let user = match data.users.lookup(key, asked).await {
             Ok(u) if answers(&u, key, asked) => Some(u),

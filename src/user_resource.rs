@@ -19,7 +19,7 @@ use super::not_found::{self, Asked};
 use super::repeats::Cause;
 use super::snapshot::Key;
 use super::validation::check_username;
-use super::{AlloyData, user_protect};
+use super::{AlloyData, provider_bug, user_protect};
 use alloy_client::{Error, User};
 use terraform_plugin::framework::{
     Attr, AttrPath, Attribute, Block, Deletion, Diagnostics, Model, Plan, Resource, Schema, Value,
@@ -184,7 +184,9 @@ impl Resource<AlloyData> for UserResource {
         if !check_environment(&prior, data, diags) {
             return Some(state);
         }
-        let Some(id) = prior.id.as_str() else {
+        let Some(id) =
+            provider_bug::expect(prior.id.as_str(), "an alloy_user in state has no id", diags)
+        else {
             return Some(state);
         };
         let user = StateUser {
@@ -234,7 +236,11 @@ impl Resource<AlloyData> for UserResource {
         diags: &mut Diagnostics,
     ) -> Option<Value> {
         let planned = UserModel::decode(planned, diags)?;
-        let username = planned.username.as_str()?;
+        let username = provider_bug::expect(
+            planned.username.as_str(),
+            "a planned alloy_user has no username",
+            diags,
+        )?;
         let full_name = planned.full_name.as_str();
         let user = match data.users.create(username, full_name).await {
             Ok(user) => user,
@@ -291,7 +297,8 @@ impl Resource<AlloyData> for UserResource {
                 .to_value(),
             );
         }
-        let id = prior.id.as_str()?;
+        let id =
+            provider_bug::expect(prior.id.as_str(), "an alloy_user in state has no id", diags)?;
         match data.users.update(id, planned.full_name.as_str()).await {
             Ok(user) => {
                 let mut state = user_state(&user, &planned.username, data);
@@ -312,7 +319,9 @@ impl Resource<AlloyData> for UserResource {
         if !check_environment(&prior, data, diags) {
             return;
         }
-        let Some(id) = prior.id.as_str() else {
+        let Some(id) =
+            provider_bug::expect(prior.id.as_str(), "an alloy_user in state has no id", diags)
+        else {
             return;
         };
         match data.users.delete(id).await {

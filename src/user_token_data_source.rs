@@ -46,7 +46,7 @@ impl DataSource<AlloyData> for UserTokenDataSource {
         diags: &mut Diagnostics,
     ) -> Option<Value> {
         let config = UserTokenModel::decode(config, diags)?;
-        let user_id = config.user_id.as_str()?;
+        let user_id = config.user_id(diags)?;
         let token = fetch(data, user_id, diags).await?;
         Some(result(user_id, &token))
     }

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use super::not_found::{self, Asked};
 use super::validation::check_username;
-use super::{AlloyData, jwt};
+use super::{AlloyData, jwt, provider_bug};
 use terraform_plugin::framework::{
     Attr, Attribute, Block, Diagnostics, EphemeralResource, Model, Opened, Renewed, Schema, Value,
 };
@@ -98,6 +98,18 @@ terraform_plugin::model! {
         user_id: Attr<String>,
         token: Attr<String>,
         expires_at: Attr<String>,
+    }
+}
+
+impl UserTokenModel {
+    /// The `user_id` of a configuration Terraform sends to open or read (it validated the
+    /// attribute as required, and sends no unknown value then).
+    pub(crate) fn user_id<'a>(&'a self, diags: &mut Diagnostics) -> Option<&'a str> {
+        provider_bug::expect(
+            self.user_id.as_str(),
+            "an alloy_user_token configuration has no user_id",
+            diags,
+        )
     }
 }
 
@@ -176,13 +188,17 @@ impl EphemeralResource<AlloyData> for UserTokenEphemeral {
         diags: &mut Diagnostics,
     ) -> Option<Opened> {
         let config = UserTokenModel::decode(config, diags)?;
-        let user_id = config.user_id.as_str()?;
+        let user_id = config.user_id(diags)?;
         let token = fetch(data, user_id, diags).await?;
         let private = serde_json::to_vec(&Private {
             user_id: user_id.to_string(),
             expires: jwt::exp(&token),
-        })
-        .ok()?;
+        });
+        let private = provider_bug::expect(
+            private.ok(),
+            "the private data of an alloy_user_token could not be encoded",
+            diags,
+        )?;
         Some(Opened {
             renew_at: renew_time_for(&token),
             result: result(user_id, &token),
