@@ -3,23 +3,32 @@
 //! [`alloy_client`] API client, and its binary serves it through [`terraform_plugin::plugin`]
 //! (DESIGN.md, "Layers").
 //!
-//! Its configuration, then one file per resource, data source and ephemeral resource. This file
-//! only lists what the provider offers and turns configuration into the [`AlloyData`] every
-//! operation receives.
+//! Its configuration, then one file per resource, data source and ephemeral resource, named by
+//! its kind (`user_resource.rs`, `users_data_source.rs`, `user_token_ephemeral.rs`), and the
+//! modules they share: `api` and `snapshot` (their only ways to the API), `validation`,
+//! `not_found` and `provider_bug` (checks and diagnostics), `jwt`, `missing_users`, `repeats`.
+//! This file only lists what the provider offers and turns configuration into the [`AlloyData`]
+//! every operation receives.
 
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
+mod api;
 pub mod config;
 mod integrations_data_source;
 mod ip_addresses_data_source;
+mod jwt;
 mod missing_users;
+mod not_found;
+mod provider_bug;
 mod repeats;
 mod snapshot;
 mod user_data_source;
 mod user_protect;
 mod user_resource;
-mod user_token;
+mod user_token_data_source;
+mod user_token_ephemeral;
 mod users_data_source;
+mod validation;
 
 use async_trait::async_trait;
 
@@ -39,9 +48,11 @@ pub const LOG_TARGETS: &[&str] = &[env!("CARGO_CRATE_NAME"), alloy_client::LOG_T
 
 /// What a configured provider hands every operation.
 pub struct AlloyData {
-    pub client: AlloyClient,
+    /// The API calls no snapshot owns (see `api`: user writes are not among them).
+    pub(crate) api: api::Api,
     pub environment: Environment,
-    /// What this process learns of the environment's users (one list shared by every read).
+    /// What this process learns of the environment's users (one list shared by every read), and
+    /// the only way to create, update or delete one.
     pub users: snapshot::UserSnapshot,
     /// The guard against mass disappearance (see `missing_users`).
     pub(crate) missing: missing_users::MissingUsers,
@@ -60,9 +71,9 @@ impl AlloyData {
         accept_missing_users: bool,
     ) -> Self {
         AlloyData {
-            client,
+            users: snapshot::UserSnapshot::new(client.clone()),
+            api: api::Api::new(client),
             environment,
-            users: snapshot::UserSnapshot::new(),
             missing: missing_users::MissingUsers::new(accept_missing_users),
             explained: repeats::Explained::default(),
             key_source,
@@ -156,10 +167,10 @@ impl Provider for AlloyProvider {
             .resource(user_resource::UserResource)
             .data_source(user_data_source::UserDataSource)
             .data_source(users_data_source::UsersDataSource)
-            .data_source(user_token::UserTokenDataSource)
+            .data_source(user_token_data_source::UserTokenDataSource)
             .data_source(integrations_data_source::IntegrationsDataSource)
             .data_source(ip_addresses_data_source::IpAddressesDataSource)
-            .ephemeral_resource(user_token::UserTokenEphemeral);
+            .ephemeral_resource(user_token_ephemeral::UserTokenEphemeral);
     }
 }
 
