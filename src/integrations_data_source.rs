@@ -5,7 +5,8 @@
 //! - a stable order (by name, case-insensitively, then by exact name, then by id), so a list
 //!   that has not changed never shows a diff because the API reordered it; workflows too;
 //! - optional filters (`installed`, `name_regex`) applied here, since the API filters nothing;
-//!   the regex is compiled at validate time, so a typo fails the plan before any API call;
+//!   the regex is compiled at validate time (`validation::regex`, the syntax `REGEX_SYNTAX`
+//!   describes), so a typo fails the plan before any API call;
 //! - fields the API leaves out are null rather than invented. The client already reads an absent
 //!   `installed`/`active` as false and absent `credentials`/`workflows` as empty lists.
 //!
@@ -17,32 +18,15 @@ use std::cmp::Ordering;
 use async_trait::async_trait;
 use regex::Regex;
 
-use super::AlloyData;
-use super::user_resource::check_username;
+use super::not_found::{self, Asked};
+use super::validation::{self, REGEX_SYNTAX, check_username};
+use super::{AlloyData, provider_bug};
 use alloy_client::{Integration, Workflow};
 use terraform_plugin::framework::{
-    Attr, AttrPath, Attribute, Block, DataSource, Diagnostics, Model, Nesting, Schema, Type, Value,
+    Attr, Attribute, Block, DataSource, Diagnostics, Model, Nesting, Schema, Type, Value,
 };
 
 pub struct IntegrationsDataSource;
-
-/// Compiled regexes are bounded so a pathological pattern fails validation instead of eating
-/// the provider's memory.
-const REGEX_SIZE_LIMIT: usize = 1 << 20;
-
-/// How every regular-expression filter of this provider reads its pattern, in one sentence that
-/// `alloy_integrations.name_regex` and `alloy_users.username_regex` both use, so the two can
-/// never describe the syntax differently. [`compile`] is the one place patterns are compiled.
-pub(crate) const REGEX_SYNTAX: &str = "The pattern uses the syntax of the Rust `regex` crate, which is \
-     close to RE2 (the syntax of Terraform's `regex` function) and, like it, has no look-around and \
-     no backreferences; it matches anywhere in the value unless anchored with `^` and `$`, and a \
-     leading `(?i)` makes it ignore case.";
-
-pub(crate) fn compile(pattern: &str) -> Result<Regex, regex::Error> {
-    regex::RegexBuilder::new(pattern)
-        .size_limit(REGEX_SIZE_LIMIT)
-        .build()
-}
 
 /// The display name the schema calls `name`.
 fn display_name(i: &Integration) -> Option<&str> {
@@ -256,16 +240,10 @@ impl DataSource<AlloyData> for IntegrationsDataSource {
             return;
         };
         if let Some(u) = config.user_id.as_str() {
-            check_username(u, AttrPath::attr("user_id"), "user_id", diags);
+            check_username("user_id", u, diags);
         }
-        if let Some(p) = config.name_regex.as_str()
-            && let Err(e) = compile(p)
-        {
-            diags.attr_error(
-                AttrPath::attr("name_regex"),
-                "Invalid name_regex",
-                format!("`name_regex` is not a valid regular expression:\n\n{e}"),
-            );
+        if let Some(p) = config.name_regex.as_str() {
+            validation::regex("name_regex", p, None, diags);
         }
     }
 
@@ -276,37 +254,25 @@ impl DataSource<AlloyData> for IntegrationsDataSource {
         diags: &mut Diagnostics,
     ) -> Option<Value> {
         let mut config = IntegrationsModel::decode(config, diags)?;
-        let user_id = config.user_id.as_str()?.to_owned();
-        let name_regex = match config.name_regex.as_str().map(compile) {
+        let user_id = provider_bug::expect(
+            config.user_id.as_str(),
+            "an alloy_integrations configuration has no user_id",
+            diags,
+        )?
+        .to_owned();
+        // Validation runs first, so an invalid pattern is only met here if Terraform skipped it.
+        let name_regex = match config.name_regex.as_str() {
             None => None,
-            Some(Ok(re)) => Some(re),
-            Some(Err(e)) => {
-                // Validation runs first, so this is only reached if Terraform skipped it.
-                diags.attr_error(
-                    AttrPath::attr("name_regex"),
-                    "Invalid name_regex",
-                    e.to_string(),
-                );
-                return None;
-            }
+            Some(p) => Some(validation::regex("name_regex", p, None, diags)?),
         };
         let filter = Filter {
             installed: config.installed.value(),
             name_regex,
         };
-        let list = match data.client.list_integrations(&user_id).await {
+        let list = match data.api.list_integrations(&user_id).await {
             Ok(l) => l,
             Err(e) if e.is_not_found() => {
-                diags.attr_error(
-                    AttrPath::attr("user_id"),
-                    "Alloy user not found",
-                    format!(
-                        "No user with userId or username {user_id:?} exists in the {} environment, so its \
-                         integrations cannot be listed. Check `user_id`, and that the provider's environment \
-                         and API key are the ones the user was created with.",
-                        data.environment.as_str()
-                    ),
-                );
+                not_found::user(data, Asked::Integrations, &user_id, diags);
                 return None;
             }
             Err(e) => {
@@ -324,6 +290,7 @@ impl DataSource<AlloyData> for IntegrationsDataSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use terraform_plugin::framework::AttrPath;
 
     fn integration(
         id: &str,
@@ -428,7 +395,9 @@ mod tests {
         };
         let f = |installed, re: Option<&str>| Filter {
             installed,
-            name_regex: re.map(|r| compile(r).unwrap()),
+            name_regex: re.map(|r| {
+                validation::regex("name_regex", r, None, &mut Diagnostics::new()).unwrap()
+            }),
         };
         let ids = |out: Vec<Integration>| -> Vec<String> {
             out.into_iter().map(|i| i.integration_id).collect()

@@ -3,25 +3,34 @@
 //! [`alloy_client`] API client, and its binary serves it through [`terraform_plugin::plugin`]
 //! (DESIGN.md, "Layers").
 //!
-//! Its configuration, then one file per resource, data source and ephemeral resource. This file
-//! only lists what the provider offers and turns configuration into the [`AlloyData`] every
-//! operation receives.
+//! Its configuration, then one file per resource, data source and ephemeral resource, named by
+//! its kind (`user_resource.rs`, `users_data_source.rs`, `user_token_ephemeral.rs`), and the
+//! modules they share: `api` and `snapshot` (their only ways to the API), `validation`,
+//! `not_found` and `provider_bug` (checks and diagnostics), `jwt`, `missing_users`, `repeats`.
+//! This file only lists what the provider offers and turns configuration into the [`AlloyData`]
+//! every operation receives.
 
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
+mod api;
 pub mod config;
 mod demand;
 mod integrations_data_source;
 mod ip_addresses_data_source;
+mod jwt;
 mod missing_users;
+mod not_found;
+mod provider_bug;
 mod repeats;
 mod snapshot;
 mod user_data_source;
 mod user_protect;
 mod user_resource;
-mod user_token;
+mod user_token_data_source;
+mod user_token_ephemeral;
 mod user_workflow_resource;
 mod users_data_source;
+mod validation;
 mod workflow_snapshot;
 mod workflow_users_data_source;
 
@@ -43,9 +52,11 @@ pub const LOG_TARGETS: &[&str] = &[env!("CARGO_CRATE_NAME"), alloy_client::LOG_T
 
 /// What a configured provider hands every operation.
 pub struct AlloyData {
-    pub client: AlloyClient,
+    /// The API calls no snapshot owns (see `api`: user writes are not among them).
+    pub(crate) api: api::Api,
     pub environment: Environment,
-    /// What this process learns of the environment's users (one list shared by every read).
+    /// What this process learns of the environment's users (one list shared by every read), and
+    /// the only way to create, update or delete one.
     pub users: snapshot::UserSnapshot,
     /// What this process learns of the tenants' workflows, and the door for changing them.
     pub(crate) workflows: workflow_snapshot::WorkflowSnapshot,
@@ -66,10 +77,10 @@ impl AlloyData {
         accept_missing_users: bool,
     ) -> Self {
         AlloyData {
-            client,
+            users: snapshot::UserSnapshot::new(client.clone()),
+            workflows: workflow_snapshot::WorkflowSnapshot::new(client.clone()),
+            api: api::Api::new(client),
             environment,
-            users: snapshot::UserSnapshot::new(),
-            workflows: workflow_snapshot::WorkflowSnapshot::new(),
             missing: missing_users::MissingUsers::new(accept_missing_users),
             explained: repeats::Explained::default(),
             key_source,
@@ -164,23 +175,12 @@ impl Provider for AlloyProvider {
             .resource(user_workflow_resource::UserWorkflowResource)
             .data_source(user_data_source::UserDataSource)
             .data_source(users_data_source::UsersDataSource)
-            .data_source(user_token::UserTokenDataSource)
+            .data_source(user_token_data_source::UserTokenDataSource)
             .data_source(integrations_data_source::IntegrationsDataSource)
             .data_source(ip_addresses_data_source::IpAddressesDataSource)
             .data_source(workflow_users_data_source::WorkflowUsersDataSource)
-            .ephemeral_resource(user_token::UserTokenEphemeral);
+            .ephemeral_resource(user_token_ephemeral::UserTokenEphemeral);
     }
-}
-
-/// Reports a state the code believes cannot happen, loudly: a silent return would hide a bug.
-pub(crate) fn internal_error(diags: &mut Diagnostics, what: &str) {
-    diags.error(
-        "Provider bug",
-        format!(
-            "The Alloy provider met a state it does not expect ({what}). Nothing more was done for this \
-             resource. Please report it, with the Terraform and provider versions."
-        ),
-    );
 }
 
 /// Reports a failed API call, the one place where an API error becomes Terraform advice: the

@@ -1,5 +1,6 @@
 //! The users snapshot: one `GET /users` per provider process, shared by every `alloy_user` read
-//! that would otherwise cost a `GET /users/{id}` of its own.
+//! that would otherwise cost a `GET /users/{id}` of its own, and the one door through which the
+//! provider creates, updates or deletes a user.
 //!
 //! Terraform starts the provider afresh for every command, so what this module learns lives
 //! exactly as long as one plan, apply or import: nothing stale can leak into the next run.
@@ -30,6 +31,20 @@
 //!   is gone".
 //! - Writes by this process record what they wrote; a write whose outcome is unknown, and a
 //!   delete, drop the entry so the next read asks the API.
+//!
+//! # The one door for writes
+//! That last promise holds only if every write goes through here, so the snapshot owns the
+//! client's user writes: [`UserSnapshot::create`], [`UserSnapshot::update`] and
+//! [`UserSnapshot::delete`] mark the entry untrusted before the call and record the answer after
+//! it, and nothing else in the provider can reach `create_user`, `update_user` or `delete_user`.
+//! The snapshot holds its own clone of the API client (clones share one connection pool), given
+//! to it in `AlloyData::new`; what the provider's kinds reach instead is `crate::api::Api`, which
+//! offers only calls that no snapshot owns. A write that bypasses the snapshot does not compile.
+//!
+//! A snapshot of another kind (workflows, credentials) takes the same shape: its own module, a
+//! clone of the client given to it in `AlloyData::new`, the client's writes of that kind as its
+//! methods (bracketed by its own private `writing`/`wrote`), and a field of `AlloyData`; `Api`
+//! never offers those writes.
 //! - What the API answered to a `GET` (and the entries of a workflow's list) is remembered too, so
 //!   the read Terraform sends after an import costs nothing.
 
@@ -48,13 +63,25 @@ pub(crate) const PER_USER_READS: usize = 2;
 /// How long the read after those waits for a sign that more reads are coming.
 pub(crate) const DEMAND_WINDOW: Duration = Duration::from_millis(250);
 
-/// Which key a lookup matches.
+/// Which key a lookup matches (the `alloy_user` data source's two attributes, an import id).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Key {
     Id,
     Username,
     /// Either, id first: what `GET /users/{x}` resolves (an import id).
     IdOrUsername,
+}
+
+impl Key {
+    /// How messages name the key; for [`Key::Id`] and [`Key::Username`] it is also the name of
+    /// the `alloy_user` data source's attribute that asks by it.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Key::Id => "id",
+            Key::Username => "username",
+            Key::IdOrUsername => "userId or username",
+        }
+    }
 }
 
 /// What this process knows of the environment's users.
@@ -137,8 +164,9 @@ enum Strategy {
 }
 
 /// The users snapshot of one provider process. See the module documentation.
-#[derive(Default)]
 pub struct UserSnapshot {
+    /// The API client; private, so user writes cannot bypass [`UserSnapshot::writing`].
+    client: AlloyClient,
     facts: Mutex<Facts>,
     /// Reads asked for that what was known could not answer.
     requested: AtomicUsize,
@@ -155,8 +183,18 @@ pub struct UserSnapshot {
 }
 
 impl UserSnapshot {
-    pub fn new() -> Self {
-        Self::default()
+    /// The snapshot of a provider process, with its own clone of the process's API client.
+    pub fn new(client: AlloyClient) -> Self {
+        UserSnapshot {
+            client,
+            facts: Mutex::default(),
+            requested: AtomicUsize::default(),
+            listing: AtomicBool::default(),
+            demand: Notify::new(),
+            list: OnceCell::new(),
+            writes: AtomicUsize::default(),
+            logged: AtomicBool::default(),
+        }
     }
 
     fn facts(&self) -> MutexGuard<'_, Facts> {
@@ -171,20 +209,20 @@ impl UserSnapshot {
     /// One user, by `key`. An answer from what is known, else from the snapshot when the rule
     /// says it pays, else `GET /users/{asked}`. The `GET`'s answer is returned as the API gave
     /// it (it may match the other key: callers that care check it).
-    pub async fn lookup(&self, client: &AlloyClient, key: Key, asked: &str) -> Result<User, Error> {
+    pub async fn lookup(&self, key: Key, asked: &str) -> Result<User, Error> {
         match self.known(key, asked) {
             Lookup::Hit(u) => return Ok(u),
-            Lookup::Ask => return self.fetch(client, asked).await,
+            Lookup::Ask => return self.fetch(asked).await,
             Lookup::Miss => {}
         }
         if self.strategy().await == Strategy::Snapshot
-            && self.snapshot(client).await.is_some()
+            && self.snapshot().await.is_some()
             && let Lookup::Hit(u) = self.known(key, asked)
         {
             return Ok(u);
         }
         // Not in the list (created since, or the list was partial), or the list failed.
-        self.fetch(client, asked).await
+        self.fetch(asked).await
     }
 
     /// One user from what this process already knows (the list included), without any API
@@ -203,15 +241,15 @@ impl UserSnapshot {
 
     /// Every user of the environment (for the `alloy_users` data source): the shared list when
     /// this process has written nothing, else a list of its own.
-    pub async fn all(&self, client: &AlloyClient) -> Result<Arc<Vec<User>>, Error> {
+    pub async fn all(&self) -> Result<Arc<Vec<User>>, Error> {
         if self.writes.load(Ordering::SeqCst) == 0
-            && let Some(users) = self.snapshot(client).await
+            && let Some(users) = self.snapshot().await
             && self.writes.load(Ordering::SeqCst) == 0
         {
             return Ok(users);
         }
         // The shared list failed (this request gives the error its words) or may be stale.
-        let users = client.list_users().await?;
+        let users = self.client.list_users().await?;
         let mut facts = self.facts();
         for u in &users {
             facts.learn(u, true);
@@ -220,12 +258,8 @@ impl UserSnapshot {
     }
 
     /// The users of one workflow (a request of its own); what they are is remembered.
-    pub async fn of_workflow(
-        &self,
-        client: &AlloyClient,
-        workflow_id: &str,
-    ) -> Result<Vec<User>, Error> {
-        let users = client.list_users_of(Some(workflow_id)).await?;
+    pub async fn of_workflow(&self, workflow_id: &str) -> Result<Vec<User>, Error> {
+        let users = self.client.list_users_of(Some(workflow_id)).await?;
         let mut facts = self.facts();
         for u in &users {
             facts.learn(u, false);
@@ -233,8 +267,51 @@ impl UserSnapshot {
         Ok(users)
     }
 
+    // ---- The writes: the only way the provider changes a user (see "The one door for writes").
+
+    /// `POST /users`: creates a user and returns it as the API now holds it. Alloy answers a
+    /// plain create with the `userId` alone, so the rest is what was sent (no read-back: it would
+    /// double the round trips of every create, and the next refresh compares the state with what
+    /// Alloy stored anyway). After a lost answer, the user the client's username lookup found is
+    /// returned as that lookup saw it.
+    pub async fn create(&self, username: &str, full_name: Option<&str>) -> Result<User, Error> {
+        self.writing(None);
+        let created = self.client.create_user(username, full_name).await?;
+        let user = match created.adopted {
+            Some(found) => {
+                tracing::info!(
+                    user_id = %found.user_id,
+                    "create answer was lost; adopted the user it created"
+                );
+                found
+            }
+            None => User {
+                user_id: created.user_id,
+                username: Some(username.to_owned()),
+                full_name: full_name.map(str::to_owned),
+            },
+        };
+        self.wrote(&user);
+        Ok(user)
+    }
+
+    /// `PUT /users/{id}`: sets (or with `None` clears) the user's full name; returns the user as
+    /// the API answered.
+    pub async fn update(&self, id: &str, full_name: Option<&str>) -> Result<User, Error> {
+        self.writing(Some(id));
+        let user = self.client.update_user(id, full_name).await?;
+        self.wrote(&user);
+        Ok(user)
+    }
+
+    /// `DELETE /users/{id}`. Whatever the outcome, the next read of `id` asks the API.
+    pub async fn delete(&self, id: &str) -> Result<(), Error> {
+        self.writing(Some(id));
+        self.client.delete_user(id).await
+    }
+
     /// Before a write to `id` (None for a create): until it reports, the entry is not trusted.
-    pub fn writing(&self, id: Option<&str>) {
+    fn writing(&self, id: Option<&str>) {
         self.writes.fetch_add(1, Ordering::SeqCst);
         if let Some(id) = id {
             self.facts().forget(id);
@@ -242,12 +319,12 @@ impl UserSnapshot {
     }
 
     /// A write succeeded and the API now holds `user`.
-    pub fn wrote(&self, user: &User) {
+    fn wrote(&self, user: &User) {
         self.facts().learn(user, true);
     }
 
-    async fn fetch(&self, client: &AlloyClient, asked: &str) -> Result<User, Error> {
-        match client.get_user(asked).await {
+    async fn fetch(&self, asked: &str) -> Result<User, Error> {
+        match self.client.get_user(asked).await {
             Ok(u) => {
                 self.facts().learn(&u, true);
                 Ok(u)
@@ -292,13 +369,13 @@ impl UserSnapshot {
     }
 
     /// The one list of this process (single flight): `None` if it failed.
-    async fn snapshot(&self, client: &AlloyClient) -> Option<Arc<Vec<User>>> {
+    async fn snapshot(&self) -> Option<Arc<Vec<User>>> {
         if !self.listing.swap(true, Ordering::SeqCst) {
             self.demand.notify_waiters();
         }
         self.list
             .get_or_init(|| async {
-                match client.list_users().await {
+                match self.client.list_users().await {
                     Ok(users) => {
                         let mut facts = self.facts();
                         for u in &users {
@@ -442,6 +519,11 @@ mod tests {
             (api, ids)
         }
 
+        /// A fresh snapshot of this emulator, as a new provider process has.
+        fn snapshot(&self) -> UserSnapshot {
+            UserSnapshot::new(self.client.clone())
+        }
+
         async fn clear(&self) {
             let url = format!("{}/_emulator/requests", self.emu.url());
             self.http.delete(url).send().await.unwrap();
@@ -469,14 +551,14 @@ mod tests {
     }
 
     /// Reads every id through one snapshot, `parallel` at a time (Terraform's -parallelism).
-    async fn read_all(api: &Api, snap: &Arc<UserSnapshot>, ids: &[String], parallel: usize) {
+    async fn read_all(snap: &Arc<UserSnapshot>, ids: &[String], parallel: usize) {
         let gate = Arc::new(tokio::sync::Semaphore::new(parallel));
         let mut tasks = Vec::new();
         for id in ids {
-            let (snap, client, id) = (snap.clone(), api.client.clone(), id.clone());
+            let (snap, id) = (snap.clone(), id.clone());
             let permit = gate.clone().acquire_owned().await.unwrap();
             tasks.push(tokio::spawn(async move {
-                let u = snap.lookup(&client, Key::Id, &id).await.unwrap();
+                let u = snap.lookup(Key::Id, &id).await.unwrap();
                 drop(permit);
                 assert_eq!(u.user_id, id);
             }));
@@ -490,8 +572,8 @@ mod tests {
     async fn up_to_three_reads_never_list() {
         for n in 1..=3 {
             let (api, ids) = Api::start(n).await;
-            let snap = Arc::new(UserSnapshot::new());
-            read_all(&api, &snap, &ids, 10).await;
+            let snap = Arc::new(api.snapshot());
+            read_all(&snap, &ids, 10).await;
             assert_eq!(api.counts().await, (n as u64, 0, n as u64), "{n} users");
         }
     }
@@ -499,11 +581,11 @@ mod tests {
     #[tokio::test]
     async fn many_parallel_reads_cost_two_gets_and_one_list() {
         let (api, ids) = Api::start(40).await;
-        let snap = Arc::new(UserSnapshot::new());
-        read_all(&api, &snap, &ids, 10).await;
+        let snap = Arc::new(api.snapshot());
+        read_all(&snap, &ids, 10).await;
         assert_eq!(api.counts().await, (2, 1, 3));
         // Everything is known now: more reads cost nothing.
-        read_all(&api, &snap, &ids, 10).await;
+        read_all(&snap, &ids, 10).await;
         assert_eq!(api.counts().await, (2, 1, 3));
     }
 
@@ -511,8 +593,8 @@ mod tests {
     async fn reads_one_at_a_time_cost_at_most_n_plus_one() {
         for n in [4, 10] {
             let (api, ids) = Api::start(n).await;
-            let snap = Arc::new(UserSnapshot::new());
-            read_all(&api, &snap, &ids, 1).await;
+            let snap = Arc::new(api.snapshot());
+            read_all(&snap, &ids, 1).await;
             assert_eq!(api.counts().await, (3, 1, 4), "{n} users");
         }
     }
@@ -520,31 +602,22 @@ mod tests {
     #[tokio::test]
     async fn a_user_missing_from_the_list_is_asked_for_and_a_gone_one_reported() {
         let (api, ids) = Api::start(5).await;
-        let snap = Arc::new(UserSnapshot::new());
-        let all = snap.all(&api.client).await.unwrap();
+        let snap = Arc::new(api.snapshot());
+        let all = snap.all().await.unwrap();
         assert_eq!(all.len(), 5);
         // Created after the list, then deleted outside this process.
         let late = api.client.create_user("late", Some("L")).await.unwrap();
         api.client.delete_user(&ids[0]).await.unwrap();
         api.clear().await;
-        let u = snap
-            .lookup(&api.client, Key::Id, &late.user_id)
-            .await
-            .unwrap();
+        let u = snap.lookup(Key::Id, &late.user_id).await.unwrap();
         assert_eq!(u.username.as_deref(), Some("late"));
-        let u = snap
-            .lookup(&api.client, Key::Username, "late")
-            .await
-            .unwrap();
+        let u = snap.lookup(Key::Username, "late").await.unwrap();
         assert_eq!(u.user_id, late.user_id);
         assert_eq!(api.counts().await, (1, 0, 1), "the second lookup is known");
         // The list (stale) still holds ids[0]: a lookup by id answers from it, so the provider
         // only claims "gone" after the API said 404.
-        let gone = UserSnapshot::new();
-        let e = gone
-            .lookup(&api.client, Key::Id, &ids[0])
-            .await
-            .unwrap_err();
+        let gone = api.snapshot();
+        let e = gone.lookup(Key::Id, &ids[0]).await.unwrap_err();
         assert!(e.is_not_found(), "{e}");
     }
 
@@ -554,35 +627,26 @@ mod tests {
         let faults = serde_json::json!({"error_rate": 1.0, "routes": ["GET /users"]});
         let url = format!("{}/_emulator/faults", api.emu.url());
         api.http.put(url).json(&faults).send().await.unwrap();
-        let snap = Arc::new(UserSnapshot::new());
-        read_all(&api, &snap, &ids, 10).await;
+        let snap = Arc::new(api.snapshot());
+        read_all(&snap, &ids, 10).await;
         let (gets, lists, _) = api.counts().await;
         assert_eq!(gets, 12, "every user was read by itself");
         assert!(lists >= 1, "the list was tried");
-        assert!(
-            snap.all(&api.client).await.is_err(),
-            "and its error is reported"
-        );
+        assert!(snap.all().await.is_err(), "and its error is reported");
     }
 
     #[tokio::test]
     async fn writes_keep_the_snapshot_true() {
         let (api, ids) = Api::start(6).await;
-        let snap = UserSnapshot::new();
-        snap.all(&api.client).await.unwrap();
-        snap.writing(Some(&ids[1]));
-        let updated = api.client.update_user(&ids[1], Some("New")).await.unwrap();
-        snap.wrote(&updated);
-        snap.writing(Some(&ids[2]));
-        api.client.delete_user(&ids[2]).await.unwrap();
+        let snap = api.snapshot();
+        snap.all().await.unwrap();
+        snap.update(&ids[1], Some("New")).await.unwrap();
+        snap.delete(&ids[2]).await.unwrap();
         api.clear().await;
-        let u = snap.lookup(&api.client, Key::Id, &ids[1]).await.unwrap();
+        let u = snap.lookup(Key::Id, &ids[1]).await.unwrap();
         assert_eq!(u.full_name.as_deref(), Some("New"));
         assert_eq!(api.counts().await.2, 0, "the update is known");
-        let e = snap
-            .lookup(&api.client, Key::Id, &ids[2])
-            .await
-            .unwrap_err();
+        let e = snap.lookup(Key::Id, &ids[2]).await.unwrap_err();
         assert!(e.is_not_found());
         assert_eq!(
             api.counts().await,
@@ -590,7 +654,23 @@ mod tests {
             "the deleted user is asked for"
         );
         // A full listing after writes is a fresh request.
-        assert_eq!(snap.all(&api.client).await.unwrap().len(), 5);
+        assert_eq!(snap.all().await.unwrap().len(), 5);
         assert_eq!(api.counts().await.1, 1);
+    }
+
+    #[tokio::test]
+    async fn a_created_user_is_known() {
+        let (api, _) = Api::start(0).await;
+        let snap = api.snapshot();
+        let made = snap.create("made@example.com", Some("Made")).await.unwrap();
+        assert_eq!(made.username.as_deref(), Some("made@example.com"));
+        assert_eq!(api.counts().await, (0, 0, 1), "one POST");
+        let u = snap
+            .lookup(Key::Username, "made@example.com")
+            .await
+            .unwrap();
+        assert_eq!(u.user_id, made.user_id);
+        assert_eq!(u.full_name.as_deref(), Some("Made"));
+        assert_eq!(api.counts().await.2, 1, "the create is known");
     }
 }

@@ -14,31 +14,16 @@
 
 use async_trait::async_trait;
 
-use super::AlloyData;
+use super::not_found::{self, Asked};
 use super::snapshot::Key;
-use super::user_resource::check_username;
+use super::validation::check_username;
+use super::{AlloyData, provider_bug};
 use alloy_client::User;
 use terraform_plugin::framework::{
     Attr, AttrPath, Attribute, Block, DataSource, Diagnostics, Model, Schema, Value,
 };
 
 pub struct UserDataSource;
-
-/// Which attribute the user was looked up by.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum By {
-    Id,
-    Username,
-}
-
-impl By {
-    fn attr(self) -> &'static str {
-        match self {
-            By::Id => "id",
-            By::Username => "username",
-        }
-    }
-}
 
 terraform_plugin::model! {
     /// The `alloy_user` data source's configuration and result.
@@ -49,12 +34,13 @@ terraform_plugin::model! {
     }
 }
 
-/// The result for a found user. `asked` fills in a username the API left out.
-fn state(user: &User, by: By, asked: &str) -> UserDataModel {
-    let username = match (&user.username, by) {
+/// The result for a found user, looked up by `key` (the attribute of that name). `asked` fills
+/// in a username the API left out.
+fn state(user: &User, key: Key, asked: &str) -> UserDataModel {
+    let username = match (&user.username, key) {
         (Some(u), _) => Attr::from(u.as_str()),
-        (None, By::Username) => Attr::from(asked),
-        (None, By::Id) => Attr::Null,
+        (None, Key::Username) => Attr::from(asked),
+        (None, Key::Id | Key::IdOrUsername) => Attr::Null,
     };
     UserDataModel {
         id: user.user_id.as_str().into(),
@@ -63,29 +49,18 @@ fn state(user: &User, by: By, asked: &str) -> UserDataModel {
     }
 }
 
-/// Whether an answer to `GET /users/{asked}` is the user that was asked for, by `by`.
-fn answers(user: &User, by: By, asked: &str) -> bool {
-    match by {
-        By::Id => user.user_id == asked,
+/// Whether an answer to `GET /users/{asked}` is the user that was asked for, by `key`.
+fn answers(user: &User, key: Key, asked: &str) -> bool {
+    match key {
+        Key::Id => user.user_id == asked,
         // An answer without a username can only be trusted if it did not match by id.
-        By::Username => match &user.username {
+        Key::Username => match &user.username {
             Some(u) => u == asked,
             None => user.user_id != asked,
         },
+        // Either key was asked for: whichever matched, it is the user.
+        Key::IdOrUsername => true,
     }
-}
-
-fn not_found(data: &AlloyData, by: By, asked: &str, diags: &mut Diagnostics) {
-    diags.attr_error(
-        AttrPath::attr(by.attr()),
-        "Alloy user not found",
-        format!(
-            "No user with {} {asked:?} exists in the {} environment. Check the value, and that the \
-             provider's environment and API key are the ones the user was created with.",
-            by.attr(),
-            data.environment.as_str()
-        ),
-    );
 }
 
 #[async_trait]
@@ -137,10 +112,10 @@ impl DataSource<AlloyData> for UserDataSource {
             _ => {}
         }
         if let Some(v) = id.as_str() {
-            check_username(v, AttrPath::attr("id"), "id", diags);
+            check_username("id", v, diags);
         }
         if let Some(v) = username.as_str() {
-            check_username(v, AttrPath::attr("username"), "username", diags);
+            check_username("username", v, diags);
         }
     }
 
@@ -151,18 +126,21 @@ impl DataSource<AlloyData> for UserDataSource {
         diags: &mut Diagnostics,
     ) -> Option<Value> {
         let config = UserDataModel::decode(config, diags)?;
-        let (by, asked) = match (config.id.as_str(), config.username.as_str()) {
-            (Some(id), None) => (By::Id, id),
-            (None, Some(u)) => (By::Username, u),
+        // The attribute set is the key, by the same name.
+        let (key, asked) = match (config.id.as_str(), config.username.as_str()) {
+            (Some(id), None) => (Key::Id, id),
+            (None, Some(u)) => (Key::Username, u),
             // Validation rejects every other shape before Terraform reads.
-            _ => return None,
+            _ => {
+                provider_bug::report(
+                    "an alloy_user data source is read without exactly one of id and username",
+                    diags,
+                );
+                return None;
+            }
         };
-        let key = match by {
-            By::Id => Key::Id,
-            By::Username => Key::Username,
-        };
-        let user = match data.users.lookup(&data.client, key, asked).await {
-            Ok(u) if answers(&u, by, asked) => Some(u),
+        let user = match data.users.lookup(key, asked).await {
+            Ok(u) if answers(&u, key, asked) => Some(u),
             Ok(_) => None,
             Err(e) if e.is_not_found() => None,
             Err(e) => {
@@ -170,20 +148,20 @@ impl DataSource<AlloyData> for UserDataSource {
                 return None;
             }
         };
-        let user = match (user, by) {
+        let user = match (user, key) {
             (Some(u), _) => u,
-            (None, By::Id) => {
-                not_found(data, by, asked, diags);
+            (None, Key::Id | Key::IdOrUsername) => {
+                not_found::user(data, Asked::Lookup(key), asked, diags);
                 return None;
             }
-            (None, By::Username) => {
+            (None, Key::Username) => {
                 // The lookup may have hit another user's id, or the API may not resolve
                 // usernames there: the full list settles it.
-                match data.users.all(&data.client).await {
+                match data.users.all().await {
                     Ok(all) => match all.iter().find(|u| u.username.as_deref() == Some(asked)) {
                         Some(u) => u.clone(),
                         None => {
-                            not_found(data, by, asked, diags);
+                            not_found::user(data, Asked::Lookup(key), asked, diags);
                             return None;
                         }
                     },
@@ -194,7 +172,7 @@ impl DataSource<AlloyData> for UserDataSource {
                 }
             }
         };
-        Some(state(&user, by, asked).to_value())
+        Some(state(&user, key, asked).to_value())
     }
 }
 
@@ -248,21 +226,21 @@ mod tests {
     #[test]
     fn answers_must_match_what_was_asked() {
         let u = user("0123456789abcdef01234567", Some("jane"), None);
-        assert!(answers(&u, By::Id, "0123456789abcdef01234567"));
-        assert!(!answers(&u, By::Id, "jane"));
-        assert!(answers(&u, By::Username, "jane"));
-        assert!(!answers(&u, By::Username, "0123456789abcdef01234567"));
+        assert!(answers(&u, Key::Id, "0123456789abcdef01234567"));
+        assert!(!answers(&u, Key::Id, "jane"));
+        assert!(answers(&u, Key::Username, "jane"));
+        assert!(!answers(&u, Key::Username, "0123456789abcdef01234567"));
         let anon = user("id1", None, None);
-        assert!(answers(&anon, By::Username, "someone"));
-        assert!(!answers(&anon, By::Username, "id1"));
+        assert!(answers(&anon, Key::Username, "someone"));
+        assert!(!answers(&anon, Key::Username, "id1"));
     }
 
     #[test]
     fn state_fills_in_and_nulls_what_is_missing() {
-        let s = state(&user("i", None, Some("")), By::Username, "jane");
+        let s = state(&user("i", None, Some("")), Key::Username, "jane");
         assert_eq!(s.username.as_str(), Some("jane"));
         assert!(s.full_name.is_null());
-        let s = state(&user("i", None, Some("Jane")), By::Id, "i");
+        let s = state(&user("i", None, Some("Jane")), Key::Id, "i");
         assert!(s.username.is_null());
         assert_eq!(s.full_name.as_str(), Some("Jane"));
     }

@@ -15,47 +15,17 @@
 use async_trait::async_trait;
 
 use super::missing_users::{self, StateUser};
+use super::not_found::{self, Asked};
 use super::repeats::Cause;
 use super::snapshot::Key;
-use super::{AlloyData, user_protect};
+use super::validation::check_username;
+use super::{AlloyData, provider_bug, user_protect};
 use alloy_client::{Error, User};
 use terraform_plugin::framework::{
     Attr, AttrPath, Attribute, Block, Deletion, Diagnostics, Model, Plan, Resource, Schema, Value,
 };
 
 pub struct UserResource;
-
-/// Longest username we accept, in characters.
-const MAX_USERNAME_CHARS: usize = 255;
-
-/// Checks a username (or a value that may be one) the way Alloy needs it. `what` names the
-/// attribute in the message.
-pub(crate) fn check_username(value: &str, path: AttrPath, what: &str, diags: &mut Diagnostics) {
-    let problem = if value.is_empty() {
-        Some("must not be empty".to_string())
-    } else if value.trim() != value {
-        Some("must not start or end with whitespace".to_string())
-    } else if let Some(c) = value.chars().find(|c| c.is_control()) {
-        Some(format!(
-            "must not contain control characters (found U+{:04X})",
-            c as u32
-        ))
-    } else if value.chars().count() > MAX_USERNAME_CHARS {
-        Some(format!(
-            "must be at most {MAX_USERNAME_CHARS} characters (it has {})",
-            value.chars().count()
-        ))
-    } else {
-        None
-    };
-    if let Some(p) = problem {
-        diags.attr_error(
-            path,
-            format!("Invalid {what}"),
-            format!("The {what} {p}. Alloy usernames are typically an email address or your own customer id."),
-        );
-    }
-}
 
 terraform_plugin::model! {
     /// `alloy_user` as Terraform holds it in plans and state.
@@ -162,7 +132,7 @@ impl Resource<AlloyData> for UserResource {
             return;
         };
         if let Some(u) = config.username.as_str() {
-            check_username(u, AttrPath::attr("username"), "username", diags);
+            check_username("username", u, diags);
         }
         if config.full_name.as_str() == Some("") {
             diags.attr_error(
@@ -214,7 +184,9 @@ impl Resource<AlloyData> for UserResource {
         if !check_environment(&prior, data, diags) {
             return Some(state);
         }
-        let Some(id) = prior.id.as_str() else {
+        let Some(id) =
+            provider_bug::expect(prior.id.as_str(), "an alloy_user in state has no id", diags)
+        else {
             return Some(state);
         };
         let user = StateUser {
@@ -233,7 +205,7 @@ impl Resource<AlloyData> for UserResource {
                 }
             }
         } else {
-            data.users.lookup(&data.client, Key::Id, id).await
+            data.users.lookup(Key::Id, id).await
         };
         match found {
             Ok(found) => {
@@ -264,11 +236,14 @@ impl Resource<AlloyData> for UserResource {
         diags: &mut Diagnostics,
     ) -> Option<Value> {
         let planned = UserModel::decode(planned, diags)?;
-        let username = planned.username.as_str()?;
+        let username = provider_bug::expect(
+            planned.username.as_str(),
+            "a planned alloy_user has no username",
+            diags,
+        )?;
         let full_name = planned.full_name.as_str();
-        data.users.writing(None);
-        let created = match data.client.create_user(username, full_name).await {
-            Ok(c) => c,
+        let user = match data.users.create(username, full_name).await {
+            Ok(user) => user,
             Err(e @ Error::Conflict { .. }) => {
                 diags.attr_error(
                     AttrPath::attr("username"),
@@ -289,25 +264,8 @@ impl Resource<AlloyData> for UserResource {
                 return None;
             }
         };
-        // Alloy answers a plain create with the `userId` alone, so the rest is what was sent (no
-        // read-back: it would double the round trips of every create, and the next refresh
-        // compares the state with what Alloy stored anyway). After a lost answer, the user the
-        // username lookup found is recorded as that lookup saw it.
-        let user = match created.adopted {
-            Some(found) => {
-                tracing::info!(
-                    user_id = %found.user_id,
-                    "create answer was lost; adopted the user it created"
-                );
-                found
-            }
-            None => User {
-                user_id: created.user_id,
-                username: Some(username.to_owned()),
-                full_name: full_name.map(str::to_owned),
-            },
-        };
-        data.users.wrote(&user);
+        // What was sent plus the `userId` (no read-back), or after a lost answer the user the
+        // client's username lookup found (see `UserSnapshot::create`).
         let mut state = user_state(&user, &planned.username, data);
         state.deletion_protection = user_protect::kept(&planned.deletion_protection);
         Some(state.to_value())
@@ -339,15 +297,10 @@ impl Resource<AlloyData> for UserResource {
                 .to_value(),
             );
         }
-        let id = prior.id.as_str()?;
-        data.users.writing(Some(id));
-        match data
-            .client
-            .update_user(id, planned.full_name.as_str())
-            .await
-        {
+        let id =
+            provider_bug::expect(prior.id.as_str(), "an alloy_user in state has no id", diags)?;
+        match data.users.update(id, planned.full_name.as_str()).await {
             Ok(user) => {
-                data.users.wrote(&user);
                 let mut state = user_state(&user, &planned.username, data);
                 state.deletion_protection = protection;
                 Some(state.to_value())
@@ -366,11 +319,12 @@ impl Resource<AlloyData> for UserResource {
         if !check_environment(&prior, data, diags) {
             return;
         }
-        let Some(id) = prior.id.as_str() else {
+        let Some(id) =
+            provider_bug::expect(prior.id.as_str(), "an alloy_user in state has no id", diags)
+        else {
             return;
         };
-        data.users.writing(Some(id));
-        match data.client.delete_user(id).await {
+        match data.users.delete(id).await {
             Ok(()) => {}
             Err(e) if e.is_not_found() => {} // already gone: the goal is reached
             Err(e) => data.api_error(diags, "Cannot delete Alloy user", &e),
@@ -407,17 +361,10 @@ impl Resource<AlloyData> for UserResource {
         }
         // By id or by username, as `GET /users/{x}` resolves it; what is found is remembered, so
         // the read Terraform sends next costs nothing.
-        match data.users.lookup(&data.client, Key::IdOrUsername, id).await {
+        match data.users.lookup(Key::IdOrUsername, id).await {
             Ok(user) => Some(user_state(&user, &id.into(), data).to_value()),
             Err(e) if e.is_not_found() => {
-                diags.error(
-                    "Alloy user not found",
-                    format!(
-                        "No user with userId or username {id:?} exists in the {} environment. Check the id, and \
-                         that the provider's environment and API key are the ones the user was created with.",
-                        data.environment.as_str()
-                    ),
-                );
+                not_found::user(data, Asked::Import, id, diags);
                 None
             }
             Err(e) => {
@@ -431,24 +378,6 @@ impl Resource<AlloyData> for UserResource {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn problems(u: &str) -> Vec<String> {
-        let mut d = Diagnostics::new();
-        check_username(u, AttrPath::attr("username"), "username", &mut d);
-        d.iter().map(|x| x.detail.clone()).collect()
-    }
-
-    #[test]
-    fn usernames_are_checked() {
-        assert!(problems("jane@example.com").is_empty());
-        assert!(problems("Zoë Ünïcode").is_empty());
-        assert!(problems("")[0].contains("must not be empty"));
-        assert!(problems(" jane")[0].contains("whitespace"));
-        assert!(problems("jane\n")[0].contains("whitespace"));
-        assert!(problems("ja\u{7}ne")[0].contains("U+0007"));
-        assert!(problems(&"é".repeat(255)).is_empty());
-        assert!(problems(&"é".repeat(256))[0].contains("at most 255"));
-    }
 
     #[test]
     fn model_matches_schema() {

@@ -65,7 +65,7 @@ pub(crate) fn check_object_id(value: &str, path: AttrPath, what: &str, diags: &m
 
 /// Checks a user reference: Alloy's `userId` or the user's username.
 fn check_user(value: &str, diags: &mut Diagnostics) {
-    super::user_resource::check_username(value, AttrPath::attr("user_id"), "user_id", diags);
+    super::validation::check_username("user_id", value, diags);
     if value.contains('/') {
         diags.attr_error(
             AttrPath::attr("user_id"),
@@ -250,10 +250,13 @@ impl Resource<AlloyData> for UserWorkflowResource {
         };
         let (Some(user), Some(workflow_id)) = (prior.user_id.as_str(), prior.workflow_id.as_str())
         else {
-            super::internal_error(diags, "alloy_user_workflow state without user_id or workflow_id");
+            super::provider_bug::report(
+                "alloy_user_workflow state without user_id or workflow_id",
+                diags,
+            );
             return Some(state);
         };
-        match data.workflows.lookup(&data.client, user, workflow_id).await {
+        match data.workflows.lookup(user, workflow_id).await {
             Ok(Some(install)) => {
                 Some(state_of(&install, &prior.user_id, workflow_id, &prior).to_value())
             }
@@ -289,10 +292,13 @@ impl Resource<AlloyData> for UserWorkflowResource {
         let (Some(user), Some(workflow_id)) =
             (planned.user_id.as_str(), planned.workflow_id.as_str())
         else {
-            super::internal_error(diags, "alloy_user_workflow plan without user_id or workflow_id");
+            super::provider_bug::report(
+                "alloy_user_workflow plan without user_id or workflow_id",
+                diags,
+            );
             return None;
         };
-        let install = match data.workflows.lookup(&data.client, user, workflow_id).await {
+        let install = match data.workflows.lookup(user, workflow_id).await {
             Ok(Some(i)) => i,
             Ok(None) => {
                 not_installed(diags, user, workflow_id, data.environment.as_str());
@@ -331,17 +337,18 @@ impl Resource<AlloyData> for UserWorkflowResource {
         };
         let (Some(user), Some(workflow_id)) = (prior.user_id.as_str(), prior.workflow_id.as_str())
         else {
-            super::internal_error(diags, "alloy_user_workflow state without user_id or workflow_id");
+            super::provider_bug::report(
+                "alloy_user_workflow state without user_id or workflow_id",
+                diags,
+            );
             return;
         };
         let done = if prior.uninstall_on_destroy.get() == Some(&true) {
-            data.workflows
-                .uninstall(&data.client, user, workflow_id)
-                .await
+            data.workflows.uninstall(user, workflow_id).await
         } else {
             match data
                 .workflows
-                .set_active(&data.client, None, user, workflow_id, false)
+                .set_active(None, user, workflow_id, false)
                 .await
             {
                 Ok(_) => Ok(()),
@@ -367,7 +374,12 @@ impl Resource<AlloyData> for UserWorkflowResource {
             return None;
         };
         let mut bad = Diagnostics::new();
-        check_object_id(workflow_id, AttrPath::attr("workflow_id"), "workflow_id", &mut bad);
+        check_object_id(
+            workflow_id,
+            AttrPath::attr("workflow_id"),
+            "workflow_id",
+            &mut bad,
+        );
         check_user(user, &mut bad);
         if bad.has_errors() {
             diags.error(
@@ -381,7 +393,7 @@ impl Resource<AlloyData> for UserWorkflowResource {
             return None;
         }
         // A username becomes the userId, so state names the user as `alloy_user.x.id` does.
-        let user_id = match data.users.lookup(&data.client, Key::IdOrUsername, user).await {
+        let user_id = match data.users.lookup(Key::IdOrUsername, user).await {
             Ok(u) => u.user_id,
             Err(e) if e.is_not_found() => {
                 not_installed(diags, user, workflow_id, data.environment.as_str());
@@ -392,7 +404,7 @@ impl Resource<AlloyData> for UserWorkflowResource {
                 return None;
             }
         };
-        match data.workflows.lookup(&data.client, &user_id, workflow_id).await {
+        match data.workflows.lookup(&user_id, workflow_id).await {
             Ok(Some(install)) => {
                 let none = UserWorkflowModel {
                     id: Attr::Null,
@@ -435,7 +447,10 @@ impl UserWorkflowResource {
             state.user_id.as_str().map(str::to_owned),
             state.workflow_id.as_str().map(str::to_owned),
         ) else {
-            super::internal_error(diags, "alloy_user_workflow without user_id or workflow_id");
+            super::provider_bug::report(
+                "alloy_user_workflow without user_id or workflow_id",
+                diags,
+            );
             return state;
         };
         let mut install = Install {
@@ -450,7 +465,7 @@ impl UserWorkflowResource {
         if install.active != want_active {
             match data
                 .workflows
-                .set_active(&data.client, Some(&install), &user, &workflow_id, want_active)
+                .set_active(Some(&install), &user, &workflow_id, want_active)
                 .await
             {
                 Ok(Some(now)) => install = now,
@@ -472,11 +487,7 @@ impl UserWorkflowResource {
             state.active = Attr::Known(install.active);
         }
         if planned.auto_upgrade.get() == Some(&true) && behind(&state) {
-            match data
-                .workflows
-                .upgrade(&data.client, &install, &user, &workflow_id)
-                .await
-            {
+            match data.workflows.upgrade(&install, &user, &workflow_id).await {
                 Ok(now) => {
                     state.installed_version = now.installed_version.into();
                     state.latest_version = now.latest_version.into();
@@ -519,8 +530,9 @@ mod tests {
 
     #[test]
     fn workflow_ids_are_checked() {
-        let check =
-            |v: &str| problems(|d| check_object_id(v, AttrPath::attr("workflow_id"), "workflow_id", d));
+        let check = |v: &str| {
+            problems(|d| check_object_id(v, AttrPath::attr("workflow_id"), "workflow_id", d))
+        };
         assert!(check("66326849aa11bb22cc33dd44").is_empty());
         assert!(check("")[0].contains("an empty string"));
         assert!(check("6632")[0].contains("24 hexadecimal"));

@@ -5,8 +5,9 @@
 //!   data source and refreshes many `alloy_user`s makes one list request, and the imports and
 //!   reads that follow are answered from it. With `workflow_id`, the API's filtered list is a
 //!   request of its own (its entries are remembered too).
-//! - `username_regex` is compiled at validate time (like `alloy_integrations`' `name_regex`), so a
-//!   typo fails before any API call; `workflow_id = ""` is refused there too.
+//! - `username_regex` is compiled at validate time (`validation::regex`, like `alloy_integrations`'
+//!   `name_regex`, with the syntax `REGEX_SYNTAX` describes), so a typo fails before any API call;
+//!   `workflow_id = ""` is refused there too.
 //! - A stable order (username, then id; entries without a username first) so an unchanged list
 //!   never shows a diff.
 
@@ -16,10 +17,10 @@ use async_trait::async_trait;
 use regex::Regex;
 
 use super::AlloyData;
-use super::integrations_data_source::{REGEX_SYNTAX, compile};
+use super::validation::{self, REGEX_SYNTAX, check_workflow_id};
 use alloy_client::User;
 use terraform_plugin::framework::{
-    Attr, AttrPath, Attribute, Block, DataSource, Diagnostics, Model, Nesting, Schema, Value,
+    Attr, Attribute, Block, DataSource, Diagnostics, Model, Nesting, Schema, Value,
 };
 
 pub struct UsersDataSource;
@@ -70,24 +71,17 @@ fn select(users: &[User], username_regex: Option<&Regex>) -> Vec<User> {
     out
 }
 
-fn regex_error(e: &regex::Error, diags: &mut Diagnostics) {
-    diags.attr_error(
-        AttrPath::attr("username_regex"),
-        "Invalid username_regex",
-        format!(
-            "`username_regex` is not a valid regular expression:\n\n{e}\n\nFix the pattern, or remove \
-             the attribute to list every user."
-        ),
-    );
-}
+/// The way out of either filter: drop it.
+const LIST_EVERY_USER: &str = "remove the attribute to list every user";
 
-fn empty_workflow(diags: &mut Diagnostics) {
-    diags.attr_error(
-        AttrPath::attr("workflow_id"),
-        "Invalid workflow_id",
-        "`workflow_id` is an empty string. Set it to the `workflowId` of an Alloy workflow (for example \
-         from the `alloy_integrations` data source), or remove the attribute to list every user.",
-    );
+/// `username_regex`, compiled, or an error naming it.
+fn username_regex(pattern: &str, diags: &mut Diagnostics) -> Option<Regex> {
+    validation::regex(
+        "username_regex",
+        pattern,
+        Some(&format!("Fix the pattern, or {LIST_EVERY_USER}.")),
+        diags,
+    )
 }
 
 #[async_trait]
@@ -146,13 +140,11 @@ impl DataSource<AlloyData> for UsersDataSource {
         let Some(config) = UsersModel::decode(config, diags) else {
             return;
         };
-        if let Some(p) = config.username_regex.as_str()
-            && let Err(e) = compile(p)
-        {
-            regex_error(&e, diags);
+        if let Some(p) = config.username_regex.as_str() {
+            username_regex(p, diags);
         }
-        if config.workflow_id.as_str() == Some("") {
-            empty_workflow(diags);
+        if let Some(w) = config.workflow_id.as_str() {
+            check_workflow_id("workflow_id", w, LIST_EVERY_USER, diags);
         }
     }
 
@@ -164,20 +156,13 @@ impl DataSource<AlloyData> for UsersDataSource {
     ) -> Option<Value> {
         let mut config = UsersModel::decode(config, diags)?;
         // Validation runs first; these only guard against a Terraform that skipped it.
-        let username_regex = match config.username_regex.as_str().map(compile) {
+        let username_regex = match config.username_regex.as_str() {
             None => None,
-            Some(Ok(re)) => Some(re),
-            Some(Err(e)) => {
-                regex_error(&e, diags);
-                return None;
-            }
+            Some(p) => Some(username_regex(p, diags)?),
         };
         let selected = match config.workflow_id.as_str() {
-            Some("") => {
-                empty_workflow(diags);
-                return None;
-            }
-            Some(w) => match data.users.of_workflow(&data.client, w).await {
+            Some(w) if !check_workflow_id("workflow_id", w, LIST_EVERY_USER, diags) => return None,
+            Some(w) => match data.users.of_workflow(w).await {
                 Ok(users) => select(&users, username_regex.as_ref()),
                 Err(e) => {
                     data.api_error(
@@ -188,7 +173,7 @@ impl DataSource<AlloyData> for UsersDataSource {
                     return None;
                 }
             },
-            None => match data.users.all(&data.client).await {
+            None => match data.users.all().await {
                 Ok(users) => select(&users, username_regex.as_ref()),
                 Err(e) => {
                     data.api_error(diags, "Cannot list Alloy users", &e);
@@ -204,6 +189,7 @@ impl DataSource<AlloyData> for UsersDataSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use terraform_plugin::framework::AttrPath;
 
     fn user(id: &str, username: Option<&str>, full: Option<&str>) -> User {
         User {
@@ -238,7 +224,7 @@ mod tests {
             user("2", Some("other@example.com"), None),
             user("3", None, None),
         ];
-        let re = |p: &str| compile(p).unwrap();
+        let re = |p: &str| username_regex(p, &mut Diagnostics::new()).unwrap();
         assert_eq!(ids(select(&list, Some(&re("^tenant-")))), ["1"]);
         assert_eq!(ids(select(&list, Some(&re(".*")))), ["2", "1"]);
         assert_eq!(ids(select(&list, Some(&re("(?i)^OTHER")))), ["2"]);

@@ -65,8 +65,9 @@ struct Workflow {
 }
 
 /// The workflow snapshot of one provider process. See the module documentation.
-#[derive(Default)]
 pub struct WorkflowSnapshot {
+    /// The client, for this module alone: a tenant's workflow changes only through here.
+    client: AlloyClient,
     workflows: Mutex<HashMap<String, Arc<Workflow>>>,
     /// Latest published version by workflow id, from any `GET /integrations?userId=`.
     latest: Mutex<HashMap<String, i64>>,
@@ -87,8 +88,13 @@ fn entry<'a>(list: &'a [WorkflowUser], user: &str) -> Option<&'a WorkflowUser> {
 }
 
 impl WorkflowSnapshot {
-    pub fn new() -> Self {
-        Self::default()
+    pub fn new(client: AlloyClient) -> Self {
+        WorkflowSnapshot {
+            client,
+            workflows: Mutex::default(),
+            latest: Mutex::default(),
+            latest_read: OnceCell::new(),
+        }
     }
 
     fn workflow(&self, id: &str) -> Arc<Workflow> {
@@ -108,60 +114,46 @@ impl WorkflowSnapshot {
 
     /// The installation of `workflow_id` for `user` (its userId or username): `Ok(None)` when
     /// the workflow is not installed for that user or the user does not exist.
-    pub async fn lookup(
-        &self,
-        client: &AlloyClient,
-        user: &str,
-        workflow_id: &str,
-    ) -> Result<Option<Install>, Error> {
+    pub async fn lookup(&self, user: &str, workflow_id: &str) -> Result<Option<Install>, Error> {
         let wf = self.workflow(workflow_id);
         let known = lock(&wf.known).get(user).cloned();
         match known {
             Some(Known::Installed(i)) => return Ok(Some(i)),
             Some(Known::Gone) => return Ok(None),
-            Some(Known::Ask) => return self.read_one(client, &wf, user, workflow_id).await,
+            Some(Known::Ask) => return self.read_one(&wf, user, workflow_id).await,
             None => {}
         }
         if wf.demand.strategy().await == Strategy::List
-            && let Some(list) = self.list_of(client, &wf, workflow_id).await
+            && let Some(list) = self.list_of(&wf, workflow_id).await
             && let Some(e) = entry(&list, user)
         {
             let mut install = install(e, self.latest_of(workflow_id));
             if install.latest_version.is_none() {
-                install.latest_version = self.learn_latest(client, &e.user_id, workflow_id).await;
+                install.latest_version = self.learn_latest(&e.user_id, workflow_id).await;
             }
             return Ok(Some(install));
         }
         // Not in the list (it may have been installed since, or the list failed): ask.
-        self.read_one(client, &wf, user, workflow_id).await
+        self.read_one(&wf, user, workflow_id).await
     }
 
     /// Every tenant of `workflow_id` (for `alloy_workflow_users`): the shared list, one request
     /// per process.
-    pub async fn users_of(
-        &self,
-        client: &AlloyClient,
-        workflow_id: &str,
-    ) -> Result<Arc<Vec<WorkflowUser>>, Error> {
+    pub async fn users_of(&self, workflow_id: &str) -> Result<Arc<Vec<WorkflowUser>>, Error> {
         let wf = self.workflow(workflow_id);
-        if let Some(list) = self.list_of(client, &wf, workflow_id).await {
+        if let Some(list) = self.list_of(&wf, workflow_id).await {
             return Ok(list);
         }
         // The shared list failed: this request gives the error its words.
-        Ok(Arc::new(client.workflow_users(workflow_id).await?))
+        Ok(Arc::new(self.client.workflow_users(workflow_id).await?))
     }
 
     /// The one list of a workflow (single flight): `None` if it failed.
-    async fn list_of(
-        &self,
-        client: &AlloyClient,
-        wf: &Workflow,
-        workflow_id: &str,
-    ) -> Option<Arc<Vec<WorkflowUser>>> {
+    async fn list_of(&self, wf: &Workflow, workflow_id: &str) -> Option<Arc<Vec<WorkflowUser>>> {
         wf.demand.listing();
         wf.list
             .get_or_init(|| async {
-                match client.workflow_users(workflow_id).await {
+                match self.client.workflow_users(workflow_id).await {
                     Ok(users) => {
                         tracing::debug!(
                             workflow_id,
@@ -186,10 +178,10 @@ impl WorkflowSnapshot {
     }
 
     /// The latest version of `workflow_id`, from one integrations read per process.
-    async fn learn_latest(&self, client: &AlloyClient, user: &str, workflow_id: &str) -> Option<i64> {
+    async fn learn_latest(&self, user: &str, workflow_id: &str) -> Option<i64> {
         self.latest_read
             .get_or_init(|| async {
-                match client.list_integrations(user).await {
+                match self.client.list_integrations(user).await {
                     Ok(list) => {
                         let mut latest = lock(&self.latest);
                         for w in list.iter().flat_map(|i| i.workflows.iter()) {
@@ -212,12 +204,11 @@ impl WorkflowSnapshot {
     /// One user's installation from `GET /integrations?userId=`; remembered.
     async fn read_one(
         &self,
-        client: &AlloyClient,
         wf: &Workflow,
         user: &str,
         workflow_id: &str,
     ) -> Result<Option<Install>, Error> {
-        let found = match client.user_workflow(user, workflow_id).await {
+        let found = match self.client.user_workflow(user, workflow_id).await {
             Ok(w) => w,
             Err(e) if e.is_not_found() => None,
             Err(e) => return Err(e),
@@ -227,9 +218,14 @@ impl WorkflowSnapshot {
                 lock(&self.latest).insert(workflow_id.to_owned(), v);
             }
             // The per-user read has no username or install time: the list's, if it has them.
-            let listed = wf.list.get().and_then(|l| l.as_ref().and_then(|l| entry(l, user).cloned()));
+            let listed = wf
+                .list
+                .get()
+                .and_then(|l| l.as_ref().and_then(|l| entry(l, user).cloned()));
             Install {
-                user_id: listed.as_ref().map_or_else(|| user.to_owned(), |e| e.user_id.clone()),
+                user_id: listed
+                    .as_ref()
+                    .map_or_else(|| user.to_owned(), |e| e.user_id.clone()),
                 username: listed.as_ref().map(|e| e.username.clone()),
                 active: w.active,
                 installed_version: w.installed_version,
@@ -246,7 +242,6 @@ impl WorkflowSnapshot {
     /// installation, if anything (a destroy need not read it first).
     pub async fn set_active(
         &self,
-        client: &AlloyClient,
         before: Option<&Install>,
         user: &str,
         workflow_id: &str,
@@ -254,7 +249,9 @@ impl WorkflowSnapshot {
     ) -> Result<Option<Install>, Error> {
         let wf = self.workflow(workflow_id);
         self.remember(&wf, user, Known::Ask);
-        client.set_workflow_active(user, workflow_id, active).await?;
+        self.client
+            .set_workflow_active(user, workflow_id, active)
+            .await?;
         let now = before.map(|b| Install {
             active,
             ..b.clone()
@@ -268,14 +265,13 @@ impl WorkflowSnapshot {
     /// Upgrades `user`'s `workflow_id` to the latest version; `install` is what was known before.
     pub async fn upgrade(
         &self,
-        client: &AlloyClient,
         install: &Install,
         user: &str,
         workflow_id: &str,
     ) -> Result<Install, Error> {
         let wf = self.workflow(workflow_id);
         self.remember(&wf, user, Known::Ask);
-        let outcome = client.upgrade_workflow(user, workflow_id).await?;
+        let outcome = self.client.upgrade_workflow(user, workflow_id).await?;
         let version = outcome.installed_version.or(install.latest_version);
         let now = Install {
             installed_version: version,
@@ -287,15 +283,10 @@ impl WorkflowSnapshot {
     }
 
     /// Removes `workflow_id` for `user` (irreversible). Already gone counts as done.
-    pub async fn uninstall(
-        &self,
-        client: &AlloyClient,
-        user: &str,
-        workflow_id: &str,
-    ) -> Result<(), Error> {
+    pub async fn uninstall(&self, user: &str, workflow_id: &str) -> Result<(), Error> {
         let wf = self.workflow(workflow_id);
         self.remember(&wf, user, Known::Ask);
-        match client.uninstall_workflow(user, workflow_id).await {
+        match self.client.uninstall_workflow(user, workflow_id).await {
             Ok(()) => {}
             Err(e) if e.is_not_found() => {}
             Err(e) => return Err(e),

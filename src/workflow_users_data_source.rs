@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use regex::Regex;
 
 use super::AlloyData;
-use super::integrations_data_source::{REGEX_SYNTAX, compile};
 use super::user_workflow_resource::check_object_id;
+use super::validation::{REGEX_SYNTAX, regex};
 use alloy_client::WorkflowUser;
 use terraform_plugin::framework::{
     Attr, AttrPath, Attribute, Block, DataSource, Diagnostics, Model, Nesting, Schema, Value,
@@ -69,16 +69,8 @@ fn select(users: &[WorkflowUser], active: Option<bool>, re: Option<&Regex>) -> V
     out
 }
 
-fn regex_error(e: &regex::Error, diags: &mut Diagnostics) {
-    diags.attr_error(
-        AttrPath::attr("username_regex"),
-        "Invalid username_regex",
-        format!(
-            "`username_regex` is not a valid regular expression:\n\n{e}\n\nFix the pattern, or remove \
-             the attribute to list every tenant of the workflow."
-        ),
-    );
-}
+const REGEX_ADVICE: &str =
+    "Fix the pattern, or remove the attribute to list every tenant of the workflow.";
 
 #[async_trait]
 impl DataSource<AlloyData> for WorkflowUsersDataSource {
@@ -148,10 +140,8 @@ impl DataSource<AlloyData> for WorkflowUsersDataSource {
         if let Some(w) = config.workflow_id.as_str() {
             check_object_id(w, AttrPath::attr("workflow_id"), "workflow_id", diags);
         }
-        if let Some(p) = config.username_regex.as_str()
-            && let Err(e) = compile(p)
-        {
-            regex_error(&e, diags);
+        if let Some(p) = config.username_regex.as_str() {
+            regex("username_regex", p, Some(REGEX_ADVICE), diags);
         }
     }
 
@@ -163,25 +153,26 @@ impl DataSource<AlloyData> for WorkflowUsersDataSource {
     ) -> Option<Value> {
         let mut config = WorkflowUsersModel::decode(config, diags)?;
         let Some(workflow_id) = config.workflow_id.as_str().map(str::to_owned) else {
-            super::internal_error(diags, "alloy_workflow_users read without workflow_id");
+            super::provider_bug::report("alloy_workflow_users read without workflow_id", diags);
             return None;
         };
         // Validation runs first; these only guard against a Terraform that skipped it.
         let mut bad = Diagnostics::new();
-        check_object_id(&workflow_id, AttrPath::attr("workflow_id"), "workflow_id", &mut bad);
+        check_object_id(
+            &workflow_id,
+            AttrPath::attr("workflow_id"),
+            "workflow_id",
+            &mut bad,
+        );
         if bad.has_errors() {
             diags.extend(bad);
             return None;
         }
-        let re = match config.username_regex.as_str().map(compile) {
+        let re = match config.username_regex.as_str() {
             None => None,
-            Some(Ok(re)) => Some(re),
-            Some(Err(e)) => {
-                regex_error(&e, diags);
-                return None;
-            }
+            Some(p) => Some(regex("username_regex", p, Some(REGEX_ADVICE), diags)?),
         };
-        let users = match data.workflows.users_of(&data.client, &workflow_id).await {
+        let users = match data.workflows.users_of(&workflow_id).await {
             Ok(users) => users,
             Err(e) => {
                 data.api_error(
@@ -223,7 +214,7 @@ mod tests {
         let ids = |v: Vec<WorkflowUser>| v.into_iter().map(|u| u.user_id).collect::<Vec<_>>();
         assert_eq!(ids(select(&all, None, None)), ["1", "3", "2"]);
         assert_eq!(ids(select(&all, Some(true), None)), ["3", "2"]);
-        let re = compile("^an").ok();
+        let re = regex("username_regex", "^an", None, &mut Diagnostics::new());
         assert_eq!(ids(select(&all, Some(false), re.as_ref())), ["1"]);
     }
 

@@ -1,5 +1,7 @@
-//! `alloy_user_token`: the short-lived JWT that Alloy's frontend modal needs for one end user,
-//! offered both as an ephemeral resource (the recommended way) and as a data source.
+//! `alloy_user_token`, the ephemeral resource: the short-lived JWT that Alloy's frontend modal
+//! needs for one end user, never written to the plan or the state. The recommended shape of the
+//! token; the data source of the same name (`user_token_data_source.rs`) is the same token,
+//! stored, and shares this file's model, schema attributes, validation and fetch.
 //!
 //! Why two shapes of one thing:
 //! - The ephemeral resource never reaches plan or state: Terraform opens it in each phase that
@@ -7,10 +9,8 @@
 //! - The data source exists for configurations that must feed the token to something that is not
 //!   ephemeral-aware. It writes the token into state in clear text, and its description says so.
 //!
-//! Alloy's answer carries only `token`; `expires_at` comes from the JWT's own `exp` claim. The
-//! payload is decoded here by hand (base64url JSON): the token is never verified (we do not hold
-//! the key and have no reason to), never logged, and anything that does not look like a JWT with
-//! a numeric `exp` simply yields a null `expires_at` instead of an error.
+//! `expires_at` comes from the JWT's own `exp` claim (see `jwt.rs`), never from a check of its
+//! signature.
 //!
 //! Renewal: Terraform opens the ephemeral resource afresh in every plan and apply, so a token is
 //! at most one run old. Within one run, protocol 6 gives `renew` no way to hand a new value back
@@ -23,21 +23,19 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use super::AlloyData;
-use super::user_resource::check_username;
+use super::not_found::{self, Asked};
+use super::validation::check_username;
+use super::{AlloyData, jwt, provider_bug};
 use terraform_plugin::framework::{
-    Attr, AttrPath, Attribute, Block, DataSource, Diagnostics, EphemeralResource, Model, Opened,
-    Renewed, Schema, Value,
+    Attr, Attribute, Block, Diagnostics, EphemeralResource, Model, Opened, Renewed, Schema, Value,
 };
 
 /// Renew this long before expiry when the token still has plenty of life left.
 const RENEW_MARGIN: Duration = Duration::from_secs(5 * 60);
 
 pub struct UserTokenEphemeral;
-pub struct UserTokenDataSource;
 
 /// What Terraform keeps for us between open, renew and close: the user and the expiry, never
 /// the token.
@@ -46,45 +44,6 @@ struct Private {
     user_id: String,
     #[serde(default)]
     expires: Option<i64>,
-}
-
-/// The `exp` claim of a JWT, in seconds since the epoch, when `token` is a JWS in compact form
-/// whose payload is a JSON object with a numeric `exp`. Anything else gives `None`.
-pub(crate) fn jwt_exp(token: &str) -> Option<i64> {
-    let mut parts = token.split('.');
-    let (_header, payload, _sig) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() {
-        return None; // five parts: an encrypted JWT (JWE), whose payload we cannot read
-    }
-    // Base64url without padding is what RFC 7515 prescribes; tolerate padding anyway.
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    let exp = claims.as_object()?.get("exp")?;
-    // NumericDate may carry a fraction; the whole second is what matters here.
-    let secs = match exp.as_i64() {
-        Some(i) => i,
-        None => {
-            let f = exp.as_f64()?;
-            if !f.is_finite() || f.abs() > 1e15 {
-                return None;
-            }
-            f.floor() as i64
-        }
-    };
-    Some(secs)
-}
-
-/// `exp` as an RFC 3339 UTC timestamp, if it is one `time` can represent.
-pub(crate) fn rfc3339(exp: i64) -> Option<String> {
-    let t = time::OffsetDateTime::from_unix_timestamp(exp).ok()?;
-    t.format(&time::format_description::well_known::Rfc3339)
-        .ok()
-}
-
-fn expires_at(token: &str) -> Attr<String> {
-    jwt_exp(token).and_then(rfc3339).into()
 }
 
 fn to_system_time(exp: i64) -> Option<SystemTime> {
@@ -105,28 +64,25 @@ pub(crate) fn renew_at(now: SystemTime, exp: SystemTime) -> Option<SystemTime> {
 }
 
 fn renew_time_for(token: &str) -> Option<SystemTime> {
-    let exp = to_system_time(jwt_exp(token)?)?;
+    let exp = to_system_time(jwt::exp(token)?)?;
     renew_at(SystemTime::now(), exp)
 }
 
+// ---- What both shapes of `alloy_user_token` share.
+
 /// Fetches a token for `user_id`, registering it for log redaction before anything else.
-async fn fetch(data: &AlloyData, user_id: &str, diags: &mut Diagnostics) -> Option<String> {
-    match data.client.user_token(user_id).await {
+pub(crate) async fn fetch(
+    data: &AlloyData,
+    user_id: &str,
+    diags: &mut Diagnostics,
+) -> Option<String> {
+    match data.api.user_token(user_id).await {
         Ok(token) => {
             secrets::register(&token);
             Some(token)
         }
         Err(e) if e.is_not_found() => {
-            diags.attr_error(
-                AttrPath::attr("user_id"),
-                "Alloy user not found",
-                format!(
-                    "No user with userId or username {user_id:?} exists in the {} environment, so no token \
-                     could be issued. Check `user_id`, and that the provider's environment and API key are \
-                     the ones the user was created with.",
-                    data.environment.as_str()
-                ),
-            );
+            not_found::user(data, Asked::Token, user_id, diags);
             None
         }
         Err(e) => {
@@ -145,13 +101,25 @@ terraform_plugin::model! {
     }
 }
 
-fn validate_user_id(config: &Value, diags: &mut Diagnostics) {
+impl UserTokenModel {
+    /// The `user_id` of a configuration Terraform sends to open or read (it validated the
+    /// attribute as required, and sends no unknown value then).
+    pub(crate) fn user_id<'a>(&'a self, diags: &mut Diagnostics) -> Option<&'a str> {
+        provider_bug::expect(
+            self.user_id.as_str(),
+            "an alloy_user_token configuration has no user_id",
+            diags,
+        )
+    }
+}
+
+pub(crate) fn validate_user_id(config: &Value, diags: &mut Diagnostics) {
     let Some(config) = UserTokenModel::decode(config, diags) else {
         return;
     };
     // Unknown values (e.g. `alloy_user.x.id` before apply) are checked when they are known.
     if let Some(u) = config.user_id.as_str() {
-        check_username(u, AttrPath::attr("user_id"), "user_id", diags);
+        check_username("user_id", u, diags);
     }
 }
 
@@ -162,7 +130,7 @@ const EXPIRES_AT_DESCRIPTION: &str = "When the token expires, as an RFC 3339 UTC
      from the JWT's `exp` claim. The token's signature is not checked. Null when the token is not a \
      JWT or carries no `exp`.";
 
-fn attributes(token_description: &str) -> Vec<Attribute> {
+pub(crate) fn attributes(token_description: &str) -> Vec<Attribute> {
     vec![
         Attribute::string("user_id")
             .required()
@@ -177,11 +145,11 @@ fn attributes(token_description: &str) -> Vec<Attribute> {
     ]
 }
 
-fn result(user_id: &str, token: &str) -> Value {
+pub(crate) fn result(user_id: &str, token: &str) -> Value {
     UserTokenModel {
         user_id: user_id.into(),
         token: token.into(),
-        expires_at: expires_at(token),
+        expires_at: jwt::expires_at(token).into(),
     }
     .to_value()
 }
@@ -220,13 +188,17 @@ impl EphemeralResource<AlloyData> for UserTokenEphemeral {
         diags: &mut Diagnostics,
     ) -> Option<Opened> {
         let config = UserTokenModel::decode(config, diags)?;
-        let user_id = config.user_id.as_str()?;
+        let user_id = config.user_id(diags)?;
         let token = fetch(data, user_id, diags).await?;
         let private = serde_json::to_vec(&Private {
             user_id: user_id.to_string(),
-            expires: jwt_exp(&token),
-        })
-        .ok()?;
+            expires: jwt::exp(&token),
+        });
+        let private = provider_bug::expect(
+            private.ok(),
+            "the private data of an alloy_user_token could not be encoded",
+            diags,
+        )?;
         Some(Opened {
             renew_at: renew_time_for(&token),
             result: result(user_id, &token),
@@ -250,7 +222,7 @@ impl EphemeralResource<AlloyData> for UserTokenEphemeral {
         };
         let when = p
             .expires
-            .and_then(rfc3339)
+            .and_then(jwt::rfc3339)
             .unwrap_or_else(|| "soon".to_string());
         diags.warning(
             "Alloy user token about to expire",
@@ -274,121 +246,11 @@ impl EphemeralResource<AlloyData> for UserTokenEphemeral {
     }
 }
 
-#[async_trait]
-impl DataSource<AlloyData> for UserTokenDataSource {
-    fn type_name(&self) -> &'static str {
-        "alloy_user_token"
-    }
-
-    fn schema(&self) -> Schema {
-        Schema::new(
-            0,
-            Block::new(
-                "Reads a short-lived token (a JWT) that lets one end user open Alloy's embedded modal. \
-                 **The token is written to the Terraform state in clear text** (marking it sensitive only \
-                 hides it from plan and apply output), and it expires within at most 30 minutes, so the \
-                 stored value is soon stale. Prefer the `alloy_user_token` ephemeral resource, which is \
-                 never stored; use this data source only to feed the token to something that cannot take \
-                 an ephemeral value.",
-                attributes(
-                    "The token, to be sent to Alloy's frontend SDK. Sensitive: hidden in plan and apply \
-                     output, but stored in clear text in the state.",
-                ),
-            ),
-        )
-    }
-
-    fn validate(&self, config: &Value, diags: &mut Diagnostics) {
-        validate_user_id(config, diags);
-    }
-
-    async fn read(
-        &self,
-        data: &AlloyData,
-        config: &Value,
-        diags: &mut Diagnostics,
-    ) -> Option<Value> {
-        let config = UserTokenModel::decode(config, diags)?;
-        let user_id = config.user_id.as_str()?;
-        let token = fetch(data, user_id, diags).await?;
-        Some(result(user_id, &token))
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-
-    fn b64(s: &str) -> String {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
-    }
-
-    fn jwt(payload: &str) -> String {
-        format!(
-            "{}.{}.{}",
-            b64(r#"{"alg":"HS256","typ":"JWT"}"#),
-            b64(payload),
-            b64("sig")
-        )
-    }
-
-    #[test]
-    fn exp_is_read_from_a_jwt_payload() {
-        let t = jwt(r#"{"userId":"u1","iat":1700000000,"exp":1700001800}"#);
-        assert_eq!(jwt_exp(&t), Some(1_700_001_800));
-        assert_eq!(
-            expires_at(&t).as_str(),
-            Some("2023-11-14T22:43:20Z"),
-            "RFC 3339 in UTC"
-        );
-        // Fractional NumericDate and padded base64 are accepted.
-        let padded = format!(
-            "{}.{}==.x",
-            b64("{}"),
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"exp":1700001800.75}"#)
-        );
-        assert_eq!(jwt_exp(&padded), Some(1_700_001_800));
-    }
-
-    #[test]
-    fn a_token_signed_like_the_emulator_signs_decodes() {
-        use jsonwebtoken::{EncodingKey, Header, encode};
-        let token = encode(
-            &Header::default(),
-            &serde_json::json!({"userId": "abc", "iat": 10, "exp": 1810, "jti": "j"}),
-            &EncodingKey::from_secret(b"k"),
-        )
-        .unwrap();
-        assert_eq!(jwt_exp(&token), Some(1810));
-        assert_eq!(expires_at(&token).as_str(), Some("1970-01-01T00:30:10Z"));
-    }
-
-    #[test]
-    fn non_jwts_and_garbage_give_null() {
-        let cases = [
-            String::new(),
-            "opaque-token-without-dots".to_string(),
-            "a.b".to_string(),
-            "a.b.c.d.e".to_string(), // JWE
-            format!("x.{}.y", "!!!not base64!!!"),
-            jwt("not json"),
-            jwt("[1,2,3]"),
-            jwt(r#"{"iat":1}"#),
-            jwt(r#"{"exp":"1700000000"}"#),
-            jwt(r#"{"exp":null}"#),
-            jwt(r#"{"exp":1e300}"#),
-            jwt(r#"{"exp":99999999999999}"#), // beyond year 9999
-            "é.ü.ö".to_string(),
-        ];
-        for t in &cases {
-            assert!(expires_at(t).is_null(), "{t:?}");
-        }
-        // A representable but negative exp still formats (before 1970), it is just data.
-        assert_eq!(
-            jwt_exp(&jwt(r#"{"exp":-1}"#)).and_then(rfc3339).as_deref(),
-            Some("1969-12-31T23:59:59Z")
-        );
-    }
+    use crate::jwt::tests::jwt;
+    use terraform_plugin::framework::AttrPath;
 
     #[test]
     fn renewal_comes_a_margin_before_expiry_or_halfway() {
@@ -423,19 +285,12 @@ mod tests {
     }
 
     /// A configuration naming `user_id`, as Terraform sends it (computed attributes null).
-    fn config(user_id: Value) -> Value {
+    pub(crate) fn config(user_id: Value) -> Value {
         Value::object([
             ("user_id", user_id),
             ("token", Value::Null),
             ("expires_at", Value::Null),
         ])
-    }
-
-    #[test]
-    fn model_matches_schema() {
-        use terraform_plugin::framework::model::assert_matches_schema;
-        assert_matches_schema::<UserTokenModel>(&UserTokenEphemeral.schema());
-        assert_matches_schema::<UserTokenModel>(&UserTokenDataSource.schema());
     }
 
     #[test]
@@ -456,7 +311,7 @@ mod tests {
 
     /// A provider's data pointed at an in-process emulator, for what terraform cannot show:
     /// renewal happens only 25 minutes into an operation.
-    async fn emulator() -> (alloy_emulator::RunningEmulator, AlloyData) {
+    pub(crate) async fn emulator() -> (alloy_emulator::RunningEmulator, AlloyData) {
         use alloy_client::{AlloyClient, ApiKey, ClientConfig};
         let emu = alloy_emulator::RunningEmulator::start(
             alloy_emulator::EmulatorConfig::default(),
@@ -492,11 +347,7 @@ mod tests {
     #[tokio::test]
     async fn open_renew_and_close_against_the_emulator() {
         let (emu, data) = emulator().await;
-        let user = data
-            .client
-            .create_user("renew@example.com", None)
-            .await
-            .unwrap();
+        let user = data.users.create("renew@example.com", None).await.unwrap();
         let mut d = Diagnostics::new();
         let config = config(Value::string("renew@example.com"));
         let opened = UserTokenEphemeral
@@ -512,7 +363,7 @@ mod tests {
         let exp = tokens[0]["exp"].as_i64().unwrap();
         assert_eq!(
             opened.result.attr("expires_at"),
-            &Value::string(rfc3339(exp).unwrap())
+            &Value::string(jwt::rfc3339(exp).unwrap())
         );
         assert_eq!(
             opened.renew_at,
@@ -534,7 +385,7 @@ mod tests {
         assert!(!d.has_errors(), "{d:?}");
         assert_eq!(d.0.len(), 1);
         assert_eq!(d.0[0].summary, "Alloy user token about to expire");
-        assert!(d.0[0].detail.contains(&rfc3339(exp).unwrap()), "{d:?}");
+        assert!(d.0[0].detail.contains(&jwt::rfc3339(exp).unwrap()), "{d:?}");
         assert!(!d.0[0].detail.contains(token));
         assert_eq!(renewed.private, opened.private);
         assert_eq!(renewed.renew_at, None);
@@ -557,43 +408,5 @@ mod tests {
         assert!(d.has_errors());
         assert!(!d.0[0].detail.contains(token));
         assert_eq!(issued(&emu).await.len(), 1);
-    }
-
-    #[tokio::test]
-    async fn unknown_user_is_an_error_naming_it() {
-        let (_emu, data) = emulator().await;
-        let mut d = Diagnostics::new();
-        let config = config(Value::string("nobody@example.com"));
-        assert!(
-            UserTokenDataSource
-                .read(&data, &config, &mut d)
-                .await
-                .is_none()
-        );
-        assert_eq!(d.0[0].attribute, Some(AttrPath::attr("user_id")));
-        assert!(
-            d.0[0].detail.contains("\"nobody@example.com\""),
-            "{}",
-            d.0[0].detail
-        );
-        assert!(d.0[0].detail.contains("development"));
-    }
-
-    #[test]
-    fn data_source_description_warns_about_state() {
-        let d = UserTokenDataSource.schema().block.description;
-        assert!(d.contains("state in clear text"));
-        assert!(d.contains("30 minutes"));
-        assert!(d.contains("ephemeral resource"));
-        let token = UserTokenDataSource.schema();
-        assert!(token.block.attribute("token").unwrap().sensitive);
-        assert!(
-            UserTokenEphemeral
-                .schema()
-                .block
-                .attribute("token")
-                .unwrap()
-                .sensitive
-        );
     }
 }
