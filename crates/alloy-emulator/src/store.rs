@@ -306,6 +306,9 @@ impl EnvStore {
     }
 }
 
+/// What an admin install names: the user's id, the integration, and the workflows of it.
+type InstallTarget = (String, &'static IntegrationDef, Vec<&'static WorkflowDef>);
+
 /// An installed workflow found for a workflow call.
 struct Located {
     user_id: String,
@@ -556,14 +559,13 @@ impl Store {
     /// The integration and workflows an admin install names: an integration (id or app name)
     /// with one of its workflows (id or name) or all of them, or a workflow alone (an id, or a
     /// name no other integration's workflow shares).
-    #[allow(clippy::type_complexity)]
     fn resolve_install(
         &self,
         env: Environment,
         user: &str,
         integration: Option<&str>,
         workflow: Option<&str>,
-    ) -> Result<(String, &'static IntegrationDef, Vec<&'static WorkflowDef>), StoreError> {
+    ) -> Result<InstallTarget, StoreError> {
         let user_id = self
             .env(env)
             .get(user)
@@ -687,8 +689,8 @@ impl Store {
         match installed.as_slice() {
             [(integration, workflow)] => Ok(Located {
                 user_id,
-                integration: *integration,
-                workflow: *workflow,
+                integration,
+                workflow,
             }),
             [] => Err(StoreError::NotInstalled {
                 workflow: match wf {
