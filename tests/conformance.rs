@@ -10,7 +10,7 @@ use std::process::Command;
 use common::{DEV_KEY, Emulator, PROD_KEY};
 use serde_json::json;
 use xtask::account::Account;
-use xtask::conformance::{self, Verdict};
+use xtask::conformance::{self, Setup, Verdict};
 use xtask::{sweep, tap};
 
 fn account(emu: &Emulator, both_keys: bool) -> Account {
@@ -31,30 +31,87 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// Shopify's "Sync new orders" in the emulator's catalogue.
+const WORKFLOW: &str = "a1f7fad397c0ac5b8339697b";
+
+/// Installs `WORKFLOW` for `user` and deactivates it, as a tenant might have it; the API call
+/// is taken out of the request log again.
+fn inactive_install(emu: &Emulator, user: &str) -> serde_json::Value {
+    let http = reqwest::blocking::Client::new();
+    let r = http
+        .post(format!("{}/_emulator/installs", emu.url))
+        .json(&json!({"environment": "development", "userId": user, "workflowId": WORKFLOW}))
+        .send()
+        .expect("install");
+    assert_eq!(r.status(), 200);
+    let r = http
+        .put(format!("{}/workflows/deactivate", emu.url))
+        .bearer_auth(DEV_KEY)
+        .json(&json!({"userId": user, "workflowId": WORKFLOW}))
+        .send()
+        .expect("deactivate");
+    assert_eq!(r.status(), 200);
+    emu.clear_requests();
+    installs(emu)
+}
+
+fn installs(emu: &Emulator) -> serde_json::Value {
+    emu.admin_get(&format!(
+        "workflows/{WORKFLOW}/installs?environment=development"
+    ))
+}
+
 #[test]
 fn the_probe_agrees_with_the_emulator_on_every_line_and_cleans_up() {
     let emu = Emulator::start();
     let other = emu.create_user(DEV_KEY, "someone@example.com", Some("Not a test user"));
+    let before = inactive_install(&emu, &other);
+    assert_eq!(before["data"][0]["active"], false);
     let acc = account(&emu, true);
+    let setup = Setup {
+        workflow: Some(("someone@example.com".into(), WORKFLOW.into())),
+    };
     let report = runtime()
-        .block_on(conformance::probe(&acc, &conformance::run_prefix()))
+        .block_on(conformance::probe_with(
+            &acc,
+            &conformance::run_prefix(),
+            setup,
+        ))
         .expect("probe");
     let table = report.table();
     println!("{table}");
     assert!(report.passed(), "{table}");
-    assert!(report.rows.len() >= 25, "{table}");
+    assert!(report.rows.len() >= 35, "{table}");
     let not_observed: Vec<_> = report
         .rows
         .iter()
         .filter(|r| r.verdict != Verdict::Agrees)
         .map(|r| r.assumption)
         .collect();
-    // Only the 429 row: the probe never provokes one, and the emulator has no rate limit on.
-    assert_eq!(
-        not_observed,
-        ["429 carries Retry-After in seconds"],
+    // The probe never provokes a 429 (and the emulator has no rate limit on), and the API cannot
+    // publish the incompatible version that row needs; every other row, each workflow CHOICE
+    // included, agrees.
+    assert_eq!(not_observed.len(), 2, "{table}");
+    assert!(
+        not_observed[0].starts_with("upgrade across a version marked incompatible"),
         "{table}"
     );
+    assert_eq!(
+        not_observed[1], "429 carries Retry-After in seconds",
+        "{table}"
+    );
+    assert!(
+        report
+            .rows
+            .iter()
+            .filter(|r| r.assumption.contains("(CHOICE)"))
+            .count()
+            >= 7,
+        "{table}"
+    );
+    // The tenant's workflow was activated twice and upgraded at the latest version, then put
+    // back as it was: inactive, same version, same install time.
+    assert_eq!(installs(&emu), before, "{table}");
     assert!(report.cleanup_error.is_none());
     assert_eq!(
         emu.users("development"),
@@ -67,7 +124,53 @@ fn the_probe_agrees_with_the_emulator_on_every_line_and_cleans_up() {
     );
     assert!(emu.users("production").is_empty());
     // Every API call was an API call: the log holds the probe's requests and nothing else.
-    assert_eq!(emu.total_requests(), u64::from(report.requests) + 1);
+    assert_eq!(emu.total_requests(), u64::from(report.requests));
+    assert_eq!(emu.count("PUT /workflows/activate"), 2 + 3 + 1);
+    assert_eq!(emu.count("PUT /workflows/deactivate"), 1, "the restore");
+    assert_eq!(emu.count("PUT /workflows/{id}/upgrade"), 1);
+}
+
+#[test]
+fn without_setup_the_install_rows_say_how_to_set_one_up_and_touch_no_tenant() {
+    let emu = Emulator::start();
+    let other = emu.create_user(DEV_KEY, "someone@example.com", None);
+    let before = inactive_install(&emu, &other);
+    let report = runtime()
+        .block_on(conformance::probe(
+            &account(&emu, false),
+            &conformance::run_prefix(),
+        ))
+        .expect("probe");
+    let table = report.table();
+    assert!(report.passed(), "{table}");
+    let skipped: Vec<_> = report
+        .rows
+        .iter()
+        .filter(|r| r.verdict == Verdict::NotObserved && r.observed.starts_with("needs setup"))
+        .map(|r| (r.assumption, r.observed.as_str()))
+        .collect();
+    assert_eq!(skipped.len(), 3, "{table}");
+    assert!(
+        skipped[0].1.contains("ALLOY_CONFORMANCE_WORKFLOW"),
+        "{table}"
+    );
+    assert_eq!(installs(&emu), before);
+    assert_eq!(emu.count("PUT /workflows/deactivate"), 0);
+    assert_eq!(emu.count("PUT /workflows/{id}/upgrade"), 0);
+
+    // A malformed setting is one line naming the variable, before anything is created.
+    let (code, _, err) = xtask(
+        &["conformance"],
+        &[
+            ("ALLOY_BASE_URL", emu.url.as_str()),
+            ("ALLOY_API_KEY", DEV_KEY),
+            ("ALLOY_CONFORMANCE_WORKFLOW", "someone@example.com"),
+        ],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("ALLOY_CONFORMANCE_WORKFLOW"), "{err}");
+    assert_eq!(emu.users("development").len(), 1);
 }
 
 #[test]

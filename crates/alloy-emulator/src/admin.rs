@@ -17,8 +17,10 @@ use serde::{Deserialize, Serialize};
 use super::App;
 use super::faults::FaultsPatch;
 use super::routes::{integration_response, method_not_allowed, not_found, users_response};
-use super::store::Environment;
-use super::wire::{ApiError, SuccessJson, json_bytes, json_response, parse_body, query_param};
+use super::store::{self, Environment};
+use super::wire::{
+    ApiError, DataJson, SuccessJson, json_bytes, json_response, parse_body, query_param,
+};
 
 pub(crate) fn router(app: Arc<App>) -> Router {
     Router::new()
@@ -35,6 +37,11 @@ pub(crate) fn router(app: Arc<App>) -> Router {
             "/_emulator/installs",
             axum::routing::post(install).delete(uninstall),
         )
+        .route(
+            "/_emulator/workflows/{id}/versions",
+            axum::routing::post(publish_version),
+        )
+        .route("/_emulator/workflows/{id}/installs", get(workflow_installs))
         .route("/_emulator/requests", get(requests).delete(clear_requests))
         .route("/_emulator/tokens", get(tokens))
         .fallback(not_found)
@@ -112,6 +119,9 @@ struct SeedBody {
     /// When set, each user's `fullName` is `{full_name_prefix}{n}`; otherwise it has none.
     #[serde(default)]
     full_name_prefix: Option<String>,
+    /// Workflow ids installed for every seeded user, as `POST /_emulator/installs` would.
+    #[serde(default)]
+    workflows: Vec<String>,
 }
 
 fn default_prefix() -> String {
@@ -130,7 +140,8 @@ struct SeedJson {
 }
 
 /// `POST /_emulator/seed`: creates `count` numbered users in one environment at once, all or
-/// none (an existing username refuses the whole seed with 422, as `POST /users` would).
+/// none (an existing username refuses the whole seed with 422, as `POST /users` would, and an
+/// unknown workflow in `workflows` with 404), each with the `workflows` installed.
 async fn seed(State(app): State<Arc<App>>, body: Bytes) -> Result<Response, ApiError> {
     let body: SeedBody = parse_body(&body)?;
     let env = environment(&body.environment)?;
@@ -150,7 +161,7 @@ async fn seed(State(app): State<Arc<App>>, body: Bytes) -> Result<Response, ApiE
             (name(n), full_name)
         })
         .collect();
-    let generation = app.lock_store().seed_users(env, users)?;
+    let generation = app.lock_store().seed_users(env, users, &body.workflows)?;
     app.commit(generation).await?;
     Ok(json_response(
         StatusCode::OK,
@@ -175,14 +186,16 @@ async fn delete_user(
     ))
 }
 
+/// What `POST` and `DELETE /_emulator/installs` act on: an integration with all its workflows
+/// (`integrationId` alone), one of its workflows (both), or one workflow (`workflowId` alone).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct InstallBody {
     environment: String,
     #[serde(rename = "userId")]
     user_id: String,
-    #[serde(rename = "integrationId")]
-    integration_id: String,
+    #[serde(rename = "integrationId", default)]
+    integration_id: Option<String>,
     #[serde(rename = "workflowId", default)]
     workflow_id: Option<String>,
 }
@@ -196,14 +209,14 @@ async fn change_install(app: &App, body: &Bytes, install: bool) -> Result<Respon
             store.install(
                 env,
                 &body.user_id,
-                &body.integration_id,
+                body.integration_id.as_deref(),
                 body.workflow_id.as_deref(),
             )
         } else {
             store.uninstall(
                 env,
                 &body.user_id,
-                &body.integration_id,
+                body.integration_id.as_deref(),
                 body.workflow_id.as_deref(),
             )
         };
@@ -220,6 +233,77 @@ async fn install(State(app): State<Arc<App>>, body: Bytes) -> Result<Response, A
 
 async fn uninstall(State(app): State<Arc<App>>, body: Bytes) -> Result<Response, ApiError> {
     change_install(&app, &body, false).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublishBody {
+    /// Whether this version changes the workflow's configurable fields: upgrading across it is
+    /// then refused and the user must reinstall.
+    #[serde(default)]
+    incompatible: bool,
+}
+
+/// `POST /_emulator/workflows/{id}/versions`: publish the workflow's next version, account-wide.
+/// Users stay on the version they have; `GET /integrations` shows the new one as `version`.
+async fn publish_version(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    #[derive(Serialize)]
+    struct Published<'a> {
+        #[serde(rename = "workflowId")]
+        workflow_id: &'a str,
+        version: u32,
+    }
+    let body: PublishBody = parse_body(&body)?;
+    let (version, generation) = app.lock_store().publish_version(&id, body.incompatible)?;
+    app.commit(generation).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &Published {
+            workflow_id: &id,
+            version,
+        },
+    ))
+}
+
+/// `GET /_emulator/workflows/{id}/installs?environment=`: the truth an audit compares a
+/// Terraform state with, sorted by user id, without going through the API.
+async fn workflow_installs(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Install<'a> {
+        user_id: &'a str,
+        username: &'a str,
+        active: bool,
+        installed_version: u32,
+        installed_at: String,
+    }
+    let name = query_param(query.as_deref(), "environment").ok_or_else(|| {
+        ApiError::bad_request("environment query parameter is required (development or production)")
+    })?;
+    let env = environment(&name)?;
+    let (i, w) = store::workflow(&id)?;
+    let store = app.lock_store();
+    let mut data: Vec<Install<'_>> = store
+        .env(env)
+        .installs_of_workflow(i, w)
+        .map(|(u, install)| Install {
+            user_id: &u.id,
+            username: &u.username,
+            active: install.active,
+            installed_version: install.installed_version,
+            installed_at: install.installed_at_rfc3339(),
+        })
+        .collect();
+    data.sort_unstable_by(|a, b| a.user_id.cmp(b.user_id));
+    Ok(json_response(StatusCode::OK, &DataJson { data }))
 }
 
 async fn requests(

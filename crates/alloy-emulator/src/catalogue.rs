@@ -28,6 +28,7 @@ pub struct IntegrationDef {
 pub struct WorkflowDef {
     pub id: &'static str,
     pub name: &'static str,
+    /// The latest version until the admin API publishes another (see `store.rs`).
     pub version: u32,
     pub connectors: &'static [ConnectorDef],
 }
@@ -58,6 +59,30 @@ pub fn find_integration(id_or_name: &str) -> Option<&'static IntegrationDef> {
         CATALOGUE
             .iter()
             .find(|i| i.app.eq_ignore_ascii_case(id_or_name))
+    })
+}
+
+/// The workflow with id `workflow_id` (ids only, no names) and the integration it belongs to.
+/// Workflow ids are unique across the catalogue, as parent workflow ids are across an account.
+pub fn find_workflow(workflow_id: &str) -> Option<(&'static IntegrationDef, &'static WorkflowDef)> {
+    CATALOGUE.iter().find_map(|i| {
+        i.workflows
+            .iter()
+            .find(|w| w.id == workflow_id)
+            .map(|w| (i, w))
+    })
+}
+
+/// Every workflow named `name` (case-insensitive), with its integration. Names are not unique:
+/// Shopify's and BigCommerce's "Sync new orders" are two workflows.
+pub fn workflows_named(
+    name: &str,
+) -> impl Iterator<Item = (&'static IntegrationDef, &'static WorkflowDef)> + '_ {
+    CATALOGUE.iter().flat_map(move |i| {
+        i.workflows
+            .iter()
+            .filter(move |w| w.name.eq_ignore_ascii_case(name))
+            .map(move |w| (i, w))
     })
 }
 
@@ -777,5 +802,20 @@ mod tests {
             Some(wf.id)
         );
         assert!(shopify.find_workflow("nope").is_none());
+    }
+
+    #[test]
+    fn workflows_by_id_across_integrations_and_by_shared_name() {
+        let (i, w) = find_workflow("7ac84a3ce47a43a7a92028e0").expect("Slack's workflow");
+        assert_eq!((i.app, w.name), ("Slack", "Post alerts to a channel"));
+        assert!(
+            find_workflow("Post alerts to a channel").is_none(),
+            "ids only"
+        );
+        let apps: Vec<_> = workflows_named("SYNC NEW ORDERS")
+            .map(|(i, _)| i.app)
+            .collect();
+        assert_eq!(apps, ["Shopify", "BigCommerce"]);
+        assert_eq!(workflows_named("nope").count(), 0);
     }
 }

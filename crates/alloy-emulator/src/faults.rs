@@ -294,6 +294,11 @@ pub const API_ROUTES: &[&str] = &[
     "GET /users/{id}/token",
     "GET /integrations",
     "GET /integrations/{id}",
+    "GET /workflows/{id}/users",
+    "PUT /workflows/activate",
+    "PUT /workflows/deactivate",
+    "PUT /workflows/{id}/upgrade",
+    "DELETE /workflows/{id}",
 ];
 
 /// The HTML a failing gateway sends instead of the API's JSON.

@@ -14,7 +14,8 @@
 //! - `gate.rs`: the middleware every API request passes: faults, version, auth, the request log;
 //! - `routes.rs`: the API handlers; `wire.rs`: the JSON they read and write (the emulator's own);
 //! - `admin.rs`: the unauthenticated `/_emulator/...` routes tests use to arrange and observe;
-//! - `store.rs`: users and installs per environment; `persist.rs`: the durable `--state` file;
+//! - `store.rs`: users and their installed workflows per environment, and the versions published
+//!   of each workflow; `persist.rs`: the durable `--state` file;
 //! - `faults.rs`, `requests.rs`, `jwt.rs`, [`catalogue`]: the knobs, the log, tokens, integrations.
 //!
 //! The accept loop is our own (hyper's HTTP/1 connection driver rather than `axum::serve`)
@@ -25,6 +26,14 @@
 //! as the current version [`CURRENT_API_VERSION`]; a malformed `x-api-version` is a 400.
 //! `fullName` is always present in user objects and `null` when never set; in `PUT` an explicit
 //! `null` clears it. A path parameter is looked up as a user id first, then as a username.
+//!
+//! The workflow routes follow the project's wire contract (the statuses are tabled in the local
+//! emulator guide): a workflow id that is no workflow of the account, an unknown user and a
+//! workflow the user has not installed are 404s, checked in that order; repeating an activate or
+//! deactivate, or upgrading at the latest version, is a 200 that changes nothing; an upgrade
+//! across a version marked incompatible is a 422 that changes nothing. Installing (an admin call,
+//! standing for the end user in Alloy's modal) always lands on the latest version, active, and
+//! reinstalls a workflow installed already; an upgrade keeps the activation and `installedAt`.
 
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 

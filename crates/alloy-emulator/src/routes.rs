@@ -1,4 +1,5 @@
-//! The Alloy Embedded API as the emulator serves it: users, user tokens and integrations.
+//! The Alloy Embedded API as the emulator serves it: users, user tokens, integrations and the
+//! workflows installed for each user.
 //!
 //! Requests reach this router with any `/{YYYY-MM}` version segment and trailing slash already
 //! removed (see `dispatch` in `mod.rs`), so every route is declared once. The gate (`gate.rs`)
@@ -16,15 +17,16 @@ use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, put};
 
 use super::App;
 use super::catalogue::{IntegrationDef, catalogue, find_integration};
 use super::gate::gate;
-use super::store::{Environment, StoreError};
+use super::store::{self, Environment, StoreError, WorkflowRef};
 use super::wire::{
-    ApiError, BatchBody, BatchJson, CreateUserBody, CreatedJson, DataJson, SuccessJson, TokenJson,
-    UpdateUserBody, UserJson, json_response, parse_body, query_param, render_integration,
+    ActivatedJson, ActivationBody, ApiError, BatchBody, BatchJson, CreateUserBody, CreatedJson,
+    DataJson, DeletedJson, SuccessJson, TokenJson, UpdateUserBody, UserJson, WorkflowUserJson,
+    json_response, parse_body, query_param, render_integration,
 };
 
 /// Largest `POST /users/batch` Alloy accepts.
@@ -42,6 +44,11 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/users/{id}/token", get(user_token))
         .route("/integrations", get(list_integrations))
         .route("/integrations/{id}", get(get_integration))
+        .route("/workflows/activate", put(activate))
+        .route("/workflows/deactivate", put(deactivate))
+        .route("/workflows/{id}", axum::routing::delete(delete_workflow))
+        .route("/workflows/{id}/upgrade", put(upgrade_workflow))
+        .route("/workflows/{id}/users", get(workflow_users))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(app.clone(), gate))
@@ -149,7 +156,7 @@ pub(crate) fn integration_response(
     json_response(
         StatusCode::OK,
         &DataJson {
-            data: render_integration(def, installed),
+            data: render_integration(def, installed, store.versions()),
         },
     )
 }
@@ -244,7 +251,7 @@ async fn list_integrations(
     let installs = store.env(env).installs_of(&user_id);
     let data: Vec<_> = catalogue()
         .iter()
-        .map(|def| render_integration(def, installs.and_then(|i| i.get(def.id))))
+        .map(|def| render_integration(def, installs.and_then(|i| i.get(def.id)), store.versions()))
         .collect();
     Ok(json_response(StatusCode::OK, &DataJson { data }))
 }
@@ -258,6 +265,121 @@ async fn get_integration(
     let user_id = integration_user(&app, env, query.as_deref())?;
     let def = find_integration(&id).ok_or(StoreError::IntegrationNotFound)?;
     Ok(integration_response(&app, env, &user_id, def))
+}
+
+/// `GET /workflows/{id}/users`: every user of the environment who installed the workflow, with
+/// the install's state, in creation order. A workflow nobody installed gives an empty list; an
+/// id that is not a workflow of the account is a 404.
+async fn workflow_users(
+    State(app): State<Arc<App>>,
+    Extension(env): Env,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let (i, w) = store::workflow(&id)?;
+    let store = app.lock_store();
+    let data: Vec<WorkflowUserJson<'_>> = store
+        .env(env)
+        .installs_of_workflow(i, w)
+        .map(|(u, install)| WorkflowUserJson::new(u, install))
+        .collect();
+    Ok(json_response(StatusCode::OK, &DataJson { data }))
+}
+
+/// A required, non-empty value, or a 400 that names it.
+fn required(value: Option<String>, what: &str) -> Result<String, ApiError> {
+    value
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| ApiError::bad_request(format!("{what} is required")))
+}
+
+async fn set_active(
+    app: &App,
+    env: Environment,
+    body: &Bytes,
+    active: bool,
+) -> Result<Response, ApiError> {
+    let body: ActivationBody = parse_body(body)?;
+    let user = required(body.user_id, "userId")?;
+    // workflowId wins when both are given; an empty one counts as absent.
+    let id = body.workflow_id.filter(|v| !v.trim().is_empty());
+    let name = body.workflow_name.filter(|v| !v.trim().is_empty());
+    let wf = match (&id, &name) {
+        (Some(id), _) => WorkflowRef::Id(id),
+        (None, Some(name)) => WorkflowRef::Name(name),
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "workflowId (or workflowName) is required",
+            ));
+        }
+    };
+    let generation = app.lock_store().set_active(env, &user, wf, active)?;
+    app.commit(generation).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &ActivatedJson {
+            activated: active,
+            installed_version: None,
+        },
+    ))
+}
+
+/// `PUT /workflows/activate`: `{"activated": true}`, also when it was active already.
+async fn activate(
+    State(app): State<Arc<App>>,
+    Extension(env): Env,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    set_active(&app, env, &body, true).await
+}
+
+/// `PUT /workflows/deactivate`: `{"activated": false}`, also when it was inactive already.
+async fn deactivate(
+    State(app): State<Arc<App>>,
+    Extension(env): Env,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    set_active(&app, env, &body, false).await
+}
+
+/// The required `userId` query parameter of the workflow routes (an id or a username).
+fn workflow_user(query: Option<&str>) -> Result<String, ApiError> {
+    required(query_param(query, "userId"), "userId query parameter")
+}
+
+/// `PUT /workflows/{id}/upgrade?userId=`: the install at the latest version (a no-op when it is
+/// there already), or a 422 when a version in between is marked incompatible.
+async fn upgrade_workflow(
+    State(app): State<Arc<App>>,
+    Extension(env): Env,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let user = workflow_user(query.as_deref())?;
+    let (install, generation) = app.lock_store().upgrade(env, &user, &id)?;
+    app.commit(generation).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &ActivatedJson {
+            activated: install.active,
+            installed_version: Some(install.installed_version),
+        },
+    ))
+}
+
+/// `DELETE /workflows/{id}?userId=`: that user's install of the workflow goes, for good.
+async fn delete_workflow(
+    State(app): State<Arc<App>>,
+    Extension(env): Env,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let user = workflow_user(query.as_deref())?;
+    let generation = app.lock_store().remove_workflow(env, &user, &id)?;
+    app.commit(generation).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &DeletedJson { deleted: true },
+    ))
 }
 
 #[cfg(test)]
@@ -304,6 +426,12 @@ pub(crate) mod tests {
         assert_eq!(r.status(), 200);
         let id = "r";
         let integration = catalogue()[0].id;
+        let workflow = catalogue()[0].workflows[0].id;
+        emu.app
+            .lock_store()
+            .install(Environment::Development, id, None, Some(workflow))
+            .unwrap();
+        let activation = format!(r#"{{"userId":"{id}","workflowId":"{workflow}"}}"#);
         for (method, path, body) in [
             (Method::GET, "/users".to_string(), ""),
             (
@@ -320,12 +448,33 @@ pub(crate) mod tests {
                 format!("/integrations/{integration}?userId={id}"),
                 "",
             ),
+            (Method::GET, format!("/workflows/{workflow}/users"), ""),
+            (
+                Method::PUT,
+                "/workflows/deactivate".to_string(),
+                activation.as_str(),
+            ),
+            (
+                Method::PUT,
+                "/workflows/activate".to_string(),
+                activation.as_str(),
+            ),
+            (
+                Method::PUT,
+                format!("/workflows/{workflow}/upgrade?userId={id}"),
+                "",
+            ),
+            (
+                Method::DELETE,
+                format!("/workflows/{workflow}?userId={id}"),
+                "",
+            ),
             (Method::DELETE, format!("/users/{id}"), ""),
         ] {
             let r = http
                 .request(method.clone(), format!("{url}{path}"))
                 .bearer_auth(&key)
-                .body(body)
+                .body(body.to_owned())
                 .send()
                 .await
                 .unwrap();

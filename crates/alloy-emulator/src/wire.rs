@@ -4,8 +4,6 @@
 //! deliberately not shared with the API client in `crate::alloy`, so a misreading of the API on
 //! either side shows up as a failing test instead of hiding in a common struct.
 
-use std::collections::BTreeSet;
-
 use axum::body::Bytes;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -14,7 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use super::catalogue::{IntegrationDef, icon_url};
-use super::store::{StoreError, User};
+use super::store::{IntegrationInstall, StoreError, User, Versions, WorkflowInstall};
 
 /// An error answer: a status and the documented `{"message": ...}` body.
 #[derive(Debug)]
@@ -55,6 +53,27 @@ impl From<StoreError> for ApiError {
                 format!("A user with username {u:?} already exists"),
             ),
             StoreError::Invalid(m) => ApiError::bad_request(m),
+            StoreError::UnknownUser(u) => {
+                ApiError::new(StatusCode::NOT_FOUND, format!("User {u} not found"))
+            }
+            StoreError::UnknownWorkflow(w) => {
+                ApiError::new(StatusCode::NOT_FOUND, format!("Workflow {w} not found"))
+            }
+            StoreError::NotInstalled { workflow, user_id } => ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("Workflow {workflow} is not installed for user {user_id}"),
+            ),
+            StoreError::Incompatible {
+                workflow,
+                version,
+                user_id,
+            } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!(
+                    "Workflow {workflow} version {version} changed its configurable fields: user \
+                     {user_id} must reinstall it; nothing was upgraded"
+                ),
+            ),
         }
     }
 }
@@ -169,6 +188,62 @@ pub(crate) struct TokenJson<'a> {
     pub token: &'a str,
 }
 
+/// One user of a workflow in `GET /workflows/{id}/users`.
+#[derive(Serialize)]
+pub(crate) struct WorkflowUserJson<'a> {
+    username: &'a str,
+    #[serde(rename = "fullName")]
+    full_name: Option<&'a str>,
+    #[serde(rename = "userId")]
+    user_id: &'a str,
+    #[serde(rename = "workflowActive")]
+    workflow_active: bool,
+    #[serde(rename = "installedVersion")]
+    installed_version: u32,
+    #[serde(rename = "installedAt")]
+    installed_at: String,
+}
+
+impl<'a> WorkflowUserJson<'a> {
+    pub(crate) fn new(u: &'a User, i: &WorkflowInstall) -> WorkflowUserJson<'a> {
+        WorkflowUserJson {
+            username: &u.username,
+            full_name: u.full_name.as_deref(),
+            user_id: &u.id,
+            workflow_active: i.active,
+            installed_version: i.installed_version,
+            installed_at: i.installed_at_rfc3339(),
+        }
+    }
+}
+
+/// The answer to `PUT /workflows/activate|deactivate`, and with `installedVersion` to
+/// `PUT /workflows/{id}/upgrade`.
+#[derive(Serialize)]
+pub(crate) struct ActivatedJson {
+    pub activated: bool,
+    #[serde(rename = "installedVersion", skip_serializing_if = "Option::is_none")]
+    pub installed_version: Option<u32>,
+}
+
+/// The answer to `DELETE /workflows/{id}?userId=`.
+#[derive(Serialize)]
+pub(crate) struct DeletedJson {
+    pub deleted: bool,
+}
+
+/// The body of `PUT /workflows/activate|deactivate`. Non-string values are refused by parsing;
+/// missing and empty ones by the handler, which names the field.
+#[derive(Deserialize)]
+pub(crate) struct ActivationBody {
+    #[serde(rename = "userId")]
+    pub user_id: Option<String>,
+    #[serde(rename = "workflowId")]
+    pub workflow_id: Option<String>,
+    #[serde(rename = "workflowName")]
+    pub workflow_name: Option<String>,
+}
+
 #[derive(Deserialize)]
 pub(crate) struct CreateUserBody {
     pub username: Option<String>,
@@ -230,10 +305,12 @@ struct ConnectorJson<'a> {
     subtitle: &'a str,
 }
 
-/// An integration as one user sees it: `installed` from that user's installs.
+/// An integration as one user sees it: `installed`, and each workflow's `installed`, `active` and
+/// `installedVersion`, from that user's installs; each workflow's `version` is its latest.
 pub(crate) fn render_integration(
     def: &'static IntegrationDef,
-    installed_workflows: Option<&BTreeSet<&'static str>>,
+    installed_workflows: Option<&IntegrationInstall>,
+    versions: &Versions,
 ) -> IntegrationJson<'static> {
     let installed = installed_workflows.is_some();
     IntegrationJson {
@@ -249,14 +326,14 @@ pub(crate) fn render_integration(
             .workflows
             .iter()
             .map(|w| {
-                let on = installed_workflows.is_some_and(|s| s.contains(w.id));
+                let mine = installed_workflows.and_then(|s| s.get(w.id));
                 WorkflowJson {
                     workflow_id: w.id,
                     name: w.name,
-                    installed: on,
-                    active: on,
-                    version: w.version,
-                    installed_version: on.then_some(w.version),
+                    installed: mine.is_some(),
+                    active: mine.is_some_and(|i| i.active),
+                    version: versions.latest(w),
+                    installed_version: mine.map(|i| i.installed_version),
                     connectors: w
                         .connectors
                         .iter()
@@ -297,7 +374,8 @@ mod tests {
     #[test]
     fn integration_json_field_names_and_installed_version() {
         let def = &catalogue()[0];
-        let v = serde_json::to_value(render_integration(def, None)).unwrap();
+        let versions = Versions::default();
+        let v = serde_json::to_value(render_integration(def, None, &versions)).unwrap();
         for key in [
             "integrationId",
             "app",
@@ -327,8 +405,13 @@ mod tests {
             assert!(wf["connectors"][0].get(key).is_some(), "{key}");
         }
 
-        let one: std::collections::BTreeSet<_> = [def.workflows[0].id].into();
-        let v = serde_json::to_value(render_integration(def, Some(&one))).unwrap();
+        let install = WorkflowInstall {
+            active: true,
+            installed_version: def.workflows[0].version,
+            installed_at: crate::store::now(),
+        };
+        let one: IntegrationInstall = [(def.workflows[0].id, install)].into();
+        let v = serde_json::to_value(render_integration(def, Some(&one), &versions)).unwrap();
         assert_eq!(v["installed"], true);
         assert_eq!(v["installedVersion"].as_u64(), Some(u64::from(def.version)));
         assert_eq!(v["workflows"][0]["installed"], true);
@@ -339,6 +422,34 @@ mod tests {
         );
         assert_eq!(v["workflows"][1]["installed"], false);
         assert!(v["workflows"][1].get("installedVersion").is_none());
+    }
+
+    #[test]
+    fn workflow_user_json_field_names() {
+        let u = User {
+            id: "0123456789abcdef01234567".into(),
+            username: "jane@example.com".into(),
+            full_name: None,
+        };
+        let at = time::macros::datetime!(2025-09-01 12:00:00.125 UTC);
+        let i = WorkflowInstall {
+            active: false,
+            installed_version: 4,
+            installed_at: at,
+        };
+        let v = serde_json::to_value(WorkflowUserJson::new(&u, &i)).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"username": "jane@example.com", "fullName": null,
+                "userId": "0123456789abcdef01234567", "workflowActive": false,
+                "installedVersion": 4, "installedAt": "2025-09-01T12:00:00.125Z"})
+        );
+        let v = serde_json::to_value(ActivatedJson {
+            activated: true,
+            installed_version: None,
+        })
+        .unwrap();
+        assert_eq!(v, serde_json::json!({"activated": true}));
     }
 
     #[test]

@@ -8,6 +8,13 @@
 //! whatever happened before (and sweeps its own prefix, in case an answer was lost).
 //! A 429 is waited out (honouring `Retry-After`) and recorded for the `Retry-After` row; the probe
 //! never tries to provoke one, because on a real account that would burn its rate limit.
+//!
+//! The workflow rows change nothing that is not the probe's: the refusals are asked of the
+//! probe's own user (who has nothing installed) or of ids that do not exist. The two rows that
+//! need an installed workflow (a repeated activate, an upgrade at the latest version) run only on
+//! the install [`WORKFLOW_VAR`] names, a test tenant the person running the probe chose, and
+//! leave it as they found it; the incompatible-upgrade row always needs a setup the API cannot
+//! make (a published version marked incompatible), so it is reported *not observed*.
 
 use std::fmt::Write as _;
 use std::io;
@@ -28,6 +35,49 @@ pub const RUN_PREFIX_ROOT: &str = "tfacc-";
 const MAX_429_RETRIES: u32 = 3;
 /// The longest `Retry-After` the probe waits for.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// Names an installed workflow of a test tenant, `<userId or username>/<workflowId>`, that the
+/// probe may activate (restoring it afterwards) and upgrade when it is at the latest version.
+pub const WORKFLOW_VAR: &str = "ALLOY_CONFORMANCE_WORKFLOW";
+/// A workflow id no account has (24 hex digits, so only its existence is in question).
+const ABSENT_WORKFLOW: &str = "000000000000000000000000";
+/// The keys every item of `GET /workflows/{id}/users` carries in the emulator.
+const WORKFLOW_USER_KEYS: [&str; 6] = [
+    "username",
+    "fullName",
+    "userId",
+    "workflowActive",
+    "installedVersion",
+    "installedAt",
+];
+/// The incompatible-upgrade row, which the probe can never observe (see `workflow_checks`).
+const INCOMPATIBLE_ROW: &str = "upgrade across a version marked incompatible → 422 {message: must reinstall}, nothing upgraded (CHOICE)";
+
+/// What the person running the probe set up for the rows that need more than a key.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Setup {
+    /// An installed workflow of a test tenant: (user id or username, workflow id).
+    pub workflow: Option<(String, String)>,
+}
+
+impl Setup {
+    /// From [`WORKFLOW_VAR`] as `lookup` gives it (unset or blank: no setup).
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Setup> {
+        let Some(raw) = lookup(WORKFLOW_VAR).filter(|v| !v.trim().is_empty()) else {
+            return Ok(Setup::default());
+        };
+        let raw = raw.trim();
+        // Workflow ids have no slash; a username might.
+        match raw.rsplit_once('/') {
+            Some((user, workflow)) if !user.is_empty() && is_object_id(workflow) => Ok(Setup {
+                workflow: Some((user.to_owned(), workflow.to_owned())),
+            }),
+            _ => Err(Error::Invalid(format!(
+                "{WORKFLOW_VAR} is {raw:?}: set it to <userId or username>/<workflowId> (a \
+                 24-hex workflow id) naming a test tenant's installed workflow, or unset it"
+            ))),
+        }
+    }
+}
 
 /// A fresh `tfacc-<8 hex>-` prefix for one run.
 pub fn run_prefix() -> String {
@@ -164,6 +214,9 @@ struct Probe<'a> {
     /// `Retry-After` of every 429 seen (None when the header was missing).
     retry_after: Vec<Option<String>>,
     rows: Vec<Row>,
+    setup: Setup,
+    /// Why a tenant's workflow could not be put back as the probe found it, if it could not.
+    restore_failures: Vec<String>,
 }
 
 impl Probe<'_> {
@@ -172,6 +225,14 @@ impl Probe<'_> {
             assumption,
             observed: observed.into(),
             verdict: Verdict::of(ok),
+        });
+    }
+
+    fn not_observed(&mut self, assumption: &'static str, why: impl Into<String>) {
+        self.rows.push(Row {
+            assumption,
+            observed: why.into(),
+            verdict: Verdict::NotObserved,
         });
     }
 
@@ -323,6 +384,7 @@ impl Probe<'_> {
             .await;
         self.list_checks(&id, second.as_deref()).await;
         self.token_checks(&id).await;
+        self.workflow_checks(&id).await;
         self.version_checks().await;
         self.isolation_check(&id).await;
         self.delete_checks(&id).await;
@@ -544,6 +606,277 @@ impl Probe<'_> {
         self.row("token also accepts ?userId= (2025-09 docs)", r.brief(), ok);
     }
 
+    /// The workflow routes: their shape, and each status the emulator chose where the docs are
+    /// silent. `id` is the probe's own user, who has nothing installed.
+    async fn workflow_checks(&mut self, id: &str) {
+        // A workflow of the account, from the integrations the probe user is offered.
+        let r = self
+            .api(Method::GET, &format!("/integrations?userId={id}"), None)
+            .await;
+        let workflow = r
+            .json
+            .as_ref()
+            .and_then(|v| v["data"].as_array())
+            .and_then(|ints| {
+                ints.iter()
+                    .flat_map(|i| i["workflows"].as_array().into_iter().flatten())
+                    .find_map(|w| w["workflowId"].as_str().map(str::to_owned))
+            });
+
+        const LIST: &str = "GET /workflows/{id}/users → 200 {data: [{username, fullName, userId, \
+                            workflowActive, installedVersion, installedAt}]}";
+        const NOT_INSTALLED: &str =
+            "activate a workflow the user has not installed → 404 {message} (CHOICE)";
+        const UNKNOWN_USER: &str =
+            "activate for an unknown user → 404 {message naming it} (CHOICE)";
+        match &workflow {
+            Some(w) => {
+                let r = self
+                    .api(Method::GET, &format!("/workflows/{w}/users"), None)
+                    .await;
+                let items = r.json.as_ref().and_then(|v| v["data"].as_array()).cloned();
+                let shaped = |u: &Value| WORKFLOW_USER_KEYS.iter().all(|k| u.get(k).is_some());
+                let (observed, ok) = match &items {
+                    Some(items) if r.status == 200 => (
+                        match items.first() {
+                            Some(first) => {
+                                format!("200, {} user(s), keys {}", items.len(), keys(first))
+                            }
+                            None => "200, no user has it installed".to_owned(),
+                        },
+                        items.iter().all(shaped),
+                    ),
+                    _ => (r.brief(), false),
+                };
+                self.row(LIST, observed, ok);
+
+                let r = self
+                    .api(
+                        Method::PUT,
+                        "/workflows/activate",
+                        Some(json!({"userId": id, "workflowId": w})),
+                    )
+                    .await;
+                let ok = r.status == 404 && r.message().is_some();
+                self.row(NOT_INSTALLED, r.brief(), ok);
+
+                let ghost = format!("{}absent", self.prefix);
+                let r = self
+                    .api(
+                        Method::PUT,
+                        "/workflows/activate",
+                        Some(json!({"userId": ghost, "workflowId": w})),
+                    )
+                    .await;
+                let ok = r.status == 404 && r.message().is_some_and(|m| m.contains(&ghost));
+                self.row(UNKNOWN_USER, r.brief(), ok);
+            }
+            None => {
+                let why = match r.status {
+                    200 => "not checked: GET /integrations lists no workflow in this account"
+                        .to_owned(),
+                    _ => format!("not checked: GET /integrations gave {}", r.brief()),
+                };
+                for row in [LIST, NOT_INSTALLED, UNKNOWN_USER] {
+                    self.not_observed(row, why.clone());
+                }
+            }
+        }
+
+        let r = self
+            .api(
+                Method::GET,
+                &format!("/workflows/{ABSENT_WORKFLOW}/users"),
+                None,
+            )
+            .await;
+        let names_it = |r: &Reply| r.message().is_some_and(|m| m.contains(ABSENT_WORKFLOW));
+        let ok = r.status == 404 && names_it(&r);
+        self.row(
+            "GET /workflows/{id}/users of no workflow of the account → 404 {message naming it} (CHOICE)",
+            r.brief(),
+            ok,
+        );
+        let r = self
+            .api(
+                Method::PUT,
+                "/workflows/activate",
+                Some(json!({"userId": id, "workflowId": ABSENT_WORKFLOW})),
+            )
+            .await;
+        let ok = r.status == 404 && names_it(&r);
+        self.row(
+            "activate a workflow that is no workflow of the account → 404 {message naming it} (CHOICE)",
+            r.brief(),
+            ok,
+        );
+        let r = self
+            .api(Method::PUT, "/workflows/activate", Some(json!({})))
+            .await;
+        let ok = r.status == 400 && r.message().is_some();
+        self.row(
+            "activate without userId and workflowId → 400 {message} (CHOICE)",
+            r.brief(),
+            ok,
+        );
+
+        match self.setup.workflow.clone() {
+            Some((user, w)) => {
+                self.repeated_activate(&user, &w).await;
+                self.upgrade_at_latest(&user, &w).await;
+            }
+            None => {
+                let why = format!(
+                    "needs setup: set {WORKFLOW_VAR}=<userId>/<workflowId> to a test tenant's \
+                     installed workflow (left as found)"
+                );
+                self.not_observed(REPEATED_ACTIVATE, why.clone());
+                self.not_observed(UPGRADE_AT_LATEST, why);
+            }
+        }
+        self.not_observed(
+            INCOMPATIBLE_ROW,
+            "needs setup: a version marked incompatible published after the one a tenant \
+             installed; the API cannot publish one, so the probe never upgrades across it",
+        );
+    }
+
+    /// The install of `workflow` for `user` as `GET /workflows/{id}/users` lists it, or why not.
+    async fn install_of(
+        &mut self,
+        user: &str,
+        workflow: &str,
+    ) -> std::result::Result<Value, String> {
+        let r = self
+            .api(Method::GET, &format!("/workflows/{workflow}/users"), None)
+            .await;
+        if r.status != 200 {
+            return Err(format!("GET /workflows/{{id}}/users gave {}", r.brief()));
+        }
+        r.json
+            .as_ref()
+            .and_then(|v| v["data"].as_array())
+            .and_then(|items| {
+                items
+                    .iter()
+                    .find(|u| u["userId"] == user || u["username"] == user)
+                    .cloned()
+            })
+            .ok_or_else(|| {
+                format!(
+                    "{WORKFLOW_VAR} names user {user:?}, who has not installed workflow \
+                     {workflow} (GET /workflows/{{id}}/users does not list them)"
+                )
+            })
+    }
+
+    async fn repeated_activate(&mut self, user: &str, workflow: &str) {
+        let before = match self.install_of(user, workflow).await {
+            Ok(b) => b,
+            Err(why) => return self.not_observed(REPEATED_ACTIVATE, format!("not checked: {why}")),
+        };
+        let body = json!({"userId": user, "workflowId": workflow});
+        let mut answers = Vec::new();
+        for _ in 0..2 {
+            let r = self
+                .api(Method::PUT, "/workflows/activate", Some(body.clone()))
+                .await;
+            let ok = r.status == 200 && r.json.as_ref().is_some_and(|v| v["activated"] == true);
+            answers.push((ok, r.brief()));
+        }
+        let after = self.install_of(user, workflow).await;
+        let active_after = after.as_ref().is_ok_and(|a| a["workflowActive"] == true);
+        let same_version = after
+            .as_ref()
+            .is_ok_and(|a| a["installedVersion"] == before["installedVersion"]);
+        let ok = answers.iter().all(|(ok, _)| *ok) && active_after && same_version;
+        let observed = format!(
+            "{} then {}; afterwards active: {active_after}, version unchanged: {same_version}",
+            answers[0].1, answers[1].1
+        );
+        self.row(REPEATED_ACTIVATE, observed, ok);
+        if before["workflowActive"] == false {
+            // Put it back as it was.
+            let r = self
+                .api(Method::PUT, "/workflows/deactivate", Some(body))
+                .await;
+            let back = self.install_of(user, workflow).await;
+            if r.status != 200 || !back.as_ref().is_ok_and(|b| b["workflowActive"] == false) {
+                self.restore_failures.push(format!(
+                    "workflow {workflow} of user {user} was inactive and could not be deactivated \
+                     again ({}): deactivate it by hand",
+                    r.brief()
+                ));
+            }
+        }
+    }
+
+    async fn upgrade_at_latest(&mut self, user: &str, workflow: &str) {
+        let before = match self.install_of(user, workflow).await {
+            Ok(b) => b,
+            Err(why) => return self.not_observed(UPGRADE_AT_LATEST, format!("not checked: {why}")),
+        };
+        let r = self
+            .api(Method::GET, &format!("/integrations?userId={user}"), None)
+            .await;
+        let latest = r
+            .json
+            .as_ref()
+            .and_then(|v| v["data"].as_array())
+            .and_then(|ints| {
+                ints.iter()
+                    .flat_map(|i| i["workflows"].as_array().into_iter().flatten())
+                    .find(|w| w["workflowId"] == workflow)
+            })
+            .and_then(|w| w["version"].as_u64());
+        let installed = before["installedVersion"].as_u64();
+        match (installed, latest) {
+            (Some(i), Some(l)) if i >= l => {}
+            (Some(i), Some(l)) => {
+                return self.not_observed(
+                    UPGRADE_AT_LATEST,
+                    format!(
+                        "not checked: the install is at version {i}, behind the latest {l}, so \
+                         an upgrade would change it"
+                    ),
+                );
+            }
+            _ => {
+                return self.not_observed(
+                    UPGRADE_AT_LATEST,
+                    format!(
+                        "not checked: no installedVersion ({}) or latest version (GET \
+                         /integrations gave {})",
+                        before["installedVersion"],
+                        r.brief()
+                    ),
+                );
+            }
+        }
+        let r = self
+            .api(
+                Method::PUT,
+                &format!("/workflows/{workflow}/upgrade?userId={user}"),
+                None,
+            )
+            .await;
+        let after = self.install_of(user, workflow).await;
+        let unchanged = after.as_ref().is_ok_and(|a| {
+            ["workflowActive", "installedVersion", "installedAt"]
+                .iter()
+                .all(|k| a[*k] == before[*k])
+        });
+        let answered = r.json.as_ref().map(|v| v["installedVersion"].clone());
+        let ok = r.status == 200 && unchanged;
+        let observed = match answered {
+            Some(v) if r.status == 200 => {
+                format!("200 installedVersion {v}; install unchanged: {unchanged}")
+            }
+            _ => format!("{}; install unchanged: {unchanged}", r.brief()),
+        };
+        self.row(UPGRADE_AT_LATEST, observed, ok);
+    }
+
     async fn version_checks(&mut self) {
         let listed =
             |r: &Reply| r.status == 200 && r.json.as_ref().is_some_and(|v| v["data"].is_array());
@@ -744,6 +1077,10 @@ impl Probe<'_> {
     }
 }
 
+const REPEATED_ACTIVATE: &str =
+    "activate twice → 200 {activated: true} both times, install unchanged (CHOICE)";
+const UPGRADE_AT_LATEST: &str = "upgrade at the latest version → 200, nothing changes (CHOICE)";
+
 /// Top-level keys that would mean the list is paginated, space-separated.
 const PAGING_WORDS: &str = "next nextPage nextCursor cursor page pages pageSize limit offset \
                             hasMore has_more total totalCount links";
@@ -777,9 +1114,14 @@ fn jwt_claims(token: &str) -> Option<Value> {
     serde_json::from_slice(&bytes).ok()
 }
 
-/// Runs the probe against `account` with users named `prefix...`. Fails (before creating
-/// anything) when the API cannot be reached or rejects the key.
+/// Runs the probe against `account` with users named `prefix...`, without any [`Setup`]. Fails
+/// (before creating anything) when the API cannot be reached or rejects the key.
 pub async fn probe(account: &Account, prefix: &str) -> Result<Report> {
+    probe_with(account, prefix, Setup::default()).await
+}
+
+/// [`probe`] with what the person running it set up for the rows that need more than a key.
+pub async fn probe_with(account: &Account, prefix: &str, setup: Setup) -> Result<Report> {
     if !prefix.starts_with(RUN_PREFIX_ROOT) || prefix.len() <= RUN_PREFIX_ROOT.len() {
         return Err(Error::Invalid(format!(
             "the probe prefix {prefix:?} must start with {RUN_PREFIX_ROOT:?} and name a run"
@@ -795,9 +1137,18 @@ pub async fn probe(account: &Account, prefix: &str) -> Result<Report> {
         requests: 1,
         retry_after: Vec::new(),
         rows: Vec::new(),
+        setup,
+        restore_failures: Vec::new(),
     };
     p.run().await;
-    let (cleaned, cleanup_error) = p.cleanup().await;
+    let (cleaned, mut cleanup_error) = p.cleanup().await;
+    if !p.restore_failures.is_empty() {
+        let restore = p.restore_failures.join("; ");
+        cleanup_error = Some(match cleanup_error {
+            Some(e) => format!("{e}; {restore}"),
+            None => restore,
+        });
+    }
     Ok(Report {
         rows: p.rows,
         cleaned,
@@ -810,6 +1161,7 @@ pub async fn probe(account: &Account, prefix: &str) -> Result<Report> {
 /// Ok(true) when every assumption agrees.
 pub fn conformance_command(account: Result<Account>, out: &mut dyn io::Write) -> Result<bool> {
     let account = account?;
+    let setup = Setup::from_lookup(&|k| std::env::var(k).ok())?;
     let prefix = run_prefix();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -822,7 +1174,7 @@ pub fn conformance_command(account: Result<Account>, out: &mut dyn io::Write) ->
         account.environment.as_str(),
         account.key_from
     );
-    let report = rt.block_on(probe(&account, &prefix))?;
+    let report = rt.block_on(probe_with(&account, &prefix, setup))?;
     let _ = write!(out, "{}", report.table());
     let count = |v: Verdict| report.rows.iter().filter(|r| r.verdict == v).count();
     let _ = writeln!(
@@ -853,6 +1205,30 @@ mod tests {
         );
         assert_ne!(run_prefix(), run_prefix());
         assert!(is_version("2024-03") && !is_version("2024-13") && !is_version("users"));
+    }
+
+    #[test]
+    fn the_workflow_setup_names_a_user_and_a_workflow_id() {
+        let wf = "a1f7fad397c0ac5b8339697b";
+        let setup = |v: Option<&str>| {
+            let v = v.map(str::to_owned);
+            Setup::from_lookup(&move |k| (k == WORKFLOW_VAR).then(|| v.clone()).flatten())
+        };
+        assert_eq!(setup(None).unwrap(), Setup::default());
+        assert_eq!(setup(Some("  ")).unwrap(), Setup::default());
+        assert_eq!(
+            setup(Some(&format!(" team/a@example.com/{wf} "))).unwrap(),
+            Setup {
+                workflow: Some(("team/a@example.com".into(), wf.into()))
+            }
+        );
+        for bad in [wf.to_owned(), format!("/{wf}"), "jane/Sync orders".into()] {
+            let err = setup(Some(&bad)).unwrap_err().to_string();
+            assert!(
+                err.contains(WORKFLOW_VAR) && err.contains("<userId or username>/<workflowId>"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

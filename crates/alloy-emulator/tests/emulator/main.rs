@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 mod api;
 mod faults;
 mod process;
+mod workflows;
 
 const DEV: &str = "dev-emulator-key-0000000000";
 const PROD: &str = "prod-emulator-key-0000000000";
