@@ -159,9 +159,15 @@ fn a_workflow_not_installed_fails_naming_both_and_records_nothing() {
         .expect_fail("apply of a workflow nobody installed");
     let (_, wf) = workflow();
     let out = run.flat();
-    assert!(out.contains("Workflow not installed for this user"), "{out}");
+    assert!(
+        out.contains("Workflow not installed for this user"),
+        "{out}"
+    );
     assert!(out.contains(wf) && out.contains(&ids[0]), "{out}");
-    assert_eq!(emu.count(ACTIVATE) + emu.count(DEACTIVATE) + emu.count(UPGRADE), 0);
+    assert_eq!(
+        emu.count(ACTIVATE) + emu.count(DEACTIVATE) + emu.count(UPGRADE),
+        0
+    );
     assert!(ws.resources().is_empty(), "nothing may be recorded");
 }
 
@@ -175,7 +181,10 @@ fn malformed_ids_fail_at_validate() {
     emu.clear_requests();
     let run = ws.tf(&["validate"]).expect_fail("validate");
     let out = run.flat();
-    assert!(out.contains("Invalid workflow_id") && out.contains("24 hexadecimal"), "{out}");
+    assert!(
+        out.contains("Invalid workflow_id") && out.contains("24 hexadecimal"),
+        "{out}"
+    );
     assert!(out.contains("Invalid user_id"), "{out}");
     assert_eq!(emu.total_requests(), 0);
 }
@@ -202,7 +211,10 @@ fn uninstalled_outside_terraform_warns_and_leaves_state() {
         .tf(&["apply", "-refresh-only", "-auto-approve", "-input=false"])
         .expect_ok("refresh");
     let out = run.flat();
-    assert!(out.contains("Workflow uninstalled outside Terraform"), "{out}");
+    assert!(
+        out.contains("Workflow uninstalled outside Terraform"),
+        "{out}"
+    );
     assert!(out.contains(wf) && out.contains(&ids[0]), "{out}");
     assert!(ws.resources().is_empty(), "the instance must leave state");
     // The next apply's create then fails clearly.
@@ -286,7 +298,11 @@ fn import_by_user_id_and_by_username() {
     let run = ws
         .tf(&["plan", "-input=false"])
         .expect_fail("bad import id");
-    assert!(run.flat().contains("<userId>/<workflowId>"), "{}", run.all());
+    assert!(
+        run.flat().contains("<userId>/<workflowId>"),
+        "{}",
+        run.all()
+    );
 }
 
 #[test]
@@ -307,7 +323,11 @@ fn destroy_deactivates_unless_asked_to_uninstall() {
     assert_eq!(emu.count(DEACTIVATE), 1);
     assert_eq!(emu.count(UNINSTALL), 1);
     let t = truth(&emu);
-    assert_eq!(t.get(&ids[0]).map(|x| x.0), Some(false), "deactivated, still installed");
+    assert_eq!(
+        t.get(&ids[0]).map(|x| x.0),
+        Some(false),
+        "deactivated, still installed"
+    );
     assert!(!t.contains_key(&ids[1]), "uninstalled");
 }
 
@@ -345,7 +365,11 @@ output "off" {{ value = [for u in data.alloy_workflow_users.off.users : u.userna
     emu.clear_requests();
     ws.apply();
     assert_eq!(ws.resources().len(), 14, "2 data sources + 12 instances");
-    assert_eq!(emu.count(LIST), 1, "one list for both data sources and the creates");
+    assert_eq!(
+        emu.count(LIST),
+        1,
+        "one list for both data sources and the creates"
+    );
     assert_eq!(emu.count(ACTIVATE) + emu.count(DEACTIVATE), 0);
     let out = ws.tf(&["output", "-json", "off"]).expect_ok("output");
     assert_eq!(out.stdout.trim(), r#"["t03@example.com"]"#);
@@ -392,11 +416,31 @@ fn faults_on_the_write_routes_never_upgrade_twice_and_converge() {
     // sends minus those a fault answered before any work (5xx, 429); a lost answer was handled.
     let routes = json!([UPGRADE, ACTIVATE, DEACTIVATE]);
     let rounds = [
-        ("upgrade, 5xx", json!({"error_rate": 0.4, "routes": routes}), None),
-        ("upgrade, 429", json!({"rate_limit": 3, "routes": routes}), None),
-        ("upgrade, lost answers", json!({"lost_response_rate": 0.5, "routes": routes}), None),
-        ("deactivate, lost answers", json!({"lost_response_rate": 0.5, "routes": routes}), Some(false)),
-        ("activate, 5xx", json!({"error_rate": 0.4, "routes": routes}), Some(true)),
+        (
+            "upgrade, 5xx",
+            json!({"error_rate": 0.4, "routes": routes}),
+            None,
+        ),
+        (
+            "upgrade, 429",
+            json!({"rate_limit": 3, "routes": routes}),
+            None,
+        ),
+        (
+            "upgrade, lost answers",
+            json!({"lost_response_rate": 0.5, "routes": routes}),
+            None,
+        ),
+        (
+            "deactivate, lost answers",
+            json!({"lost_response_rate": 0.5, "routes": routes}),
+            Some(false),
+        ),
+        (
+            "activate, 5xx",
+            json!({"error_rate": 0.4, "routes": routes}),
+            Some(true),
+        ),
     ];
     for (label, faults, active) in rounds {
         let route = match active {
@@ -416,9 +460,17 @@ fn faults_on_the_write_routes_never_upgrade_twice_and_converge() {
         let t = Traffic::of(&emu);
         let sent = emu.count(route);
         emu.set_faults(json!({}));
-        figures(&format!("workflows, {label}"), ids.len(), t, started.elapsed());
+        figures(
+            &format!("workflows, {label}"),
+            ids.len(),
+            t,
+            started.elapsed(),
+        );
         assert!(run.ok(), "{label}: {}", run.all());
-        assert!(t.retryable + t.lost > 0, "{label}: the faults were not in force");
+        assert!(
+            t.retryable + t.lost > 0,
+            "{label}: the faults were not in force"
+        );
         assert_eq!(
             sent - t.retryable,
             ids.len() as u64,
@@ -430,7 +482,10 @@ fn faults_on_the_write_routes_never_upgrade_twice_and_converge() {
             let s = state_of(&ws, n);
             assert_eq!(now[id].1, latest, "{label}: {id} not upgraded");
             assert_eq!(s["installed_version"], latest, "{label}: state of {id}");
-            assert_eq!(s["active"], now[id].0, "{label}: state and API disagree on {id}");
+            assert_eq!(
+                s["active"], now[id].0,
+                "{label}: state and API disagree on {id}"
+            );
             if let Some(a) = active {
                 assert_eq!(now[id].0, a, "{label}: {id}");
             }
