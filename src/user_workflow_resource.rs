@@ -101,12 +101,20 @@ fn state_of(
             .into(),
         installed_at: install
             .installed_at
-            .clone()
-            .map_or_else(|| prior.installed_at.clone(), |t| t.as_str().into()),
+            .as_deref()
+            .map_or_else(|| known_or_null(&prior.installed_at), Attr::from),
         username: install
             .username
-            .clone()
-            .map_or_else(|| prior.username.clone(), |u| u.as_str().into()),
+            .as_deref()
+            .map_or_else(|| known_or_null(&prior.username), Attr::from),
+    }
+}
+
+/// What `a` knows, or null: a state never holds an unknown value.
+fn known_or_null(a: &Attr<String>) -> Attr<String> {
+    match a {
+        Attr::Known(v) => Attr::Known(v.clone()),
+        _ => Attr::Null,
     }
 }
 
@@ -298,7 +306,7 @@ impl Resource<AlloyData> for UserWorkflowResource {
             );
             return None;
         };
-        let install = match data.workflows.lookup(user, workflow_id).await {
+        let install = match data.workflows.lookup_whole(user, workflow_id).await {
             Ok(Some(i)) => i,
             Ok(None) => {
                 not_installed(diags, user, workflow_id, data.environment.as_str());
@@ -404,7 +412,7 @@ impl Resource<AlloyData> for UserWorkflowResource {
                 return None;
             }
         };
-        match data.workflows.lookup(&user_id, workflow_id).await {
+        match data.workflows.lookup_whole(&user_id, workflow_id).await {
             Ok(Some(install)) => {
                 let none = UserWorkflowModel {
                     id: Attr::Null,

@@ -115,6 +115,26 @@ impl WorkflowSnapshot {
     /// The installation of `workflow_id` for `user` (its userId or username): `Ok(None)` when
     /// the workflow is not installed for that user or the user does not exist.
     pub async fn lookup(&self, user: &str, workflow_id: &str) -> Result<Option<Install>, Error> {
+        self.find(user, workflow_id, false).await
+    }
+
+    /// [`lookup`](Self::lookup) from the workflow's list whatever the demand: for a create or an
+    /// import, whose state must be whole (the per-user read carries no username or install
+    /// time). Still one list per workflow per process.
+    pub async fn lookup_whole(
+        &self,
+        user: &str,
+        workflow_id: &str,
+    ) -> Result<Option<Install>, Error> {
+        self.find(user, workflow_id, true).await
+    }
+
+    async fn find(
+        &self,
+        user: &str,
+        workflow_id: &str,
+        whole: bool,
+    ) -> Result<Option<Install>, Error> {
         let wf = self.workflow(workflow_id);
         let known = lock(&wf.known).get(user).cloned();
         match known {
@@ -123,7 +143,7 @@ impl WorkflowSnapshot {
             Some(Known::Ask) => return self.read_one(&wf, user, workflow_id).await,
             None => {}
         }
-        if wf.demand.strategy().await == Strategy::List
+        if (whole || wf.demand.strategy().await == Strategy::List)
             && let Some(list) = self.list_of(&wf, workflow_id).await
             && let Some(e) = entry(&list, user)
         {

@@ -367,8 +367,8 @@ output "off" {{ value = [for u in data.alloy_workflow_users.off.users : u.userna
     assert_eq!(ws.resources().len(), 14, "2 data sources + 12 instances");
     assert_eq!(
         emu.count(LIST),
-        1,
-        "one list for both data sources and the creates"
+        2,
+        "one list per provider process: the plan's (both data sources) and the apply's (the creates)"
     );
     assert_eq!(emu.count(ACTIVATE) + emu.count(DEACTIVATE), 0);
     let out = ws.tf(&["output", "-json", "off"]).expect_ok("output");
