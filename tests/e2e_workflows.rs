@@ -128,7 +128,7 @@ fn activation_in_place_and_drift_back_to_active() {
     let run = ws.apply();
     assert!(run.stdout.contains("1 changed"), "{}", run.all());
     assert_eq!(emu.count(DEACTIVATE), 1);
-    assert_eq!(truth(&emu)[&ids[0]].0, false);
+    assert!(!truth(&emu)[&ids[0]].0);
     assert!(ws.plan_is_empty());
 
     // The tenant switches it back on itself: the plan puts it back off.
@@ -136,14 +136,14 @@ fn activation_in_place_and_drift_back_to_active() {
     let plan = ws.tf(&["plan", "-input=false"]).expect_ok("plan");
     assert!(plan.stdout.contains("1 to change"), "{}", plan.all());
     ws.apply();
-    assert_eq!(truth(&emu)[&ids[0]].0, false);
+    assert!(!truth(&emu)[&ids[0]].0);
 
     // And with `active` back to its default, a tenant who deactivated is reactivated.
     ws.write_main(&resources(&[("t", &ids[0], "")]));
     emu.clear_requests();
     ws.apply();
     assert_eq!(emu.count(ACTIVATE), 1);
-    assert_eq!(truth(&emu)[&ids[0]].0, true);
+    assert!(truth(&emu)[&ids[0]].0);
     assert!(ws.plan_is_empty());
 }
 
