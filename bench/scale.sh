@@ -31,7 +31,9 @@
 #
 # Knobs (environment): SIZES, ADOPT_SIZES, IMPORT_SAMPLE (20), LATENCY_MS (50), RATE (10),
 # PLAN_RUNS (5), BEFORE_PLAN_RUNS (1), PEERS ('after before floor'), BEFORE_BIN, TERRAFORM,
-# KEEP_WORK=1.
+# KEEP_WORK=1, WORKFLOW_SIZES (none; the README's figures use 3000), DEACTIVATE (1000).
+#   SIZES=' ' ADOPT_SIZES=' ' WORKFLOW_SIZES=3000 PEERS='after floor' bench/scale.sh
+#                                   (the workflow figures alone; about 15 minutes)
 # Results: target/bench/scale-<UTC timestamp>/results.tsv and report.md.
 
 # HCL interpolation in single quotes is deliberate:
@@ -49,6 +51,8 @@ LATENCY_MS=${LATENCY_MS:-50}
 RATE=${RATE:-10}
 PEERS=${PEERS:-after before floor}
 PLAN_RUNS=${PLAN_RUNS:-5}
+WORKFLOW_SIZES=${WORKFLOW_SIZES:-}
+DEACTIVATE=${DEACTIVATE:-1000}
 BEFORE_PLAN_RUNS=${BEFORE_PLAN_RUNS:-1}
 DEV_KEY=bench-development-key-0123456789
 
@@ -312,6 +316,73 @@ for u in json.load(sys.stdin)["data"][:int(sys.argv[1])]:
     record "$peer" "$n" "adopt: ${#sample[@]} separate terraform import (sample)" "$WALL" \
       "extrapolated to $n: $(python3 -c "import sys; print(f'{float(sys.argv[1]) * int(sys.argv[2]) / int(sys.argv[3]):.0f} s')" "$WALL" "$n" "${#sample[@]}")"
   done
+done
+
+# Workflows per tenant (WORKFLOW_SIZES): N tenants with one workflow installed (seeded at once),
+# managed by `data "alloy_workflow_users"` + `for_each` over `alloy_user_workflow` with
+# auto_upgrade. The adopting apply, PLAN_RUNS no-change plans beside terraform_data's at the same
+# N, a rollout of a newly published version to every tenant, and deactivating DEACTIVATE of them.
+for n in $WORKFLOW_SIZES; do
+  reset_emulator
+  seed() { # seed BODY: POST /_emulator/seed in the development environment
+    admin -X POST -H 'content-type: application/json' -d "{\"environment\": \"development\", $1}" \
+      "$EMU/_emulator/seed" >/dev/null
+  }
+  # A probe user tells the workflow's id (the first of the catalogue's first integration).
+  seed '"count": 1, "prefix": "probe-"'
+  probe=$(emulator_users | python3 -c 'import json, sys; print(json.load(sys.stdin)["data"][0]["userId"])')
+  WF=$(admin -H "authorization: Bearer $DEV_KEY" "$EMU/integrations?userId=$probe" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["data"][0]["workflows"][0]["workflowId"])')
+  # The fleet, each tenant with the workflow installed (what the end user does in the modal).
+  seed "\"count\": $n, \"prefix\": \"wf-tenant-\", \"suffix\": \"@example.com\", \"start\": 0, \"workflows\": [\"$WF\"]"
+  ROUND=1
+  make_ws floor "resource \"terraform_data\" \"w\" {
+  count = $n
+  input = \"wf-tenant-\${count.index}@example.com\"
+}"
+  WS_OF[floor]=$WS
+  timed 0 apply -auto-approve -input=false
+  record floor "$n" "workflows: apply" "$WALL" "$(summary)"
+  make_ws after "provider \"alloy\" {}
+
+variable \"inactive_below\" {
+  type    = number
+  default = 0
+}
+
+data \"alloy_workflow_users\" \"w\" {
+  workflow_id = \"$WF\"
+}
+
+resource \"alloy_user_workflow\" \"w\" {
+  for_each     = { for u in data.alloy_workflow_users.w.users : u.user_id => u }
+  user_id      = each.key
+  workflow_id  = \"$WF\"
+  auto_upgrade = true
+  active       = tonumber(trimsuffix(trimprefix(each.value.username, \"wf-tenant-\"), \"@example.com\")) >= var.inactive_below
+}"
+  WS_OF[after]=$WS
+  clear_requests
+  timed 0 apply -auto-approve -input=false
+  record after "$n" "workflows: apply (adopt)" "$WALL" "$(summary)"
+  for ROUND in $(seq 1 "$PLAN_RUNS"); do
+    for peer in $( ((ROUND % 2)) && echo "after floor" || echo "floor after"); do
+      WS=${WS_OF[$peer]}
+      clear_requests
+      timed 0 plan -input=false -detailed-exitcode
+      record "$peer" "$n" "workflows: no-change plan" "$WALL" "$(summary)"
+    done
+  done
+  ROUND=1
+  WS=${WS_OF[after]}
+  admin -X POST -H 'content-type: application/json' -d '{"incompatible": false}' \
+    "$EMU/_emulator/workflows/$WF/versions" >/dev/null
+  clear_requests
+  timed 0 apply -auto-approve -input=false
+  record after "$n" "workflows: roll out a new version to all" "$WALL" "$(summary)"
+  clear_requests
+  timed 0 apply -auto-approve -input=false -var "inactive_below=$DEACTIVATE"
+  record after "$n" "workflows: deactivate $DEACTIVATE" "$WALL" "$(summary)"
 done
 
 python3 - "$RES/results.tsv" >"$RES/report.md" <<'EOF'

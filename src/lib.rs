@@ -14,6 +14,7 @@
 
 mod api;
 pub mod config;
+mod demand;
 mod integrations_data_source;
 mod ip_addresses_data_source;
 mod jwt;
@@ -27,8 +28,11 @@ mod user_protect;
 mod user_resource;
 mod user_token_data_source;
 mod user_token_ephemeral;
+mod user_workflow_resource;
 mod users_data_source;
 mod validation;
+mod workflow_snapshot;
+mod workflow_users_data_source;
 
 use async_trait::async_trait;
 
@@ -54,6 +58,8 @@ pub struct AlloyData {
     /// What this process learns of the environment's users (one list shared by every read), and
     /// the only way to create, update or delete one.
     pub users: snapshot::UserSnapshot,
+    /// What this process learns of the tenants' workflows, and the door for changing them.
+    pub(crate) workflows: workflow_snapshot::WorkflowSnapshot,
     /// The guard against mass disappearance (see `missing_users`).
     pub(crate) missing: missing_users::MissingUsers,
     /// Causes already explained in full in this run (see `repeats`).
@@ -72,6 +78,7 @@ impl AlloyData {
     ) -> Self {
         AlloyData {
             users: snapshot::UserSnapshot::new(client.clone()),
+            workflows: workflow_snapshot::WorkflowSnapshot::new(client.clone()),
             api: api::Api::new(client),
             environment,
             missing: missing_users::MissingUsers::new(accept_missing_users),
@@ -165,11 +172,13 @@ impl Provider for AlloyProvider {
     fn register(&self, types: &mut Registry<AlloyData>) {
         types
             .resource(user_resource::UserResource)
+            .resource(user_workflow_resource::UserWorkflowResource)
             .data_source(user_data_source::UserDataSource)
             .data_source(users_data_source::UsersDataSource)
             .data_source(user_token_data_source::UserTokenDataSource)
             .data_source(integrations_data_source::IntegrationsDataSource)
             .data_source(ip_addresses_data_source::IpAddressesDataSource)
+            .data_source(workflow_users_data_source::WorkflowUsersDataSource)
             .ephemeral_resource(user_token_ephemeral::UserTokenEphemeral);
     }
 }

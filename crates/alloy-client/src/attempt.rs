@@ -33,6 +33,9 @@ pub(super) struct Call {
     pub body: Option<Vec<u8>>,
     /// The answer holds a secret (a user token): never quote it.
     pub secret_answer: bool,
+    /// A 422 means the request cannot be carried out as asked ([`Error::Unprocessable`]), not a
+    /// name that is taken ([`Error::Conflict`]): the workflow routes.
+    pub unprocessable_422: bool,
 }
 
 impl Call {
@@ -44,11 +47,18 @@ impl Call {
             url,
             body: None,
             secret_answer: false,
+            unprocessable_422: false,
         }
     }
 
     pub fn with_body(mut self, body: Vec<u8>) -> Self {
         self.body = Some(body);
+        self
+    }
+
+    /// Marks a call whose 422 is [`Error::Unprocessable`].
+    pub fn unprocessable_on_422(mut self) -> Self {
+        self.unprocessable_422 = true;
         self
     }
 }

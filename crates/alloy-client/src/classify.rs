@@ -122,6 +122,9 @@ impl AlloyClient {
                             describe_body(&reply)
                         ),
                     }),
+                    422 if call.unprocessable_422 => {
+                        Step::Fail(Error::Unprocessable { op, message })
+                    }
                     409 | 422 => Step::Fail(Error::Conflict {
                         op,
                         status,
@@ -327,6 +330,20 @@ mod tests {
         let (e, retry) = step_err(&c, 422, r#"{"message":"Username bob already exists"}"#);
         assert!(e.is_conflict() && !retry);
         assert!(e.to_string().contains("Username bob already exists"));
+        // On the workflow routes a 422 is a request that cannot be carried out, not a conflict.
+        let call = get_call("upgrade workflow").unprocessable_on_422();
+        let body = r#"{"message":"Workflow w1 version 3 changed its configurable fields"}"#;
+        match c.step(&call, Outcome::Reply(reply(422, body)), 1) {
+            Step::Fail(e) => {
+                assert!(e.is_unprocessable() && !e.is_conflict(), "{e}");
+                assert_eq!(
+                    e.api_message(),
+                    Some("Workflow w1 version 3 changed its configurable fields")
+                );
+                assert!(e.to_string().starts_with("upgrade workflow: "), "{e}");
+            }
+            _ => panic!("a 422 is final"),
+        }
         let (e, retry) = step_err(&c, 409, "{}");
         assert!(e.is_conflict() && !retry);
         let (e, retry) = step_err(&c, 400, r#"{"message":"username is required"}"#);

@@ -24,10 +24,17 @@ use super::classify::{chain, check_id, decode};
 use super::config::{ApiKey, ClientConfig};
 use super::endpoint::Endpoints;
 use super::error::Error;
-use super::model::{Created, Integration, ListBody, OneBody, TokenBody, UpdateUserBody, User};
+use super::model::{
+    Created, Integration, ListBody, OneBody, TokenBody, UpdateUserBody, UpgradeOutcome, User,
+    Workflow, WorkflowUser,
+};
 use super::reach::{Reach, Verdict};
 use super::retry::Backoff;
 use super::throttle::Throttle;
+use super::workflow::{
+    SetActive, Uninstall, Upgrade, check_workflow_id, installed_workflow, integrations_call,
+};
+use super::write::{CreateUser, DeleteUser};
 
 pub(super) const OP_CREATE: &str = "create user";
 const OP_GET: &str = "get user";
@@ -37,6 +44,12 @@ pub(super) const OP_DELETE: &str = "delete user";
 const OP_TOKEN: &str = "get user token";
 const OP_LIST_INTEGRATIONS: &str = "list integrations";
 const OP_GET_INTEGRATION: &str = "get integration";
+const OP_WORKFLOW_USERS: &str = "list workflow users";
+const OP_USER_WORKFLOW: &str = "get user workflow";
+pub(super) const OP_ACTIVATE: &str = "activate workflow";
+pub(super) const OP_DEACTIVATE: &str = "deactivate workflow";
+pub(super) const OP_UPGRADE: &str = "upgrade workflow";
+pub(super) const OP_UNINSTALL: &str = "uninstall workflow";
 
 /// A cheaply clonable client for the Alloy Embedded API. Clones share one connection pool, one
 /// throttle and one configuration.
@@ -225,16 +238,8 @@ impl AlloyClient {
         username: &str,
         full_name: Option<&str>,
     ) -> Result<Created, Error> {
-        let ctx = self.ctx(OP_CREATE);
-        if self.inner.stop.is_cancelled() {
-            return Err(Error::Cancelled { op: OP_CREATE });
-        }
-        let outcome = self.create_inner(&ctx, username, full_name).await;
-        if let Err(e) = &outcome {
-            tracing::debug!(op = OP_CREATE, error = %e, "alloy api operation failed");
-            self.inner.reach.judge(&ctx, e);
-        }
-        outcome
+        self.write_op(&CreateUser::new(self, username, full_name)?)
+            .await
     }
 
     /// `GET /users/{id or username}`.
@@ -300,16 +305,7 @@ impl AlloyClient {
     /// is never abandoned half-way by a stop or the deadline; if its outcome is still unknown
     /// then, one bounded `GET` tells whether the user is gone (success) or not (the error).
     pub async fn delete_user(&self, id_or_username: &str) -> Result<(), Error> {
-        let ctx = self.ctx(OP_DELETE);
-        if self.inner.stop.is_cancelled() {
-            return Err(Error::Cancelled { op: OP_DELETE });
-        }
-        let outcome = self.delete_inner(&ctx, id_or_username).await;
-        if let Err(e) = &outcome {
-            tracing::debug!(op = OP_DELETE, error = %e, "alloy api operation failed");
-            self.inner.reach.judge(&ctx, e);
-        }
-        outcome
+        self.write_op(&DeleteUser::new(self, id_or_username)?).await
     }
 
     /// `GET /users/{id or username}/token`: a short-lived JWT for the frontend. The token is
@@ -368,6 +364,85 @@ impl AlloyClient {
             Ok(one.data)
         })
         .await
+    }
+
+    /// `GET /workflows/{workflowId}/users`: every user of the key's environment that has the
+    /// workflow installed, with that user's activation and installed version (one call, any
+    /// order). An empty list when nobody has installed it; [`Error::NotFound`] when it is not a
+    /// workflow of the account.
+    pub async fn workflow_users(&self, workflow_id: &str) -> Result<Vec<WorkflowUser>, Error> {
+        let ctx = self.ctx(OP_WORKFLOW_USERS);
+        self.guard(&ctx, async {
+            let url = self
+                .inner
+                .endpoints
+                .workflow_users(OP_WORKFLOW_USERS, workflow_id)?;
+            let call = Call::new(OP_WORKFLOW_USERS, Method::GET, "/workflows/{id}/users", url);
+            let reply = self.run(&ctx, &call).await?;
+            let list: ListBody<WorkflowUser> = decode(&call, &reply)?;
+            for u in &list.data {
+                check_id(&call, &reply, &u.user_id, "userId")?;
+            }
+            Ok(list.data)
+        })
+        .await
+    }
+
+    /// One user's install of a workflow, from `GET /integrations?userId=...`: its `active`,
+    /// `installedVersion` and `version` (the latest published). `None` when that workflow is not
+    /// installed for the user (or is no workflow of the account); [`Error::NotFound`] when the
+    /// user does not exist.
+    pub async fn user_workflow(
+        &self,
+        user: &str,
+        workflow_id: &str,
+    ) -> Result<Option<Workflow>, Error> {
+        let ctx = self.ctx(OP_USER_WORKFLOW);
+        self.guard(&ctx, async {
+            check_workflow_id(OP_USER_WORKFLOW, workflow_id)?;
+            let call = integrations_call(self, OP_USER_WORKFLOW, user)?;
+            let reply = self.run(&ctx, &call).await?;
+            installed_workflow(&call, &reply, workflow_id)
+        })
+        .await
+    }
+
+    /// `PUT /workflows/activate` (or `/deactivate` when `active` is false) for one user's
+    /// installed workflow; repeating it is harmless. A write (see [`write`](super::write)):
+    /// retried on 5xx and 429, and when an attempt's outcome is unknown the user's workflow is
+    /// read back first, and a workflow found in the wanted state is not sent again.
+    /// [`Error::NotFound`] when the user, the workflow or the install does not exist.
+    pub async fn set_workflow_active(
+        &self,
+        user: &str,
+        workflow_id: &str,
+        active: bool,
+    ) -> Result<(), Error> {
+        self.write_op(&SetActive::new(self, user, workflow_id, active)?)
+            .await
+    }
+
+    /// `PUT /workflows/{workflowId}/upgrade?userId=...`: upgrades one user's installed workflow
+    /// to the latest published version (a no-op when it is already there). Never sent twice
+    /// blind: when an attempt's outcome is unknown the user's workflow is read back, and one
+    /// found at the latest version is done (`read_back` in the outcome). An upgrade the API
+    /// refuses because the new version changed its configurable fields is
+    /// [`Error::Unprocessable`]: the user must reinstall, and nothing changed.
+    pub async fn upgrade_workflow(
+        &self,
+        user: &str,
+        workflow_id: &str,
+    ) -> Result<UpgradeOutcome, Error> {
+        self.write_op(&Upgrade::new(self, user, workflow_id)?).await
+    }
+
+    /// `DELETE /workflows/{workflowId}?userId=...`: removes the workflow for that user only
+    /// (irreversible: the user must install it again). When an attempt's outcome is unknown the
+    /// user's workflow is read back first; a workflow no longer installed, or a 404 after such
+    /// an attempt, means done.
+    pub async fn uninstall_workflow(&self, user: &str, workflow_id: &str) -> Result<(), Error> {
+        self.write_op(&Uninstall::new(self, user, workflow_id)?)
+            .await
     }
 }
 
@@ -456,6 +531,11 @@ mod tests {
         send(&c.user_token("a"));
         send(&c.list_integrations("a"));
         send(&c.get_integration("a", "b"));
+        send(&c.workflow_users("w"));
+        send(&c.user_workflow("a", "w"));
+        send(&c.set_workflow_active("a", "w", true));
+        send(&c.upgrade_workflow("a", "w"));
+        send(&c.uninstall_workflow("a", "w"));
     }
 
     #[tokio::test]

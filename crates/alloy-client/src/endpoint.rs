@@ -84,6 +84,46 @@ impl Endpoints {
             .append_pair("userId", non_empty(op, "user", user)?);
         Ok(url)
     }
+
+    /// `/workflows/{id}/users`.
+    pub fn workflow_users(&self, op: &'static str, workflow: &str) -> Result<Url, Error> {
+        Ok(self.with_path(&format!("/workflows/{}/users", segment(op, workflow)?)))
+    }
+
+    /// `/workflows/activate` or `/workflows/deactivate`.
+    pub fn workflow_activation(&self, active: bool) -> Url {
+        self.with_path(if active {
+            "/workflows/activate"
+        } else {
+            "/workflows/deactivate"
+        })
+    }
+
+    /// `/workflows/{id}/upgrade?userId=...`.
+    pub fn workflow_upgrade(
+        &self,
+        op: &'static str,
+        workflow: &str,
+        user: &str,
+    ) -> Result<Url, Error> {
+        let mut url = self.with_path(&format!("/workflows/{}/upgrade", segment(op, workflow)?));
+        url.query_pairs_mut()
+            .append_pair("userId", non_empty(op, "user", user)?);
+        Ok(url)
+    }
+
+    /// `/workflows/{id}?userId=...`.
+    pub fn user_workflow(
+        &self,
+        op: &'static str,
+        workflow: &str,
+        user: &str,
+    ) -> Result<Url, Error> {
+        let mut url = self.with_path(&format!("/workflows/{}", segment(op, workflow)?));
+        url.query_pairs_mut()
+            .append_pair("userId", non_empty(op, "user", user)?);
+        Ok(url)
+    }
 }
 
 fn non_empty<'a>(op: &'static str, what: &str, value: &'a str) -> Result<&'a str, Error> {
@@ -200,6 +240,40 @@ mod tests {
             e.integration("op", "Magento 2", "u1").unwrap().as_str(),
             "http://127.0.0.1:1/v/integrations/Magento%202?userId=u1"
         );
+    }
+
+    #[test]
+    fn workflow_urls() {
+        let e = ep("http://127.0.0.1:1/v/");
+        assert_eq!(
+            e.workflow_users("op", "w 1").unwrap().as_str(),
+            "http://127.0.0.1:1/v/workflows/w%201/users"
+        );
+        assert_eq!(
+            e.workflow_activation(true).as_str(),
+            "http://127.0.0.1:1/v/workflows/activate"
+        );
+        assert_eq!(
+            e.workflow_activation(false).as_str(),
+            "http://127.0.0.1:1/v/workflows/deactivate"
+        );
+        assert_eq!(
+            e.workflow_upgrade("op", "w1", "jane@x.com")
+                .unwrap()
+                .as_str(),
+            "http://127.0.0.1:1/v/workflows/w1/upgrade?userId=jane%40x.com"
+        );
+        assert_eq!(
+            e.user_workflow("op", "w1", "u1").unwrap().as_str(),
+            "http://127.0.0.1:1/v/workflows/w1?userId=u1"
+        );
+        for bad in [
+            e.user_workflow("op", "..", "u1"),
+            e.workflow_upgrade("op", "w1", ""),
+        ] {
+            assert!(matches!(bad, Err(Error::InvalidArgument { .. })));
+        }
+        assert!(e.workflow_users("op", "").is_err());
     }
 
     #[test]

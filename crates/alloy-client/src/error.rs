@@ -104,6 +104,18 @@ pub enum Error {
         message: Option<String>,
     },
 
+    /// 422 from a call where it means "cannot be done as asked" rather than a name conflict: an
+    /// upgrade to a workflow version whose configurable fields changed, which the user must
+    /// reinstall instead. Nothing was changed.
+    #[error(
+        "{op}: the Alloy API refused it as impossible to carry out (HTTP 422{msg}).",
+        msg = Msg(message)
+    )]
+    Unprocessable {
+        op: &'static str,
+        message: Option<String>,
+    },
+
     /// 429 on every attempt the retry budget allowed.
     #[error(
         "{op}: the Alloy API kept rate limiting requests (HTTP 429{msg}){n}.",
@@ -195,6 +207,10 @@ impl Error {
         matches!(self, Error::Conflict { .. })
     }
 
+    pub fn is_unprocessable(&self) -> bool {
+        matches!(self, Error::Unprocessable { .. })
+    }
+
     pub fn is_unauthorized(&self) -> bool {
         matches!(self, Error::Unauthorized { .. })
     }
@@ -250,6 +266,7 @@ impl Error {
             | Error::Api { status, .. }
             | Error::Decode { status, .. } => Some(*status),
             Error::NotFound { .. } => Some(404),
+            Error::Unprocessable { .. } => Some(422),
             Error::RateLimited { .. } => Some(429),
             _ => None,
         }
@@ -260,6 +277,7 @@ impl Error {
         match self {
             Error::Unauthorized { message, .. }
             | Error::NotFound { message, .. }
+            | Error::Unprocessable { message, .. }
             | Error::Conflict { message, .. }
             | Error::RateLimited { message, .. }
             | Error::Server { message, .. }
@@ -275,6 +293,7 @@ impl Error {
             Error::InvalidArgument { op, .. }
             | Error::Unauthorized { op, .. }
             | Error::NotFound { op, .. }
+            | Error::Unprocessable { op, .. }
             | Error::Conflict { op, .. }
             | Error::RateLimited { op, .. }
             | Error::Server { op, .. }

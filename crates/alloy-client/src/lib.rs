@@ -15,14 +15,17 @@
 //!   [`throttle`] lowers the request rate of all concurrent operations so that Terraform's
 //!   parallel walks stop provoking 429s.
 //! - `POST /users` is not idempotent, so a create whose outcome is unknown is resolved by looking
-//!   the username up instead of posting blindly again.
+//!   the username up instead of posting blindly again; a workflow upgrade, activation or
+//!   uninstall whose outcome is unknown is resolved by reading the user's workflow back.
 //! - Wire types are private to this module (and distinct from the emulator's) so that the
 //!   documented field names are tested from the client's side.
 //!
 //! Files, each one concern: `client` (construction and the operations), `attempt` (sending one
 //! attempt through throttle, timeout, stop signal and deadline; the retry loop for idempotent
 //! requests), `classify` (an answer or transport error → done, retry or error; decoding),
-//! `write` (the create/delete protocol for requests that are not idempotent), `reach` (failures
+//! `write` (the protocol of every write: never abandoned half-way, an unknown outcome read back
+//! before anything is sent again), `workflow` (a user's installed workflow: its read and the
+//! activation, upgrade and uninstall writes), `reach` (failures
 //! decided once per process: first contact, an unreachable API, a rejected key), `retry` (backoff,
 //! `Retry-After`), `throttle`, `endpoint` (URLs), `config`, `model` (wire types), `error`.
 
@@ -43,6 +46,7 @@ mod retry;
 #[cfg(test)]
 mod testkit;
 mod throttle;
+mod workflow;
 mod write;
 
 pub use client::AlloyClient;
@@ -50,5 +54,5 @@ pub use config::{
     ApiKey, ClientConfig, DEFAULT_DEADLINE, DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT,
 };
 pub use error::Error;
-pub use model::{Created, Integration, User, Workflow};
+pub use model::{Created, Integration, UpgradeOutcome, User, Workflow, WorkflowUser};
 pub use reach::Verdict;

@@ -79,6 +79,43 @@ pub struct Workflow {
     pub installed_version: Option<i64>,
 }
 
+/// One user of a workflow, an item of `GET /workflows/{workflowId}/users`: that user's install
+/// of the workflow. Only `userId` is required; `username` reads as empty when absent or `null`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowUser {
+    pub user_id: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub username: String,
+    #[serde(default)]
+    pub full_name: Option<String>,
+    /// `workflowActive`: whether the workflow runs for this user.
+    #[serde(
+        rename = "workflowActive",
+        default,
+        deserialize_with = "null_as_default"
+    )]
+    pub active: bool,
+    #[serde(default)]
+    pub installed_version: Option<i64>,
+    /// When the user installed it, as the API wrote it (RFC 3339).
+    #[serde(default)]
+    pub installed_at: Option<String>,
+}
+
+/// The result of [`AlloyClient::upgrade_workflow`](super::AlloyClient::upgrade_workflow).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpgradeOutcome {
+    /// The user's installed version after the call, when the answer or the read-back said it.
+    pub installed_version: Option<i64>,
+    /// Whether the workflow is active for the user, when the answer or the read-back said it.
+    pub active: Option<bool>,
+    /// `true` when the upgrade's outcome was unknown (lost answer, 5xx, unreadable body) and a
+    /// read-back of the user's workflow showed it at the latest version: the upgrade is done and
+    /// was not sent again.
+    pub read_back: bool,
+}
+
 fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
@@ -103,6 +140,14 @@ pub(crate) struct CreateUserBody<'a> {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct UpdateUserBody<'a> {
     pub full_name: Option<&'a str>,
+}
+
+/// `PUT /workflows/activate` and `PUT /workflows/deactivate`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ActivationBody<'a> {
+    pub user_id: &'a str,
+    pub workflow_id: &'a str,
 }
 
 // ---- response bodies ----
@@ -134,6 +179,24 @@ pub(crate) struct TokenBody {
 pub(crate) struct DeleteBody {
     #[serde(default)]
     pub success: Option<bool>,
+}
+
+/// The answer to activate, deactivate and upgrade. Every field is optional: what matters is the
+/// status, and what the body says is used when it says it.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct WorkflowWriteBody {
+    #[serde(default)]
+    pub activated: Option<bool>,
+    #[serde(default)]
+    pub installed_version: Option<i64>,
+}
+
+/// The answer to `DELETE /workflows/{id}?userId=`.
+#[derive(Deserialize)]
+pub(crate) struct UninstalledBody {
+    #[serde(default)]
+    pub deleted: Option<bool>,
 }
 
 /// Extracts the human-readable message of an error body: `{"message": "..."}` as documented,
@@ -286,6 +349,56 @@ mod tests {
         assert_eq!(d.success, None);
         assert!(serde_json::from_str::<CreatedBody>(r#"{"id":"x"}"#).is_err());
         assert!(serde_json::from_str::<CreatedBody>(r#"{"userId":"x""#).is_err());
+    }
+
+    #[test]
+    fn workflow_users_decode_the_contract_and_tolerate_gaps() {
+        let body = r#"{"data":[
+          {"username":"jane","fullName":"Jane","userId":"u1","workflowActive":true,
+           "installedVersion":3,"installedAt":"2025-01-02T03:04:05Z","extra":1},
+          {"userId":"u2","username":null,"fullName":null,"workflowActive":null},
+          {"userId":"u3"}]}"#;
+        let l: ListBody<WorkflowUser> = serde_json::from_str(body).unwrap();
+        assert_eq!(
+            l.data[0],
+            WorkflowUser {
+                user_id: "u1".into(),
+                username: "jane".into(),
+                full_name: Some("Jane".into()),
+                active: true,
+                installed_version: Some(3),
+                installed_at: Some("2025-01-02T03:04:05Z".into()),
+            }
+        );
+        for w in &l.data[1..] {
+            assert!(w.username.is_empty() && w.full_name.is_none() && !w.active);
+            assert_eq!(
+                (w.installed_version, w.installed_at.as_deref()),
+                (None, None)
+            );
+        }
+        assert!(serde_json::from_str::<WorkflowUser>(r#"{"username":"x"}"#).is_err());
+        assert!(
+            serde_json::from_str::<WorkflowUser>(r#"{"userId":"x","workflowActive":"yes"}"#)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn workflow_write_bodies() {
+        let b = serde_json::to_string(&ActivationBody {
+            user_id: "jane@x.com",
+            workflow_id: "w1",
+        })
+        .unwrap();
+        assert_eq!(b, r#"{"userId":"jane@x.com","workflowId":"w1"}"#);
+        let w: WorkflowWriteBody =
+            serde_json::from_str(r#"{"activated":true,"installedVersion":4}"#).unwrap();
+        assert_eq!((w.activated, w.installed_version), (Some(true), Some(4)));
+        let w: WorkflowWriteBody = serde_json::from_str(r#"{"activated":false}"#).unwrap();
+        assert_eq!((w.activated, w.installed_version), (Some(false), None));
+        let d: UninstalledBody = serde_json::from_str(r#"{"deleted":true}"#).unwrap();
+        assert_eq!(d.deleted, Some(true));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Fixtures shared by the client's unit tests: clients, hand-made answers, the in-process
-//! emulator and its admin API, a web server that is not the API, and [`Relay`], which lets a
-//! test act while a request is on the wire without guessing how long that takes.
+//! emulator and its admin API, a web server that is not the API, [`Scripted`], a loopback HTTP
+//! server whose answers a test writes (for routes the emulator does not serve, and answers it
+//! would not give), and [`Relay`], which lets a test act while a request is on the wire without
+//! guessing how long that takes.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -154,6 +156,156 @@ pub(super) async fn html_server(status: u16) -> String {
     format!("http://{addr}")
 }
 
+// ---- a scripted server ----
+
+/// A request as [`Scripted`] received it.
+#[derive(Clone, Debug)]
+pub(super) struct Seen {
+    pub method: String,
+    /// Path and query, as sent: `/workflows/w1/upgrade?userId=u1`.
+    pub target: String,
+    pub body: String,
+}
+
+impl Seen {
+    /// `"PUT /workflows/w1/upgrade?userId=u1"`.
+    pub fn line(&self) -> String {
+        format!("{} {}", self.method, self.target)
+    }
+}
+
+/// What [`Scripted`] does with a request.
+pub(super) enum Say {
+    /// Answers with this status, extra headers and JSON body.
+    Json {
+        status: u16,
+        headers: Vec<(&'static str, String)>,
+        body: String,
+    },
+    /// Closes the connection without answering: the client never learns the outcome.
+    Drop,
+}
+
+impl Say {
+    pub fn json(status: u16, body: impl Into<String>) -> Say {
+        Say::Json {
+            status,
+            headers: Vec::new(),
+            body: body.into(),
+        }
+    }
+
+    pub fn with_header(self, name: &'static str, value: &str) -> Say {
+        match self {
+            Say::Json {
+                status,
+                mut headers,
+                body,
+            } => {
+                headers.push((name, value.to_owned()));
+                Say::Json {
+                    status,
+                    headers,
+                    body,
+                }
+            }
+            Say::Drop => Say::Drop,
+        }
+    }
+}
+
+type Script = dyn Fn(&Seen) -> Say + Send + Sync;
+
+/// A loopback HTTP/1.1 server that answers each request as `script` says, one request per
+/// connection (`connection: close`), and records every request it received whole.
+pub(super) struct Scripted {
+    url: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Scripted {
+    pub async fn start(script: impl Fn(&Seen) -> Say + Send + Sync + 'static) -> Scripted {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let script: Arc<Script> = Arc::new(script);
+        let log = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                tokio::spawn(serve_one(sock, script.clone(), log.clone()));
+            }
+        });
+        Scripted { url, seen }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.url.trim_start_matches("http://").parse().unwrap()
+    }
+
+    /// Every request received so far, as `"METHOD target"`.
+    pub fn seen(&self) -> Vec<String> {
+        self.seen.lock().unwrap().iter().map(Seen::line).collect()
+    }
+
+    /// How many requests received so far start with `prefix` (`"PUT /workflows/"`).
+    pub fn count(&self, prefix: &str) -> usize {
+        self.seen().iter().filter(|l| l.starts_with(prefix)).count()
+    }
+}
+
+async fn serve_one(mut sock: TcpStream, script: Arc<Script>, seen: Arc<Mutex<Vec<Seen>>>) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let (len, _) = loop {
+        if let Some(whole) = whole_request(&buf) {
+            break whole;
+        }
+        match sock.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head_len = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let head = String::from_utf8_lossy(&buf[..head_len]).into_owned();
+    let mut first = head.lines().next().unwrap_or_default().split(' ');
+    let request = Seen {
+        method: first.next().unwrap_or_default().to_owned(),
+        target: first.next().unwrap_or_default().to_owned(),
+        body: String::from_utf8_lossy(&buf[head_len..len]).into_owned(),
+    };
+    seen.lock().unwrap().push(request.clone());
+    match script(&request) {
+        Say::Drop => {}
+        Say::Json {
+            status,
+            headers,
+            body,
+        } => {
+            let mut answer = format!(
+                "HTTP/1.1 {status} Scripted\r\ncontent-length: {}\r\nconnection: close\r\n",
+                body.len()
+            );
+            if !headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+            {
+                answer.push_str("content-type: application/json\r\n");
+            }
+            for (name, value) in headers {
+                answer.push_str(&format!("{name}: {value}\r\n"));
+            }
+            answer.push_str("\r\n");
+            answer.push_str(&body);
+            let _ = sock.write_all(answer.as_bytes()).await;
+        }
+    }
+    let _ = sock.shutdown().await;
+}
+
 // ---- the relay ----
 
 /// A TCP relay in front of the emulator. It records each request it has received whole
@@ -172,7 +324,11 @@ pub(super) struct Relay {
 
 impl Relay {
     pub async fn start(emu: &RunningEmulator) -> Relay {
-        let upstream = emu.addr();
+        Relay::start_to(emu.addr()).await
+    }
+
+    /// A relay in front of any loopback server.
+    pub async fn start_to(upstream: std::net::SocketAddr) -> Relay {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let seen = Arc::new(watch::Sender::new(Vec::new()));

@@ -1,21 +1,29 @@
-//! The write protocol for the two requests that are not idempotent: `POST /users` and
-//! `DELETE /users/{id}`.
+//! The write protocol: requests that change something and must not be abandoned or repeated
+//! blindly — `POST /users`, `DELETE /users/{id}`, and a user's workflow activation, upgrade and
+//! uninstall.
 //!
-//! Abandoning either half-way is how users get orphaned (a create whose id is never learnt) or
-//! deletes get misreported, so they do not run under [`AlloyClient::guard`]. A stop or the
+//! Abandoning a write half-way is how users get orphaned (a create whose id is never learnt) or
+//! changes get misreported, so writes do not run under [`AlloyClient::guard`]. A stop or the
 //! deadline interrupts only their *waits* — the throttle slot before an attempt, the backoff
-//! before a retry, a lookup — and never a request already sent: that attempt is bounded by the
-//! request timeout anyway, and its answer is the surest way to learn what happened. Both loops
-//! pause through one step, [`AlloyClient::wait_or_settle`]: when a wait is interrupted and the
-//! last attempt may have taken effect, the write is *settled* by one bounded lookup (see
+//! before a retry, a read-back — and never a request already sent: that attempt is bounded by
+//! the request timeout anyway, and its answer is the surest way to learn what happened. The loop
+//! pauses through one step, [`AlloyClient::wait_or_settle`]: when a wait is interrupted and the
+//! last attempt may have taken effect, the write is *settled* by one bounded read-back (see
 //! [`AlloyClient::last_look`]) so the caller learns what exists.
 //!
-//! What differs between the two is what an ambiguous attempt leads to. A create looks the
-//! username up before posting again (a second POST could make a duplicate) and adopts a user it
-//! finds; a 422 after an ambiguous attempt is most likely that attempt's own user. A delete may
-//! simply be sent again, and a 404 after an ambiguous attempt means that attempt deleted the
-//! user. A success whose body cannot be read is resolved the same way: the user is looked up
-//! rather than forgotten.
+//! One loop, [`AlloyClient::checked_write`], serves every write; a [`Checked`] says what differs:
+//! - how to read back whether the write has taken effect (the user by username after a create;
+//!   the user after a delete; the user's workflow, through `GET /integrations?userId=`, after an
+//!   activation, upgrade or uninstall);
+//! - whether an attempt whose outcome is unknown (lost answer, 5xx, timeout) may simply be sent
+//!   again: only a user delete, which repeats harmlessly. Every other write is read back first,
+//!   and one found done is never sent again (a second `POST /users` could make a duplicate; an
+//!   upgrade is never sent twice blind);
+//! - what a refusal after such an attempt means: a username taken after a create is most likely
+//!   that attempt's own user (read back); a 404 after a delete or an uninstall means that attempt
+//!   did it (done).
+//!
+//! A success whose body cannot be read is resolved the same way: read back rather than assumed.
 
 use std::future::Future;
 use std::ops::ControlFlow::{self, Break, Continue};
@@ -28,38 +36,87 @@ use super::client::{AlloyClient, OP_CREATE, OP_DELETE, json_body};
 use super::error::Error;
 use super::model::{CreateUserBody, Created, CreatedBody, DeleteBody, User};
 
-impl AlloyClient {
-    /// `POST /users` until it is known to have made the user, or not (see the module comment).
-    pub(super) async fn create_inner(
+/// What a 2xx answer to a write says.
+pub(super) enum Accepted<T> {
+    /// The write is done.
+    Done(T),
+    /// The body cannot be read, or contradicts the write: reading back decides.
+    Unreadable(Error),
+    /// The body says the write failed.
+    Refused(Error),
+}
+
+/// What a refusal means after an earlier attempt whose outcome is unknown.
+pub(super) enum Own<T> {
+    /// That attempt did it: the write is done.
+    Done(T),
+    /// It may be that attempt's doing: reading back decides.
+    Perhaps,
+    /// A refusal like any other.
+    No,
+}
+
+/// What differs between writes (see the module comment); the loop is
+/// [`AlloyClient::checked_write`].
+pub(super) trait Checked {
+    type Output;
+    /// How reading back is described in an error ("looking the username up").
+    const LOOK: &'static str;
+    /// What a read-back that shows no effect says in an error.
+    const NO_EFFECT: &'static str;
+    /// The request that makes the change.
+    fn write(&self) -> &Call;
+    /// Whether an attempt whose outcome is unknown may be sent again without reading back.
+    fn resend_blind(&self) -> bool {
+        false
+    }
+    /// What a 2xx answer says.
+    fn accepted(&self, reply: &Reply) -> Accepted<Self::Output>;
+    /// What `refusal` means after an earlier attempt whose outcome is unknown.
+    fn own(&self, _refusal: &Error) -> Own<Self::Output> {
+        Own::No
+    }
+    /// The request that reads back whether the write has taken effect.
+    fn look(&self) -> Result<Call, Error>;
+    /// What the read-back's answer (or failure) says: `Some` when the write has taken effect,
+    /// `None` when it has not, an error when it cannot tell.
+    fn effect(
         &self,
-        ctx: &Ctx,
-        username: &str,
-        full_name: Option<&str>,
-    ) -> Result<Created, Error> {
-        let body = json_body(
-            OP_CREATE,
-            &CreateUserBody {
-                username,
-                full_name,
-            },
-        )?;
-        let call = Call::new(
-            OP_CREATE,
-            Method::POST,
-            "/users",
-            self.inner.endpoints.users(),
-        )
-        .with_body(body);
-        let settle = |interruption: Error| self.settle_create(ctx, username, interruption);
-        // Set once an attempt may have created the user without us learning its id.
-        let mut maybe_created = false;
-        // The last attempt may have created the user and no lookup has answered since.
+        look: &Call,
+        answer: Result<Reply, Error>,
+    ) -> Result<Option<Self::Output>, Error>;
+}
+
+impl AlloyClient {
+    /// Runs a write as an operation: refused at once after a stop, and its failure judged for a
+    /// process-wide verdict. Not under [`guard`](Self::guard): see the module comment.
+    pub(super) async fn write_op<W: Checked>(&self, w: &W) -> Result<W::Output, Error> {
+        let op = w.write().op;
+        let ctx = self.ctx(op);
+        if self.inner.stop.is_cancelled() {
+            return Err(Error::Cancelled { op });
+        }
+        let outcome = self.checked_write(&ctx, w).await;
+        if let Err(e) = &outcome {
+            tracing::debug!(op, error = %e, "alloy api operation failed");
+            self.inner.reach.judge(&ctx, e);
+        }
+        outcome
+    }
+
+    /// Sends `w`'s write until it is known to have taken effect, or not (see the module comment).
+    async fn checked_write<W: Checked>(&self, ctx: &Ctx, w: &W) -> Result<W::Output, Error> {
+        let call = w.write();
+        let settle = |interruption: Error| self.settle(ctx, w, interruption);
+        // Some attempt may have taken effect without us learning it.
+        let mut maybe_done = false;
+        // The last attempt may have taken effect and no read-back has answered since.
         let mut unresolved = false;
         let mut attempts = 0u32;
         loop {
             attempts += 1;
             let step = match self
-                .write_attempt(ctx, &call, attempts, unresolved, settle)
+                .write_attempt(ctx, call, attempts, unresolved, settle)
                 .await
             {
                 Continue(step) => step,
@@ -67,96 +124,54 @@ impl AlloyClient {
             };
             match step {
                 Step::Done(reply) => {
-                    let created = decode::<CreatedBody>(&call, &reply).and_then(|c| {
-                        check_id(&call, &reply, &c.user_id, "userId")?;
-                        Ok(c)
-                    });
-                    return match created {
-                        Ok(c) => Ok(Created {
-                            user_id: c.user_id,
-                            adopted: None,
-                        }),
-                        // The API took the create but its answer is unreadable: the user most
-                        // likely exists, so find it rather than orphan it.
-                        Err(unreadable) => self.resolve_unreadable(ctx, username, unreadable).await,
+                    return match w.accepted(&reply) {
+                        Accepted::Done(out) => Ok(out),
+                        Accepted::Refused(e) => Err(e),
+                        // The API took the write but its answer is unreadable: it most likely
+                        // took effect, so read back rather than guess.
+                        Accepted::Unreadable(e) => self.resolve_unreadable(ctx, w, e).await,
                     };
                 }
-                Step::Fail(e) if e.is_conflict() && maybe_created => {
-                    // Most likely our own earlier attempt committed after all.
-                    let lookup = self.lookup(ctx, username);
-                    return match self.wait_or_settle(ctx, lookup, true, settle).await {
-                        Continue(Some(user)) => Ok(adopted(user)),
-                        Continue(None) => Err(e),
-                        Break(end) => end,
-                    };
-                }
+                Step::Fail(e) if maybe_done => match w.own(&e) {
+                    Own::Done(out) => {
+                        tracing::debug!(
+                            op = ctx.op,
+                            "refused as already done after an attempt with unknown outcome"
+                        );
+                        return Ok(out);
+                    }
+                    Own::Perhaps => {
+                        let look = self.read_back(ctx, w);
+                        return match self.wait_or_settle(ctx, look, true, settle).await {
+                            Continue(Some(out)) => Ok(found_done(ctx, out)),
+                            Continue(None) => Err(e),
+                            Break(end) => end,
+                        };
+                    }
+                    Own::No => return Err(e),
+                },
                 Step::Fail(e) => return Err(e),
                 Step::Retry {
                     error,
                     retry_after,
                     ambiguous,
                 } => {
+                    maybe_done |= ambiguous;
                     unresolved = ambiguous;
-                    if ambiguous {
-                        maybe_created = true;
-                        let lookup = self.lookup(ctx, username);
-                        match self.wait_or_settle(ctx, lookup, true, settle).await {
-                            Continue(Some(user)) => return Ok(adopted(user)),
+                    if ambiguous && !w.resend_blind() {
+                        let look = self.read_back(ctx, w);
+                        match self.wait_or_settle(ctx, look, true, settle).await {
+                            Continue(Some(out)) => return Ok(found_done(ctx, out)),
                             Continue(None) => {
                                 unresolved = false;
                                 tracing::debug!(
-                                    op = OP_CREATE,
-                                    "user not created by the failed attempt; posting again"
+                                    op = ctx.op,
+                                    "the failed attempt took no effect; sending it again"
                                 );
                             }
                             Break(end) => return end,
                         }
                     }
-                    let wait = self.before_retry(ctx, attempts, retry_after, error);
-                    if let Break(end) = self.wait_or_settle(ctx, wait, unresolved, settle).await {
-                        return end;
-                    }
-                }
-            }
-        }
-    }
-
-    /// `DELETE /users/{id}` until the user is known to be gone, or the delete to have failed.
-    pub(super) async fn delete_inner(&self, ctx: &Ctx, id_or_username: &str) -> Result<(), Error> {
-        let url = self.inner.endpoints.user(OP_DELETE, id_or_username)?;
-        let call = Call::new(OP_DELETE, Method::DELETE, "/users/{id}", url);
-        let settle = |interruption: Error| self.settle_delete(ctx, id_or_username, interruption);
-        // Some attempt may have deleted the user without us learning it.
-        let mut ambiguous_before = false;
-        // The last attempt may have deleted the user.
-        let mut unresolved = false;
-        let mut attempts = 0u32;
-        loop {
-            attempts += 1;
-            let step = match self
-                .write_attempt(ctx, &call, attempts, unresolved, settle)
-                .await
-            {
-                Continue(step) => step,
-                Break(end) => return end,
-            };
-            match step {
-                Step::Done(reply) => return self.deleted(ctx, &call, id_or_username, &reply).await,
-                Step::Fail(e) if e.is_not_found() && ambiguous_before => {
-                    tracing::debug!(
-                        op = OP_DELETE,
-                        "user already gone after an attempt with unknown outcome"
-                    );
-                    return Ok(());
-                }
-                Step::Fail(e) => return Err(e),
-                Step::Retry {
-                    error,
-                    retry_after,
-                    ambiguous,
-                } => {
-                    ambiguous_before |= ambiguous;
-                    unresolved = ambiguous;
                     let wait = self.before_retry(ctx, attempts, retry_after, error);
                     if let Break(end) = self.wait_or_settle(ctx, wait, unresolved, settle).await {
                         return end;
@@ -213,64 +228,52 @@ impl AlloyClient {
         }
     }
 
-    /// A create was stopped (or ran out of time) when its last attempt may have created the
-    /// user: one bounded lookup decides. A user that exists is returned, so the provider records
-    /// it instead of orphaning it.
-    async fn settle_create(
+    /// Reads back whether `w` has taken effect, with the usual retries.
+    async fn read_back<W: Checked>(&self, ctx: &Ctx, w: &W) -> Result<Option<W::Output>, Error> {
+        let look = w.look()?;
+        let answer = self.run(ctx, &look).await;
+        w.effect(&look, answer)
+    }
+
+    /// A write was stopped (or ran out of time) when its last attempt may have taken effect:
+    /// one bounded read-back decides. A change that was made is returned as made, so the
+    /// provider records it instead of losing it.
+    async fn settle<W: Checked>(
         &self,
         ctx: &Ctx,
-        username: &str,
+        w: &W,
         interruption: Error,
-    ) -> Result<Created, Error> {
-        match self.last_look(ctx.op, username).await {
-            Some(Ok(user)) => Ok(adopted(user)),
-            _ => {
+    ) -> Result<W::Output, Error> {
+        match self.last_look(w).await {
+            Some(out) => Ok(found_done(ctx, out)),
+            None => {
                 tracing::warn!(
                     op = ctx.op,
-                    "stopped with the outcome of a create unknown; the user may exist in Alloy"
+                    "stopped with the outcome of a write unknown; it may have taken effect in Alloy"
                 );
                 Err(interruption)
             }
         }
     }
 
-    /// A delete was stopped after an attempt whose outcome is unknown: one bounded `GET` tells
-    /// whether that attempt deleted the user.
-    async fn settle_delete(
+    /// A 2xx answer that cannot be read: read back.
+    async fn resolve_unreadable<W: Checked>(
         &self,
         ctx: &Ctx,
-        id_or_username: &str,
-        interruption: Error,
-    ) -> Result<(), Error> {
-        if let Some(Err(gone)) = self.last_look(ctx.op, id_or_username).await
-            && gone.is_not_found()
-        {
-            return Ok(());
-        }
-        Err(interruption)
-    }
-
-    /// A 2xx answer to `POST /users` that cannot be read: look the username up.
-    async fn resolve_unreadable(
-        &self,
-        ctx: &Ctx,
-        username: &str,
+        w: &W,
         unreadable: Error,
-    ) -> Result<Created, Error> {
-        let found = match self.interruptible(ctx, self.lookup(ctx, username)).await {
-            Err(e) if is_interruption(&e) => match self.last_look(ctx.op, username).await {
-                Some(Ok(user)) => Ok(Some(user)),
-                _ => Err(e),
+    ) -> Result<W::Output, Error> {
+        let found = match self.interruptible(ctx, self.read_back(ctx, w)).await {
+            Err(e) if is_interruption(&e) => match self.last_look(w).await {
+                Some(out) => Ok(Some(out)),
+                None => Err(e),
             },
             other => other,
         };
         let after = match found {
-            Ok(Some(user)) => return Ok(adopted(user)),
-            Ok(None) => "no user with this username was found afterwards".to_owned(),
-            Err(lookup) => format!(
-                "looking the username up afterwards failed too: {}",
-                lookup.summary()
-            ),
+            Ok(Some(out)) => return Ok(found_done(ctx, out)),
+            Ok(None) => W::NO_EFFECT.to_owned(),
+            Err(look) => format!("{} afterwards failed too: {}", W::LOOK, look.summary()),
         };
         match unreadable {
             Error::Decode { op, status, detail } => Err(Error::Decode {
@@ -282,93 +285,197 @@ impl AlloyClient {
         }
     }
 
-    /// The delete was accepted (2xx). An answer that cannot be read is checked with a `GET`:
-    /// a user that is gone was deleted, whatever the answer looked like.
-    async fn deleted(
-        &self,
-        ctx: &Ctx,
-        call: &Call,
-        id_or_username: &str,
-        reply: &Reply,
-    ) -> Result<(), Error> {
-        if reply.body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(());
-        }
-        let unreadable = match decode::<DeleteBody>(call, reply) {
-            Ok(body) if body.success == Some(false) => {
-                return Err(Error::Decode {
-                    op: OP_DELETE,
-                    status: reply.status.as_u16(),
-                    detail: "the API answered \"success\": false".to_owned(),
-                });
-            }
-            Ok(_) => return Ok(()),
-            Err(e) => e,
-        };
-        let check = async {
-            let url = self.inner.endpoints.user(OP_DELETE, id_or_username)?;
-            let get = Call::new(OP_DELETE, Method::GET, "/users/{id}", url);
-            self.run(ctx, &get).await
-        };
-        match self.interruptible(ctx, check).await {
-            Err(e) if e.is_not_found() => Ok(()),
-            _ => Err(unreadable),
-        }
-    }
-
-    /// `GET /users/{username}` on behalf of a create whose outcome is unknown (itself retried):
-    /// `None` when the API has no such user.
-    async fn lookup(&self, ctx: &Ctx, username: &str) -> Result<Option<User>, Error> {
-        let url = self.inner.endpoints.user(OP_CREATE, username)?;
-        let call = Call::new(OP_CREATE, Method::GET, "/users/{id}", url);
-        let reply = match self.run(ctx, &call).await {
-            Ok(reply) => reply,
-            Err(e) if e.is_not_found() => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let user: User = decode(&call, &reply)?;
-        check_id(&call, &reply, &user.user_id, "userId")?;
-        Ok(Some(user))
-    }
-
-    /// One `GET /users/{id or username}` after a stop or the deadline, to learn what a write
-    /// whose outcome is unknown did: a single attempt, without throttle wait or retry, bounded
-    /// by the request timeout. `None` when it got no usable answer.
-    async fn last_look(
-        &self,
-        op: &'static str,
-        id_or_username: &str,
-    ) -> Option<Result<User, Error>> {
-        let url = self.inner.endpoints.user(op, id_or_username).ok()?;
-        let call = Call::new(op, Method::GET, "/users/{id}", url);
+    /// One read-back after a stop or the deadline, to learn what a write whose outcome is
+    /// unknown did: a single attempt, without throttle wait or retry, bounded by the request
+    /// timeout. `None` when it got no usable answer or found no effect.
+    async fn last_look<W: Checked>(&self, w: &W) -> Option<W::Output> {
+        let look = w.look().ok()?;
         let http = self.http().await.ok()?;
-        let outcome = self.send(http, &call, 1).await;
-        match self.step(&call, outcome, 1) {
-            Step::Done(reply) => {
-                let user: User = decode(&call, &reply).ok()?;
-                check_id(&call, &reply, &user.user_id, "userId").ok()?;
-                Some(Ok(user))
-            }
-            Step::Fail(e) if e.is_not_found() => Some(Err(e)),
-            _ => None,
-        }
+        let outcome = self.send(http, &look, 1).await;
+        let answer = match self.step(&look, outcome, 1) {
+            Step::Done(reply) => Ok(reply),
+            Step::Fail(e) => Err(e),
+            Step::Retry { .. } => return None,
+        };
+        w.effect(&look, answer).ok().flatten()
     }
 }
 
-fn adopted(user: User) -> Created {
+fn found_done<T>(ctx: &Ctx, out: T) -> T {
     tracing::debug!(
-        op = OP_CREATE,
-        "user found after an attempt with unknown outcome; adopting it"
+        op = ctx.op,
+        "read back after an attempt with unknown outcome: the write took effect"
     );
-    Created {
-        user_id: user.user_id.clone(),
-        adopted: Some(user),
-    }
+    out
 }
 
 /// Whether an error is the stop signal or the deadline rather than an answer.
 fn is_interruption(e: &Error) -> bool {
     e.is_cancelled() || e.is_deadline()
+}
+
+// ---------------------------------------------------------------- the user writes
+
+/// `POST /users`: read back by looking the username up; a user found is adopted.
+pub(super) struct CreateUser<'a> {
+    pub call: Call,
+    pub username: &'a str,
+    pub client: &'a AlloyClient,
+}
+
+impl<'a> CreateUser<'a> {
+    pub fn new(
+        client: &'a AlloyClient,
+        username: &'a str,
+        full_name: Option<&str>,
+    ) -> Result<Self, Error> {
+        let body = json_body(
+            OP_CREATE,
+            &CreateUserBody {
+                username,
+                full_name,
+            },
+        )?;
+        let call = Call::new(
+            OP_CREATE,
+            Method::POST,
+            "/users",
+            client.inner.endpoints.users(),
+        )
+        .with_body(body);
+        Ok(CreateUser {
+            call,
+            username,
+            client,
+        })
+    }
+}
+
+impl Checked for CreateUser<'_> {
+    type Output = Created;
+    const LOOK: &'static str = "looking the username up";
+    const NO_EFFECT: &'static str = "no user with this username was found afterwards";
+
+    fn write(&self) -> &Call {
+        &self.call
+    }
+
+    fn accepted(&self, reply: &Reply) -> Accepted<Created> {
+        let created = decode::<CreatedBody>(&self.call, reply).and_then(|c| {
+            check_id(&self.call, reply, &c.user_id, "userId")?;
+            Ok(c)
+        });
+        match created {
+            Ok(c) => Accepted::Done(Created {
+                user_id: c.user_id,
+                adopted: None,
+            }),
+            Err(e) => Accepted::Unreadable(e),
+        }
+    }
+
+    /// A taken username after an attempt with unknown outcome is most likely that attempt's user.
+    fn own(&self, refusal: &Error) -> Own<Created> {
+        if refusal.is_conflict() {
+            Own::Perhaps
+        } else {
+            Own::No
+        }
+    }
+
+    fn look(&self) -> Result<Call, Error> {
+        let url = self.client.inner.endpoints.user(OP_CREATE, self.username)?;
+        Ok(Call::new(OP_CREATE, Method::GET, "/users/{id}", url))
+    }
+
+    fn effect(&self, look: &Call, answer: Result<Reply, Error>) -> Result<Option<Created>, Error> {
+        let reply = match answer {
+            Ok(reply) => reply,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let user: User = decode(look, &reply)?;
+        check_id(look, &reply, &user.user_id, "userId")?;
+        Ok(Some(Created {
+            user_id: user.user_id.clone(),
+            adopted: Some(user),
+        }))
+    }
+}
+
+/// `DELETE /users/{id}`: repeats harmlessly, so it is simply sent again; a 404 after an attempt
+/// with unknown outcome means that attempt deleted the user. Read back (a `GET` answering 404)
+/// only when its answer cannot be read or a stop cut it short.
+pub(super) struct DeleteUser<'a> {
+    pub call: Call,
+    pub id_or_username: &'a str,
+    pub client: &'a AlloyClient,
+}
+
+impl<'a> DeleteUser<'a> {
+    pub fn new(client: &'a AlloyClient, id_or_username: &'a str) -> Result<Self, Error> {
+        let url = client.inner.endpoints.user(OP_DELETE, id_or_username)?;
+        Ok(DeleteUser {
+            call: Call::new(OP_DELETE, Method::DELETE, "/users/{id}", url),
+            id_or_username,
+            client,
+        })
+    }
+}
+
+impl Checked for DeleteUser<'_> {
+    type Output = ();
+    const LOOK: &'static str = "checking whether the user is gone";
+    const NO_EFFECT: &'static str = "the user was still there afterwards";
+
+    fn write(&self) -> &Call {
+        &self.call
+    }
+
+    fn resend_blind(&self) -> bool {
+        true
+    }
+
+    fn accepted(&self, reply: &Reply) -> Accepted<()> {
+        if reply.body.iter().all(u8::is_ascii_whitespace) {
+            return Accepted::Done(());
+        }
+        match decode::<DeleteBody>(&self.call, reply) {
+            Ok(body) if body.success == Some(false) => Accepted::Refused(Error::Decode {
+                op: OP_DELETE,
+                status: reply.status.as_u16(),
+                detail: "the API answered \"success\": false".to_owned(),
+            }),
+            Ok(_) => Accepted::Done(()),
+            Err(e) => Accepted::Unreadable(e),
+        }
+    }
+
+    fn own(&self, refusal: &Error) -> Own<()> {
+        if refusal.is_not_found() {
+            Own::Done(())
+        } else {
+            Own::No
+        }
+    }
+
+    fn look(&self) -> Result<Call, Error> {
+        let url = self
+            .client
+            .inner
+            .endpoints
+            .user(OP_DELETE, self.id_or_username)?;
+        Ok(Call::new(OP_DELETE, Method::GET, "/users/{id}", url))
+    }
+
+    fn effect(&self, look: &Call, answer: Result<Reply, Error>) -> Result<Option<()>, Error> {
+        match answer {
+            // Only the user itself says it is still there (not a proxy's page).
+            Ok(reply) => decode::<User>(look, &reply).map(|_| None),
+            Err(e) if e.is_not_found() => Ok(Some(())),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 #[cfg(test)]
