@@ -13,8 +13,8 @@
 //!
 //! Reads are counted in the order they are asked for, and only those that what this process
 //! already knows cannot answer:
-//! - the first [`PER_USER_READS`] reads are one `GET /users/{id}` each;
-//! - the next one waits up to [`DEMAND_WINDOW`] for another read to be asked for. If one comes
+//! - the first [`PER_ITEM_READS`](super::demand::PER_ITEM_READS) reads are one `GET /users/{id}` each;
+//! - the next one waits up to [`DEMAND_WINDOW`](super::demand::DEMAND_WINDOW) for another read to be asked for. If one comes
 //!   (a refresh of many users: Terraform sends up to ten at once), the whole list is fetched and
 //!   answers both; if none comes, it is a `GET /users/{id}` too, so three users never cost a list;
 //! - every later read, and every read once the list has been asked for (by the `alloy_users` data
@@ -49,19 +49,14 @@
 //!   the read Terraform sends after an import costs nothing.
 
 use std::collections::HashMap;
+
+use super::demand::{Demand, Strategy};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
-use tokio::sync::{Notify, OnceCell};
+use tokio::sync::OnceCell;
 
 use alloy_client::{AlloyClient, Error, User};
-
-/// Reads that always go to `GET /users/{id}`.
-pub(crate) const PER_USER_READS: usize = 2;
-
-/// How long the read after those waits for a sign that more reads are coming.
-pub(crate) const DEMAND_WINDOW: Duration = Duration::from_millis(250);
 
 /// Which key a lookup matches (the `alloy_user` data source's two attributes, an import id).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -156,24 +151,13 @@ enum Lookup {
     Miss,
 }
 
-/// How one read is served.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Strategy {
-    PerUser,
-    Snapshot,
-}
-
 /// The users snapshot of one provider process. See the module documentation.
 pub struct UserSnapshot {
     /// The API client; private, so user writes cannot bypass [`UserSnapshot::writing`].
     client: AlloyClient,
     facts: Mutex<Facts>,
-    /// Reads asked for that what was known could not answer.
-    requested: AtomicUsize,
-    /// Set once the list has been asked for.
-    listing: AtomicBool,
-    /// Wakes the read waiting in the demand window.
-    demand: Notify,
+    /// When the list pays (the rule shared with the workflow snapshot).
+    demand: Demand,
     /// The one list request: `Some(users)` as listed, `None` if it failed.
     list: OnceCell<Option<Arc<Vec<User>>>>,
     /// Writes begun by this process (a full listing taken before them is out of date).
@@ -188,9 +172,7 @@ impl UserSnapshot {
         UserSnapshot {
             client,
             facts: Mutex::default(),
-            requested: AtomicUsize::default(),
-            listing: AtomicBool::default(),
-            demand: Notify::new(),
+            demand: Demand::default(),
             list: OnceCell::new(),
             writes: AtomicUsize::default(),
             logged: AtomicBool::default(),
@@ -215,7 +197,7 @@ impl UserSnapshot {
             Lookup::Ask => return self.fetch(asked).await,
             Lookup::Miss => {}
         }
-        if self.strategy().await == Strategy::Snapshot
+        if self.strategy().await == Strategy::List
             && self.snapshot().await.is_some()
             && let Lookup::Hit(u) = self.known(key, asked)
         {
@@ -333,46 +315,24 @@ impl UserSnapshot {
         }
     }
 
-    /// Decides how the read being asked for is served.
+    /// Decides how the read being asked for is served (see [`demand`](super::demand)).
     async fn strategy(&self) -> Strategy {
-        if self.listing.load(Ordering::SeqCst) {
-            return Strategy::Snapshot;
-        }
-        let n = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
-        if n <= PER_USER_READS {
-            return Strategy::PerUser;
-        }
-        if n > PER_USER_READS + 1 {
-            return Strategy::Snapshot;
-        }
-        // The read after the per-user ones: is anyone else coming?
-        let more = self.demand.notified();
-        tokio::pin!(more);
-        more.as_mut().enable();
-        let busy =
-            || self.requested.load(Ordering::SeqCst) > n || self.listing.load(Ordering::SeqCst);
-        if !busy() {
-            let _ = tokio::time::timeout(DEMAND_WINDOW, more).await;
-        }
-        if busy() {
-            Strategy::Snapshot
-        } else {
+        let strategy = self.demand.strategy().await;
+        if strategy == Strategy::One {
             self.log_once(|| {
                 tracing::debug!(
                     strategy = "per-user",
-                    reads = n,
+                    reads = self.demand.requested(),
                     "alloy_user reads: one GET per user (too few reads for a list to pay)"
                 );
             });
-            Strategy::PerUser
         }
+        strategy
     }
 
     /// The one list of this process (single flight): `None` if it failed.
     async fn snapshot(&self) -> Option<Arc<Vec<User>>> {
-        if !self.listing.swap(true, Ordering::SeqCst) {
-            self.demand.notify_waiters();
-        }
+        self.demand.listing();
         self.list
             .get_or_init(|| async {
                 match self.client.list_users().await {
@@ -386,7 +346,7 @@ impl UserSnapshot {
                             tracing::debug!(
                                 strategy = "snapshot",
                                 users = users.len(),
-                                reads = self.requested.load(Ordering::SeqCst),
+                                reads = self.demand.requested(),
                                 "alloy_user reads: served from one list of the environment's users"
                             );
                         });
