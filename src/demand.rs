@@ -26,10 +26,20 @@ pub(crate) const DEMAND_WINDOW: Duration = Duration::from_millis(250);
 /// How one read is served.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Strategy {
-    /// One request for this item.
+    /// One request for this item: one of the first reads.
     One,
+    /// One request for this item: the read after the first waited, and no other came (so the
+    /// whole run reads one by one; worth a log line).
+    Few,
     /// From the list.
     List,
+}
+
+impl Strategy {
+    /// Whether the list answers.
+    pub(crate) fn listed(self) -> bool {
+        self == Strategy::List
+    }
 }
 
 /// The demand for one list: see the module documentation.
@@ -68,7 +78,7 @@ impl Demand {
         if busy() {
             Strategy::List
         } else {
-            Strategy::One
+            Strategy::Few
         }
     }
 
@@ -95,9 +105,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn three_lone_reads_are_one_by_one() {
         let d = Demand::default();
-        for _ in 0..3 {
-            assert_eq!(d.strategy().await, Strategy::One);
-        }
+        assert_eq!(d.strategy().await, Strategy::One);
+        assert_eq!(d.strategy().await, Strategy::One);
+        assert_eq!(d.strategy().await, Strategy::Few);
         // A fourth is past the window's read: the list pays now.
         assert_eq!(d.strategy().await, Strategy::List);
     }

@@ -197,7 +197,7 @@ impl UserSnapshot {
             Lookup::Ask => return self.fetch(asked).await,
             Lookup::Miss => {}
         }
-        if self.strategy().await == Strategy::List
+        if self.strategy().await.listed()
             && self.snapshot().await.is_some()
             && let Lookup::Hit(u) = self.known(key, asked)
         {
@@ -318,7 +318,7 @@ impl UserSnapshot {
     /// Decides how the read being asked for is served (see [`demand`](super::demand)).
     async fn strategy(&self) -> Strategy {
         let strategy = self.demand.strategy().await;
-        if strategy == Strategy::One {
+        if strategy == Strategy::Few {
             self.log_once(|| {
                 tracing::debug!(
                     strategy = "per-user",

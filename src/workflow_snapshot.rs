@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::OnceCell;
 
-use super::demand::{Demand, Strategy};
+use super::demand::Demand;
 use alloy_client::{AlloyClient, Error, WorkflowUser};
 
 /// One tenant's installation of one workflow, as this provider knows it.
@@ -143,7 +143,7 @@ impl WorkflowSnapshot {
             Some(Known::Ask) => return self.read_one(&wf, user, workflow_id).await,
             None => {}
         }
-        if (whole || wf.demand.strategy().await == Strategy::List)
+        if (whole || wf.demand.strategy().await.listed())
             && let Some(list) = self.list_of(&wf, workflow_id).await
             && let Some(e) = entry(&list, user)
         {
