@@ -33,6 +33,30 @@ done
 url=$(grep -m 1 '^alloy-emulator listening on ' "$work/emulator.out" | sed 's/^alloy-emulator listening on //')
 [ -n "$url" ] || { echo "acceptance: the emulator did not start" >&2; cat "$work/emulator.err" >&2; exit 1; }
 
+# One test tenant with a workflow installed, as its end user would install it in the modal: the
+# only admin call of the run, made before the tap. The acceptance tests (ALLOY_ACC_WORKFLOW) and
+# the conformance probe (ALLOY_CONFORMANCE_WORKFLOW) manage that installation.
+tenant_workflow=$(python3 - "$url" "$dev_key" <<'PY'
+import json, sys, urllib.request
+url, key = sys.argv[1], sys.argv[2]
+def call(method, path, body=None, auth=True):
+    req = urllib.request.Request(url + path, method=method,
+                                 data=None if body is None else json.dumps(body).encode())
+    req.add_header("content-type", "application/json")
+    if auth:
+        req.add_header("authorization", "Bearer " + key)
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.load(r)
+user = call("POST", "/users", {"username": "acc-tenant@example.com"})["userId"]
+integrations = call("GET", "/integrations?userId=" + user)["data"]
+workflow = integrations[0]["workflows"][0]["workflowId"]
+call("POST", "/_emulator/installs",
+     {"environment": "development", "userId": user, "workflowId": workflow}, auth=False)
+print(user + "/" + workflow)
+PY
+)
+export ALLOY_ACC_WORKFLOW="$tenant_workflow" ALLOY_CONFORMANCE_WORKFLOW="$tenant_workflow"
+
 unset ALLOY_API_KEY ALLOY_REGION ALLOY_BASE_URL ALLOY_API_VERSION TF_ACC_LOG_PATH
 export TF_ACC=1 ALLOY_ENVIRONMENT=development \
   ALLOY_DEVELOPMENT_API_KEY="$dev_key" ALLOY_PRODUCTION_API_KEY="$prod_key"

@@ -590,3 +590,143 @@ fn harness_fails_in_one_line_on_bad_settings() {
         .expect("enabled");
     assert!(a.prefix.starts_with("tfacc-") && a.username("t", "x").ends_with("-t-x"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// alloy_user_workflow and alloy_workflow_users
+
+/// The first workflow the account offers, as a tenant's integrations list it.
+fn first_workflow(acc: &Acc, user_id: &str) -> Option<String> {
+    let a = acc.api(
+        reqwest::Method::GET,
+        &format!("/integrations?userId={user_id}"),
+        None,
+    );
+    a.json["data"]
+        .as_array()?
+        .iter()
+        .flat_map(|i| i["workflows"].as_array().into_iter().flatten())
+        .find_map(|w| w["workflowId"].as_str().map(str::to_owned))
+}
+
+/// Whether `workflow` runs for `user`, as the tenant's integrations say (None: not installed).
+fn workflow_active(acc: &Acc, user: &str, workflow: &str) -> Option<bool> {
+    let a = acc.api(
+        reqwest::Method::GET,
+        &format!("/integrations?userId={user}"),
+        None,
+    );
+    a.json["data"]
+        .as_array()?
+        .iter()
+        .flat_map(|i| i["workflows"].as_array().into_iter().flatten())
+        .find(|w| w["workflowId"] == workflow && w["installed"] == true)
+        .and_then(|w| w["active"].as_bool())
+}
+
+#[test]
+fn user_workflow_refuses_a_workflow_the_tenant_has_not_installed() {
+    const T: &str = "workflow-refused";
+    let Some(acc) = acc(T) else { return };
+    let ws = acc.workspace();
+    let _cleanup = acc.cleanup(T, &ws);
+    let name = acc.username(T, "a");
+    ws.write_main(&config(&[user_hcl("u", &name, None)]));
+    ws.apply();
+    let uid = id_of(&ws, "alloy_user.u");
+    let Some(wf) = first_workflow(acc, &uid) else {
+        println!("{T}: the account offers no workflow; nothing to check");
+        destroy(&ws);
+        return;
+    };
+    // The fleet view does not list a tenant that installed nothing.
+    let listing = format!("data \"alloy_workflow_users\" \"w\" {{\n  workflow_id = \"{wf}\"\n}}\n");
+    ws.write_main(&config(&[user_hcl("u", &name, None), listing.clone()]));
+    ws.apply();
+    let users = ws.resource("data.alloy_workflow_users.w")["users"].clone();
+    assert!(
+        users
+            .as_array()
+            .is_some_and(|a| a.iter().all(|u| u["user_id"] != uid.as_str())),
+        "{users}"
+    );
+    // Managing it fails, names both, and records nothing.
+    ws.write_main(&config(&[
+        user_hcl("u", &name, None),
+        listing,
+        format!(
+            "resource \"alloy_user_workflow\" \"w\" {{\n  user_id     = alloy_user.u.id\n  workflow_id = \"{wf}\"\n}}\n"
+        ),
+    ]));
+    let run = ws
+        .tf(&["apply", "-auto-approve", "-input=false"])
+        .expect_fail("managing a workflow the tenant has not installed");
+    let out = run.flat();
+    assert!(
+        out.contains("Workflow not installed for this user"),
+        "{out}"
+    );
+    assert!(out.contains(&uid) && out.contains(&wf), "{out}");
+    assert!(
+        ws.resources()
+            .iter()
+            .all(|(address, _)| !address.starts_with("alloy_user_workflow.")),
+        "nothing may be recorded"
+    );
+    assert_eq!(
+        workflow_active(acc, &uid, &wf),
+        None,
+        "nothing was installed"
+    );
+    ws.write_main(&config(&[user_hcl("u", &name, None)]));
+    destroy(&ws);
+}
+
+/// `ALLOY_ACC_WORKFLOW`: `<userId>/<workflowId>` of a test tenant with the workflow installed
+/// (the acceptance run against the emulator sets one up; against an account, install one by hand).
+const ACC_WORKFLOW_VAR: &str = "ALLOY_ACC_WORKFLOW";
+
+#[test]
+fn user_workflow_imported_switched_and_forgotten() {
+    const T: &str = "workflow-installed";
+    let Some(acc) = acc(T) else { return };
+    let Some((user, wf)) = std::env::var(ACC_WORKFLOW_VAR)
+        .ok()
+        .and_then(|v| v.split_once('/').map(|(u, w)| (u.to_owned(), w.to_owned())))
+    else {
+        println!("skipping {T}: {ACC_WORKFLOW_VAR} names no installed workflow of a test tenant");
+        return;
+    };
+    let Some(was) = workflow_active(acc, &user, &wf) else {
+        panic!("{ACC_WORKFLOW_VAR}: {wf} is not installed for {user}");
+    };
+    let ws = acc.workspace();
+    let resource = |active: bool| {
+        format!(
+            "resource \"alloy_user_workflow\" \"t\" {{\n  user_id     = \"{user}\"\n  workflow_id = \"{wf}\"\n  active      = {active}\n}}\n"
+        )
+    };
+    ws.write_main(&config(&[
+        format!("import {{\n  to = alloy_user_workflow.t\n  id = \"{user}/{wf}\"\n}}\n"),
+        resource(was),
+    ]));
+    let run = ws.apply();
+    assert!(run.stdout.contains("1 imported"), "{}", run.all());
+    assert!(ws.plan_is_empty());
+
+    ws.write_main(&config(&[resource(!was)]));
+    ws.apply();
+    assert_eq!(workflow_active(acc, &user, &wf), Some(!was));
+    assert!(ws.plan_is_empty());
+    ws.write_main(&config(&[resource(was)]));
+    ws.apply();
+    assert_eq!(workflow_active(acc, &user, &wf), Some(was));
+
+    // Forgetting it changes nothing in Alloy.
+    ws.write_main(&config(&[
+        "removed {\n  from = alloy_user_workflow.t\n  lifecycle {\n    destroy = false\n  }\n}\n"
+            .to_string(),
+    ]));
+    ws.apply();
+    assert!(ws.resources().is_empty());
+    assert_eq!(workflow_active(acc, &user, &wf), Some(was));
+}
