@@ -299,7 +299,12 @@ impl Service<Uri> for UdsConnector {
         Box::pin(async move {
             let stream: Box<dyn Io> = match &this.addr {
                 Addr::Unix(path) => Box::new(UnixStream::connect(path).await?),
-                Addr::Tcp(addr) => Box::new(TcpStream::connect(addr).await?),
+                Addr::Tcp(addr) => {
+                    let stream = TcpStream::connect(addr).await?;
+                    // As Go's client (and tonic's own connector) does: no Nagle delay.
+                    stream.set_nodelay(true)?;
+                    Box::new(stream)
+                }
             };
             let io: Box<dyn Io> = match this.tls {
                 None => Box::new(stream),
