@@ -2,7 +2,8 @@
 # Start-up and shutdown latency of the provider process (release build).
 #
 # Prints the median (and p90) over RUNS runs (default 50) of:
-#   - process start -> handshake line on stdout, with AutoMTLS and in plaintext;
+#   - process start -> handshake line on stdout, over the unix socket and over
+#     loopback TCP (ALLOY_PROVIDER_TRANSPORT=tcp), with AutoMTLS and in plaintext;
 #   - GRPCController.Shutdown sent -> process exited;
 #   - the in-process cost of generating the TLS identity.
 # Targets: start -> handshake < 5 ms, Shutdown -> exit < 20 ms.

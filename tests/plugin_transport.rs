@@ -1,6 +1,7 @@
 //! End-to-end tests of the provider process as Terraform sees it: launch with
 //! the go-plugin environment, read the handshake line, connect over the unix
-//! socket (with go-plugin-style mTLS or in plaintext), call RPCs, and stop it.
+//! socket or loopback TCP (with go-plugin-style mTLS or in plaintext), call
+//! RPCs, and stop it.
 //! The last tests drive a real `terraform validate` when Terraform is on PATH.
 
 mod common;
@@ -21,7 +22,7 @@ use terraform_plugin::proto::plugin::grpc_stdio_client::GrpcStdioClient;
 use terraform_plugin::proto::tfplugin6::get_provider_schema;
 use terraform_plugin::proto::tfplugin6::provider_client::ProviderClient;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::UnixStream;
+use tokio::net::{TcpStream, UnixStream};
 use tonic::codegen::Service;
 use tonic::codegen::http::Uri;
 use tonic::transport::{Channel, Endpoint};
@@ -57,6 +58,30 @@ fn managed_command(socket_parent: &Path) -> Command {
     cmd
 }
 
+/// The variable that picks the transport.
+const TRANSPORT_VAR: &str = "ALLOY_PROVIDER_TRANSPORT";
+
+/// Where a provider listens, from its handshake line or reattach JSON.
+#[derive(Debug, Clone)]
+enum Addr {
+    Unix(PathBuf),
+    Tcp(std::net::SocketAddr),
+}
+
+impl Addr {
+    fn parse(network: &str, address: &str) -> Addr {
+        match network {
+            "unix" => Addr::Unix(PathBuf::from(address)),
+            "tcp" => Addr::Tcp(
+                address
+                    .parse()
+                    .unwrap_or_else(|e| panic!("tcp address {address:?}: {e}")),
+            ),
+            other => panic!("unknown network {other:?}"),
+        }
+    }
+}
+
 /// A running provider with its handshake parsed.
 struct Provider {
     /// `None` only after [`Provider::take_child`].
@@ -64,7 +89,7 @@ struct Provider {
     /// Kept open: Terraform never closes the provider's stdout either.
     _stdout: BufReader<std::process::ChildStdout>,
     stderr: Option<std::thread::JoinHandle<String>>,
-    socket: PathBuf,
+    addr: Addr,
     cert_field: String,
 }
 
@@ -85,14 +110,21 @@ impl Provider {
         assert_eq!(fields.len(), 6, "handshake line: {line:?}");
         assert_eq!(fields[0], "1");
         assert_eq!(fields[1], "6");
-        assert_eq!(fields[2], "unix");
         assert_eq!(fields[4], "grpc");
         Self {
             child: Some(child),
             _stdout: stdout,
             stderr: Some(stderr),
-            socket: PathBuf::from(fields[3]),
+            addr: Addr::parse(fields[2], fields[3]),
             cert_field: fields[5].to_owned(),
+        }
+    }
+
+    /// The unix socket (panics for a TCP provider).
+    fn socket(&self) -> &Path {
+        match &self.addr {
+            Addr::Unix(p) => p,
+            Addr::Tcp(a) => panic!("expected a unix socket, got tcp {a}"),
         }
     }
 
@@ -241,10 +273,10 @@ fn client_tls_without_cert(server_cert_field: &str) -> Arc<rustls::ClientConfig>
 trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
-/// Connects to the unix socket, optionally wrapping it in TLS.
+/// Connects to the unix socket or TCP address, optionally wrapping it in TLS.
 #[derive(Clone)]
 struct UdsConnector {
-    socket: PathBuf,
+    addr: Addr,
     tls: Option<Arc<rustls::ClientConfig>>,
 }
 
@@ -265,7 +297,15 @@ impl Service<Uri> for UdsConnector {
     fn call(&mut self, _uri: Uri) -> Self::Future {
         let this = self.clone();
         Box::pin(async move {
-            let stream = UnixStream::connect(&this.socket).await?;
+            let stream: Box<dyn Io> = match &this.addr {
+                Addr::Unix(path) => Box::new(UnixStream::connect(path).await?),
+                Addr::Tcp(addr) => {
+                    let stream = TcpStream::connect(addr).await?;
+                    // As Go's client (and tonic's own connector) does: no Nagle delay.
+                    stream.set_nodelay(true)?;
+                    Box::new(stream)
+                }
+            };
             let io: Box<dyn Io> = match this.tls {
                 None => Box::new(stream),
                 Some(cfg) => {
@@ -282,13 +322,13 @@ impl Service<Uri> for UdsConnector {
 }
 
 async fn connect(
-    socket: &Path,
+    addr: &Addr,
     tls: Option<Arc<rustls::ClientConfig>>,
 ) -> Result<Channel, tonic::transport::Error> {
     // The URI is only used for the :authority header; the connector ignores it.
     Endpoint::from_static("http://localhost")
         .connect_with_connector(UdsConnector {
-            socket: socket.to_path_buf(),
+            addr: addr.clone(),
             tls,
         })
         .await
@@ -383,7 +423,7 @@ async fn mtls_session_like_terraform_then_shutdown_exits_cleanly() {
 
     assert!(p.cert_field.len() > 50, "a certificate is announced");
     assert!(!p.cert_field.ends_with('='), "unpadded base64");
-    let socket_dir = p.socket.parent().unwrap().to_path_buf();
+    let socket_dir = p.socket().parent().unwrap().to_path_buf();
     assert!(
         socket_dir.starts_with(parent.path()),
         "honours PLUGIN_UNIX_SOCKET_DIR"
@@ -392,7 +432,7 @@ async fn mtls_session_like_terraform_then_shutdown_exits_cleanly() {
     let mode = std::fs::metadata(&socket_dir).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700, "socket directory is private");
 
-    let ch = connect(&p.socket, Some(client_tls(&p.cert_field, &me)))
+    let ch = connect(&p.addr, Some(client_tls(&p.cert_field, &me)))
         .await
         .expect("mTLS connect");
     assert_eq!(health_check(ch.clone()).await.unwrap(), SERVING);
@@ -433,7 +473,7 @@ async fn a_different_client_certificate_is_refused() {
 
     // With TLS 1.3 the client may believe the handshake succeeded; what
     // matters is that no RPC gets through.
-    if let Ok(ch) = connect(&p.socket, Some(client_tls(&p.cert_field, &intruder))).await {
+    if let Ok(ch) = connect(&p.addr, Some(client_tls(&p.cert_field, &intruder))).await {
         assert!(
             health_check(ch.clone()).await.is_err(),
             "health answered a stranger"
@@ -445,19 +485,19 @@ async fn a_different_client_certificate_is_refused() {
     }
     // A client without any certificate fares no better.
     let no_cert = client_tls_without_cert(&p.cert_field);
-    if let Ok(ch) = connect(&p.socket, Some(no_cert)).await {
+    if let Ok(ch) = connect(&p.addr, Some(no_cert)).await {
         assert!(
             get_schema(ch).await.is_err(),
             "provider answered a client without a certificate"
         );
     }
     // A plaintext client is refused too.
-    if let Ok(ch) = connect(&p.socket, None).await {
+    if let Ok(ch) = connect(&p.addr, None).await {
         assert!(get_schema(ch).await.is_err(), "provider answered plaintext");
     }
 
     // Failed handshakes did not stop the server: the right client still works.
-    let ch = connect(&p.socket, Some(client_tls(&p.cert_field, &expected)))
+    let ch = connect(&p.addr, Some(client_tls(&p.cert_field, &expected)))
         .await
         .expect("legitimate client connects");
     assert_eq!(health_check(ch.clone()).await.unwrap(), SERVING);
@@ -477,11 +517,230 @@ async fn tls_disabled_gives_plaintext_handshake_and_working_rpcs() {
     let p = Provider::spawn(cmd);
     assert_eq!(p.cert_field, "", "empty certificate field");
 
-    let ch = connect(&p.socket, None).await.expect("plaintext connect");
+    let ch = connect(&p.addr, None).await.expect("plaintext connect");
     assert_eq!(health_check(ch.clone()).await.unwrap(), SERVING);
     assert!(get_schema(ch.clone()).await.is_ok());
     shutdown(ch).await;
     let (status, _) = tokio::task::spawn_blocking(move || p.wait()).await.unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+// ---------------------------------------------------------------------------
+// TCP transport (go-plugin's choice on Windows; ALLOY_PROVIDER_TRANSPORT=tcp)
+// ---------------------------------------------------------------------------
+
+/// A port range of 21 ports starting at one this test holds, so the provider must skip the
+/// first port: returns the held listener and the range's ends.
+fn range_starting_at_a_busy_port() -> (std::net::TcpListener, u16, u16) {
+    let held = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let busy = held.local_addr().unwrap().port();
+    let last = busy.saturating_add(20);
+    (held, busy, last)
+}
+
+#[tokio::test]
+async fn tcp_mtls_session_in_the_port_range_then_shutdown_exits_cleanly() {
+    let parent = tempfile::tempdir().unwrap();
+    let me = go_plugin_client_identity();
+    let (_held, busy, last) = range_starting_at_a_busy_port();
+    let mut cmd = managed_command(parent.path());
+    cmd.env(TRANSPORT_VAR, "tcp")
+        .env("PLUGIN_MIN_PORT", busy.to_string())
+        .env("PLUGIN_MAX_PORT", last.to_string())
+        .env("PLUGIN_CLIENT_CERT", &me.pem);
+    let p = Provider::spawn(cmd);
+
+    let Addr::Tcp(addr) = p.addr else {
+        panic!("expected tcp in the handshake, got {:?}", p.addr)
+    };
+    assert_eq!(addr.ip().to_string(), "127.0.0.1", "loopback only");
+    assert!(
+        addr.port() > busy && addr.port() <= last,
+        "port {} outside PLUGIN_MIN_PORT={busy}..PLUGIN_MAX_PORT={last} or on the busy one",
+        addr.port()
+    );
+    assert!(p.cert_field.len() > 50, "AutoMTLS as over the unix socket");
+    assert_eq!(
+        std::fs::read_dir(parent.path()).unwrap().count(),
+        0,
+        "no socket directory for TCP"
+    );
+
+    // Strangers get nothing over TCP either.
+    let intruder = go_plugin_client_identity();
+    if let Ok(ch) = connect(&p.addr, Some(client_tls(&p.cert_field, &intruder))).await {
+        assert!(
+            get_schema(ch).await.is_err(),
+            "provider answered a stranger"
+        );
+    }
+    if let Ok(ch) = connect(&p.addr, None).await {
+        assert!(get_schema(ch).await.is_err(), "provider answered plaintext");
+    }
+
+    let ch = connect(&p.addr, Some(client_tls(&p.cert_field, &me)))
+        .await
+        .expect("mTLS connect over tcp");
+    assert_eq!(health_check(ch.clone()).await.unwrap(), SERVING);
+    assert!(get_schema(ch.clone()).await.unwrap().provider.is_some());
+    shutdown(ch).await;
+    let (status, _) = tokio::task::spawn_blocking(move || p.wait()).await.unwrap();
+    assert_eq!(status.code(), Some(0));
+    // The port is free again.
+    std::net::TcpListener::bind(addr).expect("port released after exit");
+}
+
+#[tokio::test]
+async fn tcp_without_a_range_takes_any_loopback_port_and_sigterm_stops() {
+    let parent = tempfile::tempdir().unwrap();
+    let mut cmd = base_command(parent.path());
+    cmd.env("TF_PLUGIN_MAGIC_COOKIE", MAGIC_COOKIE_VALUE)
+        .env(TRANSPORT_VAR, "TCP");
+    let mut p = Provider::spawn(cmd);
+    let Addr::Tcp(addr) = p.addr else {
+        panic!("expected tcp, got {:?}", p.addr)
+    };
+    assert!(addr.ip().is_loopback() && addr.port() != 0, "{addr}");
+    assert_eq!(p.cert_field, "", "no client certificate offered: plaintext");
+    let ch = connect(&p.addr, None).await.unwrap();
+    p.signal(libc::SIGINT);
+    // As over the unix socket: SIGINT is ignored while Terraform manages us. The pause only
+    // gives a mishandled SIGINT time to act.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(p.still_running(), "SIGINT must not stop a managed provider");
+    assert!(get_schema(ch).await.is_ok());
+    p.signal(libc::SIGTERM);
+    let (status, _) = tokio::task::spawn_blocking(move || p.wait()).await.unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn an_unknown_transport_is_refused_naming_the_variable() {
+    for value in ["udp", "unix-socket", "npipe"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = managed_command(dir.path());
+        cmd.env(TRANSPORT_VAR, value);
+        let (status, stdout, stderr) = run_to_end(cmd);
+        assert_eq!(status.code(), Some(1), "{stderr}");
+        assert!(stdout.is_empty(), "no handshake line: {stdout:?}");
+        assert!(
+            stderr.contains(&format!("{TRANSPORT_VAR}=\"{value}\"")),
+            "names the variable and its value: {stderr}"
+        );
+        assert!(
+            stderr.contains("\"unix\" or \"tcp\""),
+            "lists the allowed values: {stderr}"
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+    // Debug mode checks it too, before printing anything.
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = base_command(dir.path());
+    cmd.arg("--debug").env(TRANSPORT_VAR, "udp");
+    let (status, stdout, stderr) = run_to_end(cmd);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(stderr.contains(TRANSPORT_VAR), "{stderr}");
+}
+
+#[test]
+fn a_bad_or_exhausted_port_range_is_refused_naming_the_variables() {
+    let cases: [(&str, &str, &str); 3] = [
+        (
+            "ten",
+            "25000",
+            "PLUGIN_MIN_PORT=\"ten\" is not a TCP port number",
+        ),
+        (
+            "10000",
+            "70000",
+            "PLUGIN_MAX_PORT=\"70000\" is not a TCP port number",
+        ),
+        (
+            "25000",
+            "10000",
+            "PLUGIN_MIN_PORT=25000 is greater than PLUGIN_MAX_PORT=10000",
+        ),
+    ];
+    for (min, max, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = managed_command(dir.path());
+        cmd.env(TRANSPORT_VAR, "tcp")
+            .env("PLUGIN_MIN_PORT", min)
+            .env("PLUGIN_MAX_PORT", max);
+        let (status, stdout, stderr) = run_to_end(cmd);
+        assert_eq!(status.code(), Some(1), "{stderr}");
+        assert!(stdout.is_empty(), "{stdout}");
+        assert!(stderr.contains(expected), "{min}..{max}: {stderr}");
+    }
+    // A one-port range on a port someone else holds.
+    let held = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let busy = held.local_addr().unwrap().port().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = managed_command(dir.path());
+    cmd.env(TRANSPORT_VAR, "tcp")
+        .env("PLUGIN_MIN_PORT", &busy)
+        .env("PLUGIN_MAX_PORT", &busy);
+    let (status, stdout, stderr) = run_to_end(cmd);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.contains(&format!(
+            "no free port on 127.0.0.1 between PLUGIN_MIN_PORT={busy} and PLUGIN_MAX_PORT={busy}"
+        )),
+        "{stderr}"
+    );
+    // The unix transport ignores the port variables altogether.
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = managed_command(dir.path());
+    cmd.env(TRANSPORT_VAR, "unix").env("PLUGIN_MIN_PORT", "ten");
+    let p = Provider::spawn(cmd);
+    assert!(matches!(p.addr, Addr::Unix(_)), "{:?}", p.addr);
+}
+
+#[tokio::test]
+async fn debug_mode_over_tcp_prints_a_tcp_reattach_address() {
+    let parent = tempfile::tempdir().unwrap();
+    let mut cmd = base_command(parent.path());
+    cmd.arg("--debug").env(TRANSPORT_VAR, "tcp");
+    let mut child = cmd.spawn().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let reattach = loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "EOF before reattach line"
+        );
+        if let Some(rest) = line.trim().strip_prefix("TF_REATTACH_PROVIDERS='") {
+            break rest.strip_suffix('\'').unwrap().to_owned();
+        }
+    };
+    let v: serde_json::Value = serde_json::from_str(&reattach).unwrap();
+    let entry = &v["alloy-automation/alloy"];
+    assert_eq!(entry["Addr"]["Network"], "tcp");
+    let addr = Addr::parse("tcp", entry["Addr"]["String"].as_str().unwrap());
+    let ch = connect(&addr, None).await.expect("plaintext connect");
+    assert!(get_schema(ch).await.is_ok());
+    // SAFETY: kill(2) on our own child.
+    assert_eq!(
+        unsafe { libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGINT) },
+        0
+    );
+    let status = tokio::task::spawn_blocking(move || {
+        let start = Instant::now();
+        loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break st;
+            }
+            if start.elapsed() > HANG_LIMIT {
+                let _ = child.kill();
+                panic!("debug provider ignored Ctrl-C");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    })
+    .await
+    .unwrap();
     assert_eq!(status.code(), Some(0));
 }
 
@@ -493,8 +752,8 @@ async fn tls_disabled_gives_plaintext_handshake_and_working_rpcs() {
 async fn sigint_is_ignored_and_sigterm_stops() {
     let parent = tempfile::tempdir().unwrap();
     let mut p = Provider::spawn(managed_command(parent.path()));
-    let socket_dir = p.socket.parent().unwrap().to_path_buf();
-    let ch = connect(&p.socket, None).await.unwrap();
+    let socket_dir = p.socket().parent().unwrap().to_path_buf();
+    let ch = connect(&p.addr, None).await.unwrap();
 
     p.signal(libc::SIGINT);
     // Give a mishandled SIGINT the chance to kill the process before we look;
@@ -548,7 +807,9 @@ async fn debug_mode_prints_reattach_config_and_serves_plaintext() {
     assert_eq!(entry["Addr"]["Network"], "unix");
     let socket = PathBuf::from(entry["Addr"]["String"].as_str().unwrap());
 
-    let ch = connect(&socket, None).await.expect("plaintext connect");
+    let ch = connect(&Addr::Unix(socket.clone()), None)
+        .await
+        .expect("plaintext connect");
     assert!(get_schema(ch).await.is_ok());
 
     // Ctrl-C is how a developer stops it.
@@ -587,7 +848,7 @@ async fn trace_logging_writes_hclog_json_and_silence_writes_nothing() {
     let mut cmd = managed_command(parent.path());
     cmd.env("TF_LOG_PROVIDER", "trace");
     let p = Provider::spawn(cmd);
-    let ch = connect(&p.socket, None).await.unwrap();
+    let ch = connect(&p.addr, None).await.unwrap();
     get_schema(ch.clone()).await.unwrap();
     shutdown(ch).await;
     let (status, stderr) = tokio::task::spawn_blocking(move || p.wait()).await.unwrap();
@@ -606,7 +867,7 @@ async fn trace_logging_writes_hclog_json_and_silence_writes_nothing() {
     // Without TF_LOG the same session writes nothing at all to stderr.
     let parent = tempfile::tempdir().unwrap();
     let p = Provider::spawn(managed_command(parent.path()));
-    let ch = connect(&p.socket, None).await.unwrap();
+    let ch = connect(&p.addr, None).await.unwrap();
     get_schema(ch.clone()).await.unwrap();
     shutdown(ch).await;
     let (status, stderr) = tokio::task::spawn_blocking(move || p.wait()).await.unwrap();
@@ -675,7 +936,7 @@ fn ms(d: Duration) -> String {
 }
 
 /// Prints the median time from spawn to handshake line and from the Shutdown
-/// RPC to process exit, with AutoMTLS and in plaintext. Asserts nothing
+/// RPC to process exit, over the unix socket and TCP, with AutoMTLS and in plaintext. Asserts nothing
 /// about the figures; `BENCH_RUNS` sets the number of runs (default 50).
 #[test]
 #[ignore = "benchmark; run bench/startup.sh"]
@@ -711,13 +972,19 @@ fn bench_startup_and_shutdown() {
         ms(p90(&mut tls_setup))
     );
 
-    for tls in [true, false] {
+    for (transport, tls) in [
+        ("unix", true),
+        ("tcp", true),
+        ("unix", false),
+        ("tcp", false),
+    ] {
         let mut to_handshake = Vec::new();
         let mut to_exit = Vec::new();
         for _ in 0..runs {
             let parent = tempfile::tempdir().unwrap();
             let me = go_plugin_client_identity();
             let mut cmd = managed_command(parent.path());
+            cmd.env(TRANSPORT_VAR, transport);
             if tls {
                 cmd.env("PLUGIN_CLIENT_CERT", &me.pem);
             }
@@ -726,7 +993,7 @@ fn bench_startup_and_shutdown() {
             to_handshake.push(start.elapsed());
 
             let tls_cfg = tls.then(|| client_tls(&p.cert_field, &me));
-            let ch = rt.block_on(connect(&p.socket, tls_cfg)).unwrap();
+            let ch = rt.block_on(connect(&p.addr, tls_cfg)).unwrap();
             rt.block_on(get_schema(ch.clone())).unwrap();
 
             // Wait for the exit on a thread that is already blocked in wait(2)
@@ -746,7 +1013,7 @@ fn bench_startup_and_shutdown() {
         }
         let mode = if tls { "AutoMTLS" } else { "plaintext" };
         println!(
-            "{mode:>9}: start -> handshake median {} (p90 {}); Shutdown -> exit median {} (p90 {})",
+            "{transport:>4} {mode:>9}: start -> handshake median {} (p90 {}); Shutdown -> exit median {} (p90 {})",
             ms(median(&mut to_handshake)),
             ms(p90(&mut to_handshake)),
             ms(median(&mut to_exit)),

@@ -4,7 +4,9 @@
 //! Kept free of I/O so every rule can be unit-tested: the caller snapshots the
 //! environment into [`LaunchEnv`] and prints what these functions return.
 
-use std::path::{Path, PathBuf};
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
 
 /// Environment variable Terraform sets to prove it launched us.
 pub const MAGIC_COOKIE_KEY: &str = "TF_PLUGIN_MAGIC_COOKIE";
@@ -31,6 +33,9 @@ pub struct LaunchEnv {
     pub unix_socket_dir: Option<PathBuf>,
     pub client_cert_pem: Option<String>,
     pub disable_tls: bool,
+    /// `PLUGIN_MIN_PORT` / `PLUGIN_MAX_PORT` as given (checked by [`port_range`]).
+    pub min_port: Option<String>,
+    pub max_port: Option<String>,
 }
 
 impl LaunchEnv {
@@ -44,6 +49,8 @@ impl LaunchEnv {
                 .map(PathBuf::from),
             client_cert_pem: non_empty("PLUGIN_CLIENT_CERT"),
             disable_tls: non_empty("TF_DISABLE_PLUGIN_TLS").is_some(),
+            min_port: non_empty(MIN_PORT_KEY),
+            max_port: non_empty(MAX_PORT_KEY),
         }
     }
 
@@ -60,6 +67,135 @@ impl LaunchEnv {
             None
         } else {
             self.client_cert_pem.as_deref()
+        }
+    }
+}
+
+/// The TCP port range variables go-plugin's client sets (Terraform: 10000 and 25000).
+pub const MIN_PORT_KEY: &str = "PLUGIN_MIN_PORT";
+pub const MAX_PORT_KEY: &str = "PLUGIN_MAX_PORT";
+
+/// What the provider listens on: a unix socket (go-plugin's choice everywhere but Windows) or
+/// TCP on loopback (its choice on Windows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Unix,
+    Tcp,
+}
+
+impl Transport {
+    /// The values the transport variable accepts, in the order error messages list them.
+    pub const NAMES: [&'static str; 2] = ["unix", "tcp"];
+
+    /// go-plugin's choice for this operating system.
+    pub fn os_default() -> Self {
+        if cfg!(windows) { Self::Tcp } else { Self::Unix }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Unix => "unix",
+            Self::Tcp => "tcp",
+        }
+    }
+}
+
+/// Name of the variable that picks the transport: `<env_prefix>PROVIDER_TRANSPORT`
+/// (`ALLOY_PROVIDER_TRANSPORT`).
+pub fn transport_var(env_prefix: &str) -> String {
+    format!("{env_prefix}PROVIDER_TRANSPORT")
+}
+
+/// An unknown transport name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{var}={value:?} is not a transport this provider knows; set it to \"unix\" or \"tcp\", or \
+     unset it for this system's default ({default})",
+    default = Transport::os_default().name()
+)]
+pub struct BadTransport {
+    pub var: String,
+    pub value: String,
+}
+
+/// Reads the transport variable's value (`None` or empty: the OS default). Case and surrounding
+/// blanks are forgiven; anything else but `unix` and `tcp` is an error naming `var`.
+pub fn parse_transport(var: &str, value: Option<&str>) -> Result<Transport, BadTransport> {
+    let Some(raw) = value.filter(|v| !v.trim().is_empty()) else {
+        return Ok(Transport::os_default());
+    };
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "unix" => Ok(Transport::Unix),
+        "tcp" => Ok(Transport::Tcp),
+        _ => Err(BadTransport {
+            var: var.to_owned(),
+            value: raw.to_owned(),
+        }),
+    }
+}
+
+/// A port range variable that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadPortRange {
+    #[error("{var}={value:?} is not a TCP port number (1 to 65535)")]
+    NotAPort { var: &'static str, value: String },
+    #[error(
+        "{MIN_PORT_KEY}={min} is greater than {MAX_PORT_KEY}={max}; the range must not be empty"
+    )]
+    Empty { min: u16, max: u16 },
+}
+
+/// The ports to try, in order, from `PLUGIN_MIN_PORT`/`PLUGIN_MAX_PORT`. `None` (neither set)
+/// means "any free port". When only one is set, the other end of the range is the first
+/// unprivileged port (1024) or the last port (65535).
+pub fn port_range(
+    min: Option<&str>,
+    max: Option<&str>,
+) -> Result<Option<RangeInclusive<u16>>, BadPortRange> {
+    fn parse(var: &'static str, value: Option<&str>) -> Result<Option<u16>, BadPortRange> {
+        value
+            .map(|v| match v.trim().parse::<u16>() {
+                Ok(p) if p > 0 => Ok(p),
+                _ => Err(BadPortRange::NotAPort {
+                    var,
+                    value: v.to_owned(),
+                }),
+            })
+            .transpose()
+    }
+    let (min, max) = (parse(MIN_PORT_KEY, min)?, parse(MAX_PORT_KEY, max)?);
+    if min.is_none() && max.is_none() {
+        return Ok(None);
+    }
+    let (min, max) = (min.unwrap_or(1024), max.unwrap_or(u16::MAX));
+    if min > max {
+        return Err(BadPortRange::Empty { min, max });
+    }
+    Ok(Some(min..=max))
+}
+
+/// Where the server listens, as go-plugin names it in the handshake and in
+/// `TF_REATTACH_PROVIDERS` (`Network` and `String`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Address {
+    Unix(PathBuf),
+    Tcp(SocketAddr),
+}
+
+impl Address {
+    pub fn network(&self) -> &'static str {
+        match self {
+            Self::Unix(_) => "unix",
+            Self::Tcp(_) => "tcp",
+        }
+    }
+}
+
+impl std::fmt::Display for Address {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unix(path) => write!(f, "{}", path.display()),
+            Self::Tcp(addr) => write!(f, "{addr}"),
         }
     }
 }
@@ -113,25 +249,25 @@ pub fn negotiate_version(offered: Option<&str>) -> Result<u32, VersionMismatch> 
     }
 }
 
-/// `CORE|APP|unix|<socket>|grpc|<cert>`; the certificate field is empty
-/// without TLS.
-pub fn handshake_line(socket: &Path, cert_field: Option<&str>) -> String {
+/// `CORE|APP|<network>|<address>|grpc|<cert>`, e.g. `1|6|tcp|127.0.0.1:10000|grpc|<cert>`;
+/// the certificate field is empty without TLS.
+pub fn handshake_line(addr: &Address, cert_field: Option<&str>) -> String {
     format!(
-        "{CORE_PROTOCOL_VERSION}|{APP_PROTOCOL_VERSION}|unix|{}|grpc|{}",
-        socket.display(),
+        "{CORE_PROTOCOL_VERSION}|{APP_PROTOCOL_VERSION}|{}|{addr}|grpc|{}",
+        addr.network(),
         cert_field.unwrap_or("")
     )
 }
 
 /// The `TF_REATTACH_PROVIDERS` JSON for a provider serving plaintext on
-/// `socket` (debug mode). `Test: true` tells Terraform not to stop it.
-pub fn reattach_json(provider_address: &str, pid: u32, socket: &Path) -> String {
+/// `addr` (debug mode). `Test: true` tells Terraform not to stop it.
+pub fn reattach_json(provider_address: &str, pid: u32, addr: &Address) -> String {
     let entry = serde_json::json!({
         "Protocol": "grpc",
         "ProtocolVersion": APP_PROTOCOL_VERSION,
         "Pid": pid,
         "Test": true,
-        "Addr": { "Network": "unix", "String": socket.to_string_lossy() },
+        "Addr": { "Network": addr.network(), "String": addr.to_string() },
     });
     let mut map = serde_json::Map::new();
     map.insert(provider_address.to_owned(), entry);
@@ -201,17 +337,100 @@ mod tests {
 
     #[test]
     fn handshake_line_shape() {
-        let p = Path::new("/tmp/x/plugin.sock");
+        let p = Address::Unix(PathBuf::from("/tmp/x/plugin.sock"));
         assert_eq!(
-            handshake_line(p, Some("QUJD")),
+            handshake_line(&p, Some("QUJD")),
             "1|6|unix|/tmp/x/plugin.sock|grpc|QUJD"
         );
-        assert_eq!(handshake_line(p, None), "1|6|unix|/tmp/x/plugin.sock|grpc|");
+        assert_eq!(
+            handshake_line(&p, None),
+            "1|6|unix|/tmp/x/plugin.sock|grpc|"
+        );
+        let t = Address::Tcp(SocketAddr::from(([127, 0, 0, 1], 10042)));
+        assert_eq!(
+            handshake_line(&t, Some("QUJD")),
+            "1|6|tcp|127.0.0.1:10042|grpc|QUJD"
+        );
+        assert_eq!(handshake_line(&t, None), "1|6|tcp|127.0.0.1:10042|grpc|");
+    }
+
+    #[test]
+    fn transport_choice() {
+        let var = transport_var("ALLOY_");
+        assert_eq!(var, "ALLOY_PROVIDER_TRANSPORT");
+        let default = if cfg!(windows) {
+            Transport::Tcp
+        } else {
+            Transport::Unix
+        };
+        assert_eq!(parse_transport(&var, None), Ok(default));
+        assert_eq!(parse_transport(&var, Some(" ")), Ok(default));
+        assert_eq!(parse_transport(&var, Some("tcp")), Ok(Transport::Tcp));
+        assert_eq!(parse_transport(&var, Some(" TCP ")), Ok(Transport::Tcp));
+        assert_eq!(parse_transport(&var, Some("unix")), Ok(Transport::Unix));
+        let err = parse_transport(&var, Some("pipe")).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("ALLOY_PROVIDER_TRANSPORT=\"pipe\""),
+            "{msg}"
+        );
+        assert!(msg.contains("\"unix\" or \"tcp\""), "{msg}");
+        assert_eq!(Transport::NAMES, ["unix", "tcp"]);
+    }
+
+    #[test]
+    fn port_range_rules() {
+        assert_eq!(port_range(None, None), Ok(None));
+        assert_eq!(
+            port_range(Some("10000"), Some("25000")),
+            Ok(Some(10000..=25000))
+        );
+        assert_eq!(
+            port_range(Some("4000"), Some("4000")),
+            Ok(Some(4000..=4000))
+        );
+        assert_eq!(port_range(Some("30000"), None), Ok(Some(30000..=65535)));
+        assert_eq!(port_range(None, Some("2000")), Ok(Some(1024..=2000)));
+        let err = port_range(Some("25000"), Some("10000")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "PLUGIN_MIN_PORT=25000 is greater than PLUGIN_MAX_PORT=10000; the range must not be empty"
+        );
+        for bad in ["0", "65536", "-1", "ten"] {
+            let err = port_range(Some(bad), Some("25000")).unwrap_err();
+            assert!(err.to_string().starts_with("PLUGIN_MIN_PORT="), "{err}");
+            let err = port_range(Some("10000"), Some(bad)).unwrap_err();
+            assert!(err.to_string().starts_with("PLUGIN_MAX_PORT="), "{err}");
+        }
+        // go-plugin reads the range from its environment; so do we.
+        let env = LaunchEnv {
+            min_port: Some("1".into()),
+            max_port: Some("2".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            port_range(env.min_port.as_deref(), env.max_port.as_deref()),
+            Ok(Some(1..=2))
+        );
+    }
+
+    #[test]
+    fn reattach_json_over_tcp() {
+        let addr = Address::Tcp(SocketAddr::from(([127, 0, 0, 1], 12345)));
+        let s = reattach_json("alloy-automation/alloy", 7, &addr);
+        let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+        let e = &v["alloy-automation/alloy"];
+        assert_eq!(e["Addr"]["Network"], "tcp");
+        assert_eq!(e["Addr"]["String"], "127.0.0.1:12345");
     }
 
     #[test]
     fn reattach_json_shape() {
-        let s = reattach_json("alloy-automation/alloy", 42, Path::new("/tmp/d/p.sock"));
+        let s = reattach_json(
+            "alloy-automation/alloy",
+            42,
+            &Address::Unix(PathBuf::from("/tmp/d/p.sock")),
+        );
         let v: serde_json::Value = serde_json::from_str(&s).unwrap();
         let e = &v["alloy-automation/alloy"];
         assert_eq!(e["Protocol"], "grpc");

@@ -2,7 +2,8 @@
 //!
 //! Terraform launches providers through HashiCorp's go-plugin. This module
 //! behaves like a go-plugin gRPC server written in Go would: it checks the
-//! magic cookie and protocol version, listens on a private unix socket, does
+//! magic cookie and protocol version, listens on a private unix socket (or,
+//! as go-plugin does on Windows, on loopback TCP), does
 //! AutoMTLS with a pinned client certificate, prints the handshake line, serves
 //! the provider next to go-plugin's controller/stdio/health services, and exits
 //! promptly on `GRPCController.Shutdown`.
@@ -22,7 +23,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::proto::tfplugin6::provider_server::Provider;
-use handshake::LaunchEnv;
+use handshake::{LaunchEnv, Transport};
 
 /// Static facts about the provider binary.
 #[derive(Debug, Clone)]
@@ -97,6 +98,19 @@ where
     };
     log::init(log::level_from_env(), cfg.log_targets);
     let env = LaunchEnv::from_process();
+    // Checked before anything else is set up, in debug mode too: a typo must not silently
+    // fall back to the other transport.
+    let transport_var = handshake::transport_var(cfg.env_prefix);
+    let transport = match handshake::parse_transport(
+        &transport_var,
+        std::env::var(&transport_var).ok().as_deref(),
+    ) {
+        Ok(t) => t,
+        Err(err) => {
+            eprintln!("{}: {err}", cfg.binary_name);
+            return ExitCode::FAILURE;
+        }
+    };
 
     let mode = if args.debug {
         Mode::Debug
@@ -128,7 +142,7 @@ where
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(serve(&cfg, &env, mode, provider));
+    let result = runtime.block_on(serve(&cfg, &env, transport, mode, provider));
     // Connection tasks that outlived the drain are simply dropped.
     runtime.shutdown_timeout(Duration::from_millis(50));
     match result {
@@ -144,6 +158,7 @@ where
 async fn serve<P: Provider>(
     cfg: &PluginConfig,
     env: &LaunchEnv,
+    transport: Transport,
     mode: Mode,
     provider: P,
 ) -> Result<(), String> {
@@ -165,24 +180,21 @@ async fn serve<P: Provider>(
         _ => (None, None),
     };
 
-    let socket_dir = server::SocketDir::create(env.unix_socket_dir.as_deref())
-        .map_err(|e| format!("cannot create the socket directory: {e}"))?;
+    let listen = listen_for(env, transport)?;
     let bound = server::Bound::bind(server::ServeOptions {
-        socket_dir,
+        listen,
         tls,
         stop: stop.clone(),
     })
-    .map_err(|e| format!("cannot listen on a unix socket: {e}"))?;
+    .await
+    .map_err(|e| format!("cannot listen ({} transport): {e}", transport.name()))?;
 
     let announcement = if debug_mode {
-        let reattach = handshake::reattach_json(
-            &cfg.provider_address,
-            std::process::id(),
-            bound.socket_path(),
-        );
+        let reattach =
+            handshake::reattach_json(&cfg.provider_address, std::process::id(), bound.address());
         handshake::debug_banner(cfg.binary_name, cfg.env_prefix, &reattach)
     } else {
-        handshake::handshake_line(bound.socket_path(), cert_field.as_deref()) + "\n"
+        handshake::handshake_line(bound.address(), cert_field.as_deref()) + "\n"
     };
     // The listener is bound, so the client may connect as soon as it reads this.
     let mut stdout = std::io::stdout().lock();
@@ -194,7 +206,8 @@ async fn serve<P: Provider>(
     }
     drop(stdout);
     tracing::debug!(
-        socket = %bound.socket_path().display(),
+        network = bound.address().network(),
+        address = %bound.address(),
         tls = cert_field.is_some(),
         debug_mode,
         "plugin server listening"
@@ -208,10 +221,34 @@ async fn serve<P: Provider>(
     Ok(())
 }
 
+/// Turns the chosen transport and the go-plugin variables into a place to listen.
+fn listen_for(env: &LaunchEnv, transport: Transport) -> Result<server::Listen, String> {
+    match transport {
+        Transport::Tcp => {
+            let range = handshake::port_range(env.min_port.as_deref(), env.max_port.as_deref())
+                .map_err(|e| e.to_string())?;
+            Ok(server::Listen::Tcp(range))
+        }
+        #[cfg(unix)]
+        Transport::Unix => {
+            let dir = server::SocketDir::create(env.unix_socket_dir.as_deref())
+                .map_err(|e| format!("cannot create the socket directory: {e}"))?;
+            Ok(server::Listen::Unix(dir))
+        }
+        #[cfg(not(unix))]
+        Transport::Unix => Err(
+            "the unix transport is not available on this system; unset the transport variable \
+             or set it to \"tcp\""
+                .to_owned(),
+        ),
+    }
+}
+
 /// SIGTERM always stops the server. SIGINT is ignored when Terraform manages
 /// us: Terraform forwards Ctrl-C to the whole process group and then asks
 /// politely through StopProvider and Shutdown. In debug mode nobody else will
 /// stop us, so SIGINT stops the server too.
+#[cfg(unix)]
 fn spawn_signal_watch(stop: server::StopHandle, debug: bool) -> std::io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
@@ -226,6 +263,33 @@ fn spawn_signal_watch(stop: server::StopHandle, debug: bool) -> std::io::Result<
                     break;
                 }
                 _ = int.recv() => {
+                    if debug {
+                        tracing::debug!("interrupt received; stopping (debug mode)");
+                        stop.stop(server::SIGNAL_DRAIN);
+                        break;
+                    }
+                    tracing::debug!("interrupt ignored; Terraform will call StopProvider");
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Elsewhere (Windows) only Ctrl-C exists: ignored when Terraform manages us,
+/// as go-plugin's servers do, and a stop in debug mode. Terraform ends a
+/// managed provider through Shutdown or by killing it.
+#[cfg(not(unix))]
+fn spawn_signal_watch(stop: server::StopHandle, debug: bool) -> std::io::Result<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = stop.stopped() => break,
+                r = tokio::signal::ctrl_c() => {
+                    if let Err(err) = r {
+                        tracing::debug!(error = %err, "cannot watch for Ctrl-C");
+                        break;
+                    }
                     if debug {
                         tracing::debug!("interrupt received; stopping (debug mode)");
                         stop.stop(server::SIGNAL_DRAIN);

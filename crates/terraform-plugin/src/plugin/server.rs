@@ -1,10 +1,14 @@
-//! The gRPC server around a `tfplugin6::Provider`: unix socket, optional TLS,
-//! go-plugin housekeeping services, and the ways it stops.
+//! The gRPC server around a `tfplugin6::Provider`: unix socket or loopback
+//! TCP, optional TLS, go-plugin housekeeping services, and the ways it stops.
 //!
 //! Shape and reasons:
-//! - The socket lives in a fresh 0700 directory so no other local user can
-//!   connect even in plaintext mode; the directory is removed on every clean
-//!   exit path (Shutdown RPC, SIGTERM, Ctrl-C in debug mode).
+//! - The unix socket lives in a fresh 0700 directory so no other local user
+//!   can connect even in plaintext mode; the directory is removed on every
+//!   clean exit path (Shutdown RPC, SIGTERM, Ctrl-C in debug mode).
+//! - TCP (go-plugin's transport on Windows) listens on 127.0.0.1 only, on the
+//!   first free port of `PLUGIN_MIN_PORT..=PLUGIN_MAX_PORT` as go-plugin does,
+//!   with Nagle off on every connection. Any local process can connect, so
+//!   under Terraform it is AutoMTLS that keeps strangers out.
 //! - TLS handshakes run in their own tasks and feed finished streams to tonic
 //!   through a channel: one slow or failing client cannot stall the accept
 //!   loop or stop the server.
@@ -18,7 +22,11 @@
 //!   fixed routes.
 
 use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::ops::RangeInclusive;
+#[cfg(unix)]
 use std::os::unix::fs::PermissionsExt as _;
+#[cfg(unix)]
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -28,7 +36,9 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{UnixListener, UnixStream};
+use tokio::net::TcpListener;
+#[cfg(unix)]
+use tokio::net::UnixListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tonic::body::Body;
@@ -41,6 +51,8 @@ use crate::proto::plugin::grpc_controller_server::{GrpcController, GrpcControlle
 use crate::proto::plugin::grpc_stdio_server::{GrpcStdio, GrpcStdioServer};
 use crate::proto::plugin::{Empty, StdioData};
 use crate::proto::tfplugin6::provider_server::{Provider, ProviderServer};
+
+use super::handshake::Address;
 
 /// terraform-plugin-go's limit; schemas and states can be large.
 pub const MAX_MESSAGE_SIZE: usize = 256 << 20;
@@ -104,12 +116,14 @@ impl StopHandle {
 }
 
 /// The socket's private directory; removed when dropped.
+#[cfg(unix)]
 #[derive(Debug)]
 pub struct SocketDir {
     dir: tempfile::TempDir,
     socket: PathBuf,
 }
 
+#[cfg(unix)]
 impl SocketDir {
     /// Creates `<parent>/alloy-plugin-XXXXXX/` with mode 0700; `parent` is
     /// `PLUGIN_UNIX_SOCKET_DIR` when given, else the system temp directory.
@@ -135,10 +149,61 @@ impl SocketDir {
     }
 }
 
+/// A byte stream from either listener.
+trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
 /// One accepted connection, with or without TLS.
 enum Conn {
-    Plain(UnixStream),
-    Tls(Box<tokio_rustls::server::TlsStream<UnixStream>>),
+    Plain(Box<dyn Io>),
+    Tls(Box<tokio_rustls::server::TlsStream<Box<dyn Io>>>),
+}
+
+/// What the server accepts connections on.
+enum Listener {
+    #[cfg(unix)]
+    Unix(UnixListener),
+    Tcp(TcpListener),
+}
+
+impl Listener {
+    async fn accept(&self) -> io::Result<Box<dyn Io>> {
+        match self {
+            #[cfg(unix)]
+            Listener::Unix(l) => Ok(Box::new(l.accept().await?.0)),
+            Listener::Tcp(l) => {
+                let (stream, _) = l.accept().await?;
+                // gRPC writes small frames and waits for answers: Nagle's delay would only
+                // add latency (Go turns it off by default too).
+                stream.set_nodelay(true)?;
+                Ok(Box::new(stream))
+            }
+        }
+    }
+}
+
+/// Listens on 127.0.0.1: the first free port of `range` in order (go-plugin's rule), or any
+/// free port the system picks when no range was given.
+pub async fn bind_tcp(range: Option<RangeInclusive<u16>>) -> io::Result<TcpListener> {
+    let Some(range) = range else {
+        return TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await;
+    };
+    let (min, max) = (*range.start(), *range.end());
+    for port in range {
+        match TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await {
+            Ok(l) => return Ok(l),
+            Err(err) if err.kind() == io::ErrorKind::AddrInUse => {}
+            // Not ours to skip (e.g. a privileged port): try the next one all the same, as
+            // go-plugin does, but keep the reason visible.
+            Err(err) => tracing::debug!(port, error = %err, "cannot listen on port"),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AddrInUse,
+        format!(
+            "no free port on 127.0.0.1 between PLUGIN_MIN_PORT={min} and PLUGIN_MAX_PORT={max}"
+        ),
+    ))
 }
 
 impl Connected for Conn {
@@ -203,7 +268,7 @@ impl AsyncWrite for Conn {
 /// Accepts connections until `stop` fires, performing TLS handshakes (when
 /// configured) off the accept loop, and yields ready connections.
 fn incoming(
-    listener: UnixListener,
+    listener: Listener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     stop: CancellationToken,
 ) -> impl futures::Stream<Item = io::Result<Conn>> {
@@ -213,7 +278,7 @@ fn incoming(
             let stream = tokio::select! {
                 () = stop.cancelled() => break,
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => stream,
+                    Ok(stream) => stream,
                     Err(err) => {
                         tracing::debug!(error = %err, "accept failed");
                         // E.g. out of file descriptors: back off instead of spinning.
@@ -360,9 +425,18 @@ where
     }
 }
 
+/// Where to listen.
+pub enum Listen {
+    /// A unix socket in this private directory.
+    #[cfg(unix)]
+    Unix(SocketDir),
+    /// 127.0.0.1, on the first free port of the range (any free port without one).
+    Tcp(Option<RangeInclusive<u16>>),
+}
+
 /// How the server was asked to listen.
 pub struct ServeOptions {
-    pub socket_dir: SocketDir,
+    pub listen: Listen,
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub stop: StopHandle,
 }
@@ -370,30 +444,62 @@ pub struct ServeOptions {
 /// A bound, not yet serving, server; split from [`Bound::serve`] so the
 /// caller can print the handshake line between "listening" and "serving".
 pub struct Bound {
-    listener: UnixListener,
-    opts: ServeOptions,
+    listener: Listener,
+    address: Address,
+    /// Removed (with the socket) when the server stops.
+    #[cfg(unix)]
+    socket_dir: Option<SocketDir>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    stop: StopHandle,
 }
 
 impl Bound {
-    /// Binds the socket (must be called inside the runtime).
-    pub fn bind(opts: ServeOptions) -> io::Result<Self> {
-        let listener = UnixListener::bind(opts.socket_dir.socket_path())?;
-        Ok(Self { listener, opts })
+    /// Binds the socket or port (must be called inside the runtime).
+    pub async fn bind(opts: ServeOptions) -> io::Result<Self> {
+        let ServeOptions { listen, tls, stop } = opts;
+        match listen {
+            #[cfg(unix)]
+            Listen::Unix(dir) => {
+                let listener = UnixListener::bind(dir.socket_path())?;
+                Ok(Self {
+                    listener: Listener::Unix(listener),
+                    address: Address::Unix(dir.socket_path().to_path_buf()),
+                    socket_dir: Some(dir),
+                    tls,
+                    stop,
+                })
+            }
+            Listen::Tcp(range) => {
+                let listener = bind_tcp(range).await?;
+                let port = listener.local_addr()?.port();
+                Ok(Self {
+                    listener: Listener::Tcp(listener),
+                    address: Address::Tcp(SocketAddr::from((Ipv4Addr::LOCALHOST, port))),
+                    #[cfg(unix)]
+                    socket_dir: None,
+                    tls,
+                    stop,
+                })
+            }
+        }
     }
 
-    pub fn socket_path(&self) -> &Path {
-        self.opts.socket_dir.socket_path()
+    /// What the handshake line announces.
+    pub fn address(&self) -> &Address {
+        &self.address
     }
 
     /// Serves `provider` until the stop token fires, then drains (bounded)
-    /// and removes the socket directory.
+    /// and removes the socket directory, if any.
     pub async fn serve<P: Provider>(self, provider: P) -> Result<(), tonic::transport::Error> {
-        let Bound { listener, opts } = self;
-        let ServeOptions {
+        let Bound {
+            listener,
+            address: _,
+            #[cfg(unix)]
             socket_dir,
             tls,
             stop,
-        } = opts;
+        } = self;
 
         let (health, health_service) = tonic_health::server::health_reporter();
         health
@@ -436,6 +542,7 @@ impl Bound {
         health
             .set_service_status("plugin", tonic_health::ServingStatus::NotServing)
             .await;
+        #[cfg(unix)]
         drop(socket_dir);
         result
     }
@@ -445,6 +552,35 @@ impl Bound {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn tcp_takes_the_first_free_port_of_the_range() {
+        // A port we hold is busy; the listener must move on to the next free one.
+        let held = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let busy = held.local_addr().unwrap().port();
+        let Some(last) = busy.checked_add(20) else {
+            return; // at the top of the port space there is no room for the range
+        };
+        let l = bind_tcp(Some(busy..=last)).await.unwrap();
+        let addr = l.local_addr().unwrap();
+        assert_eq!(addr.ip(), Ipv4Addr::LOCALHOST);
+        assert!(addr.port() > busy && addr.port() <= last, "{addr}");
+
+        // A range whose only port is taken is an error naming the range.
+        let err = bind_tcp(Some(busy..=busy)).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "no free port on 127.0.0.1 between PLUGIN_MIN_PORT={busy} and PLUGIN_MAX_PORT={busy}"
+            )
+        );
+
+        // No range: any free loopback port.
+        let any = bind_tcp(None).await.unwrap().local_addr().unwrap();
+        assert_eq!(any.ip(), Ipv4Addr::LOCALHOST);
+        assert_ne!(any.port(), 0);
+    }
+
+    #[cfg(unix)]
     #[test]
     fn socket_dir_is_private_and_removed_on_drop() {
         let parent = tempfile::tempdir().unwrap();
