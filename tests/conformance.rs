@@ -7,7 +7,8 @@ mod common;
 
 use std::process::Command;
 
-use common::{DEV_KEY, Emulator, PROD_KEY};
+use alloy_emulator::BadAnswer;
+use common::{Admin, DEV_KEY, Development, Emulator, Faults, PROD_KEY, Production, User};
 use serde_json::json;
 use xtask::account::Account;
 use xtask::conformance::{self, Verdict};
@@ -57,15 +58,15 @@ fn the_probe_agrees_with_the_emulator_on_every_line_and_cleans_up() {
     );
     assert!(report.cleanup_error.is_none());
     assert_eq!(
-        emu.users("development"),
-        vec![(
-            other,
-            "someone@example.com".into(),
-            Some("Not a test user".into())
-        )],
+        emu.users(Development),
+        vec![User {
+            user_id: other,
+            username: "someone@example.com".into(),
+            full_name: Some("Not a test user".into())
+        }],
         "the probe deleted its users and only them"
     );
-    assert!(emu.users("production").is_empty());
+    assert!(emu.users(Production).is_empty());
     // Every API call was an API call: the log holds the probe's requests and nothing else.
     assert_eq!(emu.total_requests(), u64::from(report.requests) + 1);
 }
@@ -74,14 +75,15 @@ fn the_probe_agrees_with_the_emulator_on_every_line_and_cleans_up() {
 fn a_disagreement_fails_the_probe_and_still_leaves_nothing_behind() {
     // Creates answer without `userId`: the probe cannot know the id, so the cleanup must find
     // the user by its prefix.
-    let emu = Emulator::start_with(&[
-        "--bad-answer-rate",
-        "1",
-        "--bad-answer",
-        "missing_field",
-        "--routes",
-        "POST /users",
-    ]);
+    let emu = Emulator::with(
+        Faults {
+            bad_answer_rate: 1.0,
+            bad_answer: BadAnswer::MissingField,
+            routes: vec!["POST /users".to_string()],
+            ..Faults::default()
+        },
+        None,
+    );
     let report = runtime()
         .block_on(conformance::probe(
             &account(&emu, false),
@@ -100,7 +102,7 @@ fn a_disagreement_fails_the_probe_and_still_leaves_nothing_behind() {
         report.cleaned, 1,
         "the user created without a known id was swept"
     );
-    assert!(emu.users("development").is_empty());
+    assert!(emu.users(Development).is_empty());
 }
 
 #[test]
@@ -125,11 +127,7 @@ fn the_sweeper_lists_then_deletes_only_prefixed_users() {
     let names: Vec<&str> = dry.matched.iter().map(|(_, n)| n.as_str()).collect();
     assert_eq!(names, ["tfacc-aaaa-1", "tfacc-aaaa-2"]);
     assert_eq!(dry.deleted, 0);
-    assert_eq!(
-        emu.users("development").len(),
-        5,
-        "a dry run deletes nothing"
-    );
+    assert_eq!(emu.users(Development).len(), 5, "a dry run deletes nothing");
 
     let mut out = Vec::new();
     let ok = sweep::sweep_command(Ok(acc.clone()), "tfacc-", true, &mut out).expect("sweep");
@@ -140,11 +138,15 @@ fn the_sweeper_lists_then_deletes_only_prefixed_users() {
         "{text}"
     );
     assert!(text.contains("deleted 3 of 3"), "{text}");
-    let mut left: Vec<String> = emu.users("development").into_iter().map(|u| u.1).collect();
+    let mut left: Vec<String> = emu
+        .users(Development)
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
     left.sort();
     assert_eq!(left, ["jane@example.com", "xtfacc-aaaa"]);
     assert_eq!(
-        emu.users("production").len(),
+        emu.users(Production).len(),
         1,
         "the other environment is untouched"
     );
@@ -253,7 +255,7 @@ fn the_tap_forwards_the_api_and_refuses_admin_calls() {
     assert_eq!(counts.forwarded.load(Ordering::SeqCst), 1);
     assert_eq!(counts.admin_refused.load(Ordering::SeqCst), 3);
     assert_eq!(
-        emu.users("development").len(),
+        emu.users(Development).len(),
         1,
         "the reset never reached the emulator"
     );
