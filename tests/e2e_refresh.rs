@@ -2,14 +2,17 @@
 //! `terraform`, the provider binary and the emulator on loopback. Every figure is an exact count
 //! from the emulator's request log; nothing here depends on timing.
 //!
-//! The rule being checked: at most N calls and no list for N <= 3, at most 3 calls for many
-//! users on a calm API, and plans that stay exact (drift found, faults in the list survived).
+//! The rule being checked: at most N calls and no list for N <= 3, at most 4 calls for many
+//! users on a calm API (3 when the 250 ms window sees the next read: the figures print which),
+//! and plans that stay exact (drift found, faults in the list survived).
 
 mod common;
 
 use std::sync::Mutex;
 
-use common::{Admin, DEV_KEY, Development, Emulator, Workspace, audit};
+use common::{
+    Admin, DEV_KEY, Development, Emulator, REFRESH_CALLS_BEST, REFRESH_CALLS_MAX, Workspace, audit,
+};
 use serde_json::json;
 
 /// The scenarios share two cores and a few hundred users each: one at a time.
@@ -87,9 +90,12 @@ fn five_hundred_users_plan_in_three_calls_and_drift_stays_exact() {
     let r = ws.tf(&["plan", "-input=false", "-detailed-exitcode"]);
     assert_eq!(r.status.code(), Some(0), "{}", r.all());
     let (gets, lists, total) = counts(&emu);
-    println!("FIGURES refresh_500: GET /users/{{id}}={gets} GET /users={lists} total={total}");
+    println!(
+        "FIGURES refresh_500: GET /users/{{id}}={gets} GET /users={lists} total={total} \
+         (best case {REFRESH_CALLS_BEST}, documented bound {REFRESH_CALLS_MAX})"
+    );
     assert!(
-        total <= 3,
+        total <= REFRESH_CALLS_MAX,
         "a no-change plan of {n} users cost {total} calls"
     );
     assert_eq!(lists, 1, "one list");
@@ -122,10 +128,15 @@ fn five_hundred_users_plan_in_three_calls_and_drift_stays_exact() {
         "{out}"
     );
     let (gets, lists, total) = counts(&emu);
-    println!("FIGURES drift_500: GET /users/{{id}}={gets} GET /users={lists} total={total}");
+    println!(
+        "FIGURES drift_500: GET /users/{{id}}={gets} GET /users={lists} total={total} \
+         (best case {}, documented bound {})",
+        REFRESH_CALLS_BEST + 3,
+        REFRESH_CALLS_MAX + 3
+    );
     assert_eq!(lists, 1);
-    // Two reads before the list, and the three missing users confirmed one by one.
-    assert!(total <= 2 + 1 + 3, "{total} calls");
+    // The refresh as above, and the three missing users confirmed one by one.
+    assert!(total <= REFRESH_CALLS_MAX + 3, "{total} calls");
     assert!(
         gets >= 3,
         "users missing from the list are confirmed with a GET"

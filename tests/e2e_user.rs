@@ -3,7 +3,10 @@
 
 mod common;
 
-use common::{Admin, DEV_KEY, Development, Emulator, Production, User, Workspace};
+use common::{
+    Admin, DEV_KEY, Development, Emulator, Production, REFRESH_CALLS_BEST, REFRESH_CALLS_MAX, User,
+    Workspace,
+};
 use serde_json::json;
 
 fn user_hcl(name: &str, username: &str, full_name: Option<&str>) -> String {
@@ -379,10 +382,10 @@ fn five_hundred_users_apply_with_one_post_each_and_plan_from_one_list() {
     let plan_secs = started.elapsed().as_secs_f64();
     // The refresh reads a few users one by one, then the rest from one list (see e2e_refresh).
     assert_eq!(emu.count("GET /users"), 1, "one list of the users");
-    assert!(
-        emu.total_requests() <= 3,
-        "{} requests",
-        emu.total_requests()
+    let total = emu.total_requests();
+    println!(
+        "500 users: apply {apply_secs:.1}s, no-change plan {plan_secs:.1}s in {total} requests \
+         (best case {REFRESH_CALLS_BEST}, documented bound {REFRESH_CALLS_MAX})"
     );
-    println!("500 users: apply {apply_secs:.1}s, no-change plan {plan_secs:.1}s");
+    assert!(total <= REFRESH_CALLS_MAX, "{total} requests");
 }

@@ -168,6 +168,15 @@ impl Drop for EmulatorProcess {
     }
 }
 
+/// What refreshing N >= 4 users costs, as documented (src/snapshot.rs, and "How many API calls
+/// a plan costs" in docs/guides/adopting-existing-users.md): two `GET /users/{id}` and the list
+/// when the third read's 250 ms window sees the next read coming (the best case, and the usual
+/// one when Terraform reads in parallel), one more `GET` when it does not (reads one at a time,
+/// or a machine too busy to send the next read within the window).
+pub const REFRESH_CALLS_BEST: u64 = 3;
+/// See [`REFRESH_CALLS_BEST`]: the bound that holds however the window ends.
+pub const REFRESH_CALLS_MAX: u64 = 4;
+
 /// A Terraform working directory with its own CLI configuration and environment.
 pub struct Workspace {
     pub dir: tempfile::TempDir,
