@@ -1,9 +1,10 @@
 //! Integration tests of the Alloy API client against the real emulator on loopback.
 //!
 //! Each test starts its own in-process emulator on a free port (`TestEmulator`), drives it
-//! through the client, and checks the outcome both from the client's side and from the
-//! emulator's side (its admin API: users per environment, fault knobs, and the request log with
-//! per-request status and time). Fault injection stands in for a misbehaving API: server errors, rate limits, lost
+//! through the client (through a relay where a test must act while a request is on the wire),
+//! and checks the outcome both from the client's side and from the emulator's side (its admin
+//! API: users per environment, fault knobs, and the request log with per-request status and
+//! time). Fault injection stands in for a misbehaving API: server errors, rate limits, lost
 //! responses and latency.
 
 use std::sync::{Arc, Mutex, OnceLock};
@@ -413,23 +414,26 @@ async fn development_and_production_keys_are_isolated() {
     assert_eq!(emu.users(Production).len(), 1);
 }
 
+/// The client talks to the emulator through a relay, so the stop is sent at a known point of
+/// the exchange rather than after a sleep that must outlast it.
 #[tokio::test]
 async fn cancellation_stops_a_slow_request_and_a_retry_wait() {
     let emu = TestEmulator::start();
+    let relay = emu.relay();
     let stop = CancellationToken::new();
-    let mut cfg = config(&emu, emu.development_key());
+    let mut cfg = config_at(relay.url(), emu.development_key());
     cfg.stop = stop.clone();
     cfg.request_timeout = Duration::from_secs(120);
     cfg.deadline = Duration::from_secs(600);
     let c = AlloyClient::new(cfg).unwrap();
 
-    // Stuck in a slow request.
-    emu.patch_faults(json!({"latency_ms": 60_000}));
-    let stopper = stop.clone();
-    let (result, ()) = tokio::join!(c.list_users(), async move {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        stopper.cancel();
+    // Stuck in a slow request: the request has reached the API, its answer is held back.
+    relay.hold("GET");
+    let (result, ()) = tokio::join!(c.list_users(), async {
+        relay.received("GET", 1).await;
+        stop.cancel();
     });
+    relay.release();
     let e = result.unwrap_err();
     assert!(e.is_cancelled(), "{e}");
     assert!(
@@ -439,19 +443,27 @@ async fn cancellation_stops_a_slow_request_and_a_retry_wait() {
     // Once stopped, every operation refuses at once.
     assert!(c.create_user("x", None).await.unwrap_err().is_cancelled());
 
-    // Waiting between retries is cancellable too.
+    // Waiting between retries is cancellable too. The stop comes once the answer to the first
+    // POST has reached the client: a 429 (this second's allowance went to an earlier request),
+    // whose Retry-After makes the client wait a second before its next attempt. Every request
+    // the limiter lets through meets the error rate, so no user is made either way.
     let stop = CancellationToken::new();
-    let mut cfg = config(&emu, emu.development_key());
+    let mut cfg = config_at(relay.url(), emu.development_key());
     cfg.stop = stop.clone();
     cfg.max_retries = 1_000;
     let c = AlloyClient::new(cfg).unwrap();
-    emu.patch_faults(json!({"latency_ms": 0, "error_rate": 1.0}));
+    emu.patch_faults(json!({"rate_limit": 1, "error_rate": 1.0}));
+    let mut cfg = config(&emu, emu.development_key());
+    cfg.max_retries = 0;
+    let spent = AlloyClient::new(cfg).unwrap().list_users().await;
+    assert!(matches!(spent, Err(Error::Server { .. })), "{spent:?}");
     let (result, ()) = tokio::join!(c.create_user("y", None), async {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        relay.answered("POST", 1).await;
         stop.cancel();
     });
     assert!(result.unwrap_err().is_cancelled());
     assert!(emu.users(Development).is_empty());
+    assert_eq!(emu.count("POST /users"), 1, "no attempt after the stop");
 }
 
 #[tokio::test]
