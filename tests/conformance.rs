@@ -7,8 +7,7 @@ mod common;
 
 use std::process::Command;
 
-use alloy_emulator::BadAnswer;
-use common::{Admin, DEV_KEY, Development, Emulator, Faults, PROD_KEY, Production, User};
+use common::{Admin, DEV_KEY, Development, Emulator, PROD_KEY, Production, User};
 use serde_json::json;
 use xtask::account::Account;
 use xtask::conformance::{self, Verdict};
@@ -76,12 +75,7 @@ fn a_disagreement_fails_the_probe_and_still_leaves_nothing_behind() {
     // Creates answer without `userId`: the probe cannot know the id, so the cleanup must find
     // the user by its prefix.
     let emu = Emulator::with(
-        Faults {
-            bad_answer_rate: 1.0,
-            bad_answer: BadAnswer::MissingField,
-            routes: vec!["POST /users".to_string()],
-            ..Faults::default()
-        },
+        json!({"bad_answer_rate": 1.0, "bad_answer": "missing_field", "routes": ["POST /users"]}),
         None,
     );
     let report = runtime()

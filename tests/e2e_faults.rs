@@ -14,8 +14,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::{
-    Admin, Development, Emulator, EmulatorProcess, Faults, Run, Traffic, Workspace, audit,
-    audit_users, figures, free_port, state_users, wait_until,
+    Admin, Development, Emulator, EmulatorProcess, Run, Traffic, Workspace, audit, audit_users,
+    figures, free_port, state_users, wait_until,
 };
 use serde_json::json;
 
@@ -56,13 +56,7 @@ fn assert_no_internal_error(run: &Run) {
 fn server_errors_on_30_percent_of_requests() {
     let _one = serial();
     let n = 200;
-    let emu = Emulator::with(
-        Faults {
-            error_rate: 0.3,
-            ..Faults::default()
-        },
-        Some(7),
-    );
+    let emu = Emulator::with(json!({"error_rate": 0.3}), Some(7));
     let ws = Workspace::new(&emu);
     ws.write_main(&users_hcl("", n));
     let t = Instant::now();
@@ -81,13 +75,7 @@ fn rate_limited_api_is_paced_not_hammered() {
     let _one = serial();
     let n = 150;
     let limit = 20;
-    let emu = Emulator::with(
-        Faults {
-            rate_limit: limit,
-            ..Faults::default()
-        },
-        None,
-    );
+    let emu = Emulator::with(json!({"rate_limit": limit}), None);
     let ws = Workspace::new(&emu);
     ws.write_main(&users_hcl("", n));
     let t = Instant::now();
@@ -134,13 +122,7 @@ fn rate_limited_api_is_paced_not_hammered() {
 fn lost_responses_on_10_percent_of_writes_make_no_duplicates() {
     let _one = serial();
     let n = 150;
-    let emu = Emulator::with(
-        Faults {
-            lost_response_rate: 0.1,
-            ..Faults::default()
-        },
-        Some(11),
-    );
+    let emu = Emulator::with(json!({"lost_response_rate": 0.1}), Some(11));
     let ws = Workspace::new(&emu);
     ws.write_main(&users_hcl("", n));
     let t = Instant::now();
@@ -165,14 +147,7 @@ fn latency_spikes_beyond_the_request_timeout_are_retried() {
     let n = 30;
     // About half the requests take longer than the 1 s timeout; a generous retry budget keeps
     // an operation from losing every draw.
-    let emu = Emulator::with(
-        Faults {
-            latency_ms: 600,
-            jitter_ms: 800,
-            ..Faults::default()
-        },
-        Some(3),
-    );
+    let emu = Emulator::with(json!({"latency_ms": 600, "jitter_ms": 800}), Some(3));
     let ws = Workspace::new(&emu);
     ws.write_main(&users_hcl(
         "  request_timeout = 1\n  max_retries     = 20\n",
@@ -234,11 +209,7 @@ fn ctrl_c_midway_leaves_no_orphan_and_the_next_apply_converges() {
     // Lost answers too, so that some creates are between their committed POST and the lookup
     // that finds the user when the stop arrives: the case where abandoning work orphans users.
     let emu = Emulator::with(
-        Faults {
-            latency_ms: 150,
-            lost_response_rate: 0.3,
-            ..Faults::default()
-        },
+        json!({"latency_ms": 150, "lost_response_rate": 0.3}),
         Some(5),
     );
     let mut ws = Workspace::new(&emu);

@@ -20,7 +20,6 @@ use std::process::{Child, Command, Output, Stdio};
 
 use alloy_emulator::EmulatorConfig;
 pub use alloy_emulator::Environment::{Development, Production};
-pub use alloy_emulator::Faults;
 pub use alloy_emulator::testing::{Admin, TestEmulator, User};
 use reqwest::Method;
 use serde_json::Value as Json;
@@ -38,18 +37,21 @@ pub struct Emulator {
 
 impl Emulator {
     pub fn start() -> Emulator {
-        Emulator::with(Faults::default(), None)
+        Emulator::with(Json::Null, None)
     }
 
-    /// With fault knobs in force from the first request, and a seed for ids and fault draws.
-    pub fn with(faults: Faults, seed: Option<u64>) -> Emulator {
+    /// With fault knobs in force before the first request (a patch as `PUT /_emulator/faults`
+    /// takes it, `json!({"error_rate": 0.3})`), and a seed for ids and fault draws.
+    pub fn with(faults: Json, seed: Option<u64>) -> Emulator {
         let emu = TestEmulator::with(EmulatorConfig {
             development_key: DEV_KEY.to_string(),
             production_key: PROD_KEY.to_string(),
-            faults,
             seed,
             ..EmulatorConfig::default()
         });
+        if !faults.is_null() {
+            emu.patch_faults(faults);
+        }
         let url = emu.url();
         Emulator { emu, url }
     }
