@@ -14,19 +14,8 @@ mod common;
 
 use acc::Acc;
 use common::leaks::{Artefacts, Secret};
-use common::{Emulator, Run, Workspace};
+use common::{Emulator, Run, Workspace, config, user_hcl};
 use serde_json::{Value as Json, json};
-
-fn user_hcl(name: &str, username: &str, full_name: Option<&str>) -> String {
-    let full = full_name
-        .map(|f| format!("  full_name = \"{f}\"\n"))
-        .unwrap_or_default();
-    format!("resource \"alloy_user\" \"{name}\" {{\n  username = \"{username}\"\n{full}}}\n")
-}
-
-fn config(parts: &[String]) -> String {
-    format!("provider \"alloy\" {{}}\n\n{}", parts.concat())
-}
 
 fn id_of(ws: &Workspace, address: &str) -> String {
     ws.resource(address)["id"]
@@ -43,8 +32,7 @@ fn plan(ws: &Workspace, extra: &[&str]) -> Run {
 }
 
 fn destroy(ws: &Workspace) {
-    ws.tf(&["destroy", "-auto-approve", "-input=false"])
-        .expect_ok("terraform destroy");
+    ws.destroy();
     assert!(ws.resources().is_empty(), "destroy left resources in state");
 }
 

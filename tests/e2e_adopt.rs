@@ -154,9 +154,7 @@ fn a_failing_list_imports_nothing() {
     ws.write("main.tf", &hcl);
     emu.patch_faults(json!({"error_rate": 1.0, "routes": ["GET /users"]}));
     emu.clear_requests();
-    let r = ws
-        .tf(&["apply", "-auto-approve", "-input=false"])
-        .expect_fail("apply while the list fails");
+    let r = ws.apply_fails("apply while the list fails");
     let out = r.flat();
     assert!(out.contains("Cannot list Alloy users"), "{out}");
     assert!(

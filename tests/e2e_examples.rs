@@ -130,7 +130,6 @@ fn the_user_example_applies_and_its_import_commands_work() {
         assert_eq!(ws.resource("alloy_user.acme")["id"], id.as_str(), "{line}");
         assert!(ws.plan_is_empty(), "plan after `{line}`");
     }
-    ws.tf(&["destroy", "-auto-approve", "-input=false"])
-        .expect_ok("destroy");
+    ws.destroy();
     assert!(emu.users(Development).is_empty());
 }

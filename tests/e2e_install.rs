@@ -221,8 +221,7 @@ fn install_the_released_binary_into_a_mirror_then_init_offline_apply_and_destroy
         "state records the real address, so it never needs replace-provider"
     );
     assert!(ws.plan_is_empty());
-    ws.tf(&["destroy", "-auto-approve", "-input=false"])
-        .expect_ok("destroy");
+    ws.destroy();
     assert!(emu.users(Development).is_empty());
 
     // A second init with the lock file in place reuses the locked hash.
@@ -341,8 +340,7 @@ fn the_release_zip_installs_from_a_packed_mirror_and_manages_a_user() {
     assert_eq!(users.len(), 1);
     assert_eq!(users[0].username, "acme@customers.example.com");
     assert!(ws.plan_is_empty());
-    ws.tf(&["destroy", "-auto-approve", "-input=false"])
-        .expect_ok("destroy");
+    ws.destroy();
     assert!(emu.users(Development).is_empty());
 }
 

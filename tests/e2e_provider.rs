@@ -151,8 +151,7 @@ fn full_flow(ws: &Workspace, emu: &Emulator) {
     ws.apply();
     assert_eq!(emu.users(Development).len(), 1);
     assert!(ws.plan_is_empty(), "plan after apply must be empty");
-    ws.tf(&["destroy", "-auto-approve", "-input=false"])
-        .expect_ok("destroy");
+    ws.destroy();
     assert!(emu.users(Development).is_empty());
 }
 

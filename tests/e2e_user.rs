@@ -5,20 +5,9 @@ mod common;
 
 use common::{
     Admin, DEV_KEY, Development, Emulator, Production, REFRESH_CALLS_BEST, REFRESH_CALLS_MAX, User,
-    Workspace,
+    Workspace, config, user_hcl,
 };
 use serde_json::json;
-
-fn user_hcl(name: &str, username: &str, full_name: Option<&str>) -> String {
-    let full = full_name
-        .map(|f| format!("  full_name = \"{f}\"\n"))
-        .unwrap_or_default();
-    format!("resource \"alloy_user\" \"{name}\" {{\n  username = \"{username}\"\n{full}}}\n")
-}
-
-fn config(users: &[String]) -> String {
-    format!("provider \"alloy\" {{}}\n\n{}", users.concat())
-}
 
 fn is_24_hex(s: &str) -> bool {
     s.len() == 24 && s.bytes().all(|b| b.is_ascii_hexdigit())
@@ -109,8 +98,7 @@ fn full_name_updates_in_place_and_username_replaces() {
     assert_ne!(users[0].user_id, id, "a new user replaces the old one");
     assert!(ws.plan_is_empty());
 
-    ws.tf(&["destroy", "-auto-approve", "-input=false"])
-        .expect_ok("destroy");
+    ws.destroy();
     assert!(emu.users(Development).is_empty());
 }
 
@@ -254,9 +242,7 @@ fn an_existing_username_is_an_error_that_shows_the_import_command() {
     emu.create_user(DEV_KEY, "taken@example.com", None);
     let ws = Workspace::new(&emu);
     ws.write_main(&config(&[user_hcl("t", "taken@example.com", None)]));
-    let r = ws
-        .tf(&["apply", "-auto-approve", "-input=false"])
-        .expect_fail("apply of a taken username");
+    let r = ws.apply_fails("apply of a taken username");
     let out = r.flat();
     assert!(out.contains("Alloy user already exists"), "{out}");
     assert!(
@@ -313,9 +299,7 @@ fn switching_environment_fails_the_plan_instead_of_recreating_users() {
         "{out}"
     );
     assert_eq!(emu.total_requests(), 0, "no API call under the wrong key");
-    let apply = ws
-        .tf(&["apply", "-auto-approve", "-input=false"])
-        .expect_fail("apply against the other environment");
+    let apply = ws.apply_fails("apply against the other environment");
     assert!(apply.all().contains("Alloy environment mismatch"));
     assert!(
         emu.users(Production).is_empty(),

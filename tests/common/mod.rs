@@ -179,6 +179,19 @@ pub const REFRESH_CALLS_BEST: u64 = 3;
 /// See [`REFRESH_CALLS_BEST`]: the bound that holds however the window ends.
 pub const REFRESH_CALLS_MAX: u64 = 4;
 
+/// An `alloy_user` block named `name`, with `full_name` when given.
+pub fn user_hcl(name: &str, username: &str, full_name: Option<&str>) -> String {
+    let full = full_name
+        .map(|f| format!("  full_name = \"{f}\"\n"))
+        .unwrap_or_default();
+    format!("resource \"alloy_user\" \"{name}\" {{\n  username = \"{username}\"\n{full}}}\n")
+}
+
+/// An empty `provider "alloy"` block followed by `parts`.
+pub fn config(parts: &[String]) -> String {
+    format!("provider \"alloy\" {{}}\n\n{}", parts.concat())
+}
+
 /// A Terraform working directory with its own CLI configuration and environment.
 pub struct Workspace {
     pub dir: tempfile::TempDir,
@@ -367,6 +380,17 @@ impl Workspace {
     pub fn apply(&self) -> Run {
         self.tf(&["apply", "-auto-approve", "-input=false"])
             .expect_ok("terraform apply")
+    }
+
+    /// `terraform apply` that must fail (`what` names it in the panic otherwise).
+    pub fn apply_fails(&self, what: &str) -> Run {
+        self.tf(&["apply", "-auto-approve", "-input=false"])
+            .expect_fail(what)
+    }
+
+    pub fn destroy(&self) -> Run {
+        self.tf(&["destroy", "-auto-approve", "-input=false"])
+            .expect_ok("terraform destroy")
     }
 
     /// `terraform plan -detailed-exitcode`: true when the plan is empty.
