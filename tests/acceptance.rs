@@ -12,20 +12,10 @@
 mod acc;
 mod common;
 
-use acc::{Acc, acc};
-use common::{Emulator, Run, Workspace};
+use acc::Acc;
+use common::leaks::{Artefacts, Secret};
+use common::{Emulator, Run, Workspace, config, user_hcl};
 use serde_json::{Value as Json, json};
-
-fn user_hcl(name: &str, username: &str, full_name: Option<&str>) -> String {
-    let full = full_name
-        .map(|f| format!("  full_name = \"{f}\"\n"))
-        .unwrap_or_default();
-    format!("resource \"alloy_user\" \"{name}\" {{\n  username = \"{username}\"\n{full}}}\n")
-}
-
-fn config(parts: &[String]) -> String {
-    format!("provider \"alloy\" {{}}\n\n{}", parts.concat())
-}
 
 fn id_of(ws: &Workspace, address: &str) -> String {
     ws.resource(address)["id"]
@@ -42,8 +32,7 @@ fn plan(ws: &Workspace, extra: &[&str]) -> Run {
 }
 
 fn destroy(ws: &Workspace) {
-    ws.tf(&["destroy", "-auto-approve", "-input=false"])
-        .expect_ok("terraform destroy");
+    ws.destroy();
     assert!(ws.resources().is_empty(), "destroy left resources in state");
 }
 
@@ -52,17 +41,17 @@ fn destroy(ws: &Workspace) {
 
 #[test]
 fn user_create_update_replace_destroy() {
-    const T: &str = "lifecycle";
-    let Some(acc) = acc(T) else { return };
-    let ws = acc.workspace();
-    let _cleanup = acc.cleanup(T, &ws);
-    let name = acc.username(T, "a");
+    let Some(t) = acc::begin("lifecycle") else {
+        return;
+    };
+    let (acc, ws) = (t.acc, &t.ws);
+    let name = t.username("a");
 
     ws.write_main(&config(&[user_hcl("u", &name, Some("Acceptance A"))]));
     let out = ws.apply();
     assert!(out.stdout.contains("1 added"), "{}", out.stdout);
     let v = ws.resource("alloy_user.u");
-    let id = id_of(&ws, "alloy_user.u");
+    let id = id_of(ws, "alloy_user.u");
     assert_eq!(v["username"], name.as_str());
     assert_eq!(v["full_name"], "Acceptance A");
     assert_eq!(v["environment"], acc.account.environment.as_str());
@@ -75,10 +64,10 @@ fn user_create_update_replace_destroy() {
 
     // full_name: updated in place, same id.
     ws.write_main(&config(&[user_hcl("u", &name, Some("Acceptance A2"))]));
-    let p = plan(&ws, &[]).flat();
+    let p = plan(ws, &[]).flat();
     assert!(p.contains("0 to add, 1 to change, 0 to destroy"), "{p}");
     ws.apply();
-    assert_eq!(id_of(&ws, "alloy_user.u"), id);
+    assert_eq!(id_of(ws, "alloy_user.u"), id);
     assert_eq!(acc.user(&id).expect("user")["fullName"], "Acceptance A2");
 
     // Removing full_name clears it in Alloy.
@@ -89,13 +78,13 @@ fn user_create_update_replace_destroy() {
     assert!(ws.plan_is_empty(), "the plan after clearing full_name");
 
     // username: replaced (a new user, the old one deleted).
-    let renamed = acc.username(T, "b");
+    let renamed = t.username("b");
     ws.write_main(&config(&[user_hcl("u", &renamed, None)]));
-    let p = plan(&ws, &[]).flat();
+    let p = plan(ws, &[]).flat();
     assert!(p.contains("forces replacement"), "{p}");
     assert!(p.contains("1 to add, 0 to change, 1 to destroy"), "{p}");
     ws.apply();
-    let new_id = id_of(&ws, "alloy_user.u");
+    let new_id = id_of(ws, "alloy_user.u");
     assert_ne!(new_id, id, "a replacement is a new user");
     assert!(acc.user(&id).is_none(), "the replaced user was deleted");
     assert_eq!(
@@ -104,18 +93,18 @@ fn user_create_update_replace_destroy() {
     );
     assert!(ws.plan_is_empty(), "the plan after the replacement");
 
-    destroy(&ws);
+    destroy(ws);
     assert!(acc.user(&new_id).is_none(), "destroy deleted the user");
 }
 
 #[test]
 fn user_import_by_id_and_by_username() {
-    const T: &str = "import";
-    let Some(acc) = acc(T) else { return };
     for how in ["id", "username"] {
-        let ws = acc.workspace();
-        let _cleanup = acc.cleanup(T, &ws);
-        let name = acc.username(T, how);
+        let Some(t) = acc::begin("import") else {
+            return;
+        };
+        let (acc, ws) = (t.acc, &t.ws);
+        let name = t.username(how);
         let id = acc.create_user(&name, "Imported");
         let import_id = if how == "id" {
             id.clone()
@@ -132,7 +121,7 @@ fn user_import_by_id_and_by_username() {
             // An import block: the plan imports and changes nothing else.
             let block = format!("import {{\n  to = alloy_user.u\n  id = \"{import_id}\"\n}}\n");
             ws.write_main(&config(&[resource, block]));
-            let p = plan(&ws, &[]).flat();
+            let p = plan(ws, &[]).flat();
             assert!(
                 p.contains("1 to import, 0 to add, 0 to change, 0 to destroy"),
                 "{p}"
@@ -145,21 +134,19 @@ fn user_import_by_id_and_by_username() {
         assert_eq!(v["full_name"], "Imported");
         assert_eq!(v["environment"], acc.account.environment.as_str());
         assert!(ws.plan_is_empty(), "the plan after import by {how}");
-        destroy(&ws);
+        destroy(ws);
         assert!(acc.user(&id).is_none(), "destroy deleted the imported user");
     }
 }
 
 #[test]
 fn user_deleted_out_of_band_is_recreated() {
-    const T: &str = "drift";
-    let Some(acc) = acc(T) else { return };
-    let ws = acc.workspace();
-    let _cleanup = acc.cleanup(T, &ws);
-    let name = acc.username(T, "a");
+    let Some(t) = acc::begin("drift") else { return };
+    let (acc, ws) = (t.acc, &t.ws);
+    let name = t.username("a");
     ws.write_main(&config(&[user_hcl("u", &name, None)]));
     ws.apply();
-    let id = id_of(&ws, "alloy_user.u");
+    let id = id_of(ws, "alloy_user.u");
 
     acc.delete_out_of_band(&id);
     let r = ws.tf(&["plan", "-input=false", "-detailed-exitcode"]);
@@ -177,23 +164,23 @@ fn user_deleted_out_of_band_is_recreated() {
     assert!(p.contains("1 to add, 0 to change, 0 to destroy"), "{p}");
 
     ws.apply();
-    let new_id = id_of(&ws, "alloy_user.u");
+    let new_id = id_of(ws, "alloy_user.u");
     assert_ne!(new_id, id);
     assert_eq!(
         acc.user(&new_id).expect("re-created")["username"],
         name.as_str()
     );
     assert!(ws.plan_is_empty());
-    destroy(&ws);
+    destroy(ws);
 }
 
 #[test]
 fn deletion_protection_stops_the_plan() {
-    const T: &str = "protect";
-    let Some(acc) = acc(T) else { return };
-    let ws = acc.workspace();
-    let _cleanup = acc.cleanup(T, &ws);
-    let (a, b) = (acc.username(T, "a"), acc.username(T, "b"));
+    let Some(t) = acc::begin("protect") else {
+        return;
+    };
+    let (acc, ws) = (t.acc, &t.ws);
+    let (a, b) = (t.username("a"), t.username("b"));
     let protected = |username: &str, on: bool| {
         format!(
             "resource \"alloy_user\" \"u\" {{\n  username            = \"{username}\"\n  \
@@ -202,7 +189,7 @@ fn deletion_protection_stops_the_plan() {
     };
     ws.write_main(&config(&[protected(&a, true)]));
     ws.apply();
-    let id = id_of(&ws, "alloy_user.u");
+    let id = id_of(ws, "alloy_user.u");
     assert_eq!(ws.resource("alloy_user.u")["deletion_protection"], true);
 
     // Every plan that would delete it fails before anything is sent.
@@ -230,9 +217,9 @@ fn deletion_protection_stops_the_plan() {
     // Switching it off is an in-place change; then destroy works.
     ws.write_main(&config(&[protected(&a, false)]));
     ws.apply();
-    assert_eq!(id_of(&ws, "alloy_user.u"), id);
+    assert_eq!(id_of(ws, "alloy_user.u"), id);
     assert!(ws.plan_is_empty());
-    destroy(&ws);
+    destroy(ws);
     assert!(acc.user(&id).is_none(), "destroyed");
 }
 
@@ -241,11 +228,11 @@ fn deletion_protection_stops_the_plan() {
 
 #[test]
 fn user_data_source_by_id_and_by_username() {
-    const T: &str = "user-ds";
-    let Some(acc) = acc(T) else { return };
-    let ws = acc.workspace();
-    let _cleanup = acc.cleanup(T, &ws);
-    let name = acc.username(T, "a");
+    let Some(t) = acc::begin("user-ds") else {
+        return;
+    };
+    let ws = &t.ws;
+    let name = t.username("a");
     ws.write_main(&config(&[
         user_hcl("u", &name, Some("Looked Up")),
         r#"
@@ -260,7 +247,7 @@ data "alloy_user" "by_id" {
         .to_string(),
     ]));
     ws.apply();
-    let id = id_of(&ws, "alloy_user.u");
+    let id = id_of(ws, "alloy_user.u");
     let by_name = ws.resource("data.alloy_user.by_name");
     let by_id = ws.resource("data.alloy_user.by_id");
     assert_eq!(by_name["id"], id.as_str());
@@ -269,17 +256,17 @@ data "alloy_user" "by_id" {
         assert_eq!(v["full_name"], "Looked Up");
     }
     assert!(ws.plan_is_empty());
-    destroy(&ws);
+    destroy(ws);
 }
 
 #[test]
 fn users_list_data_source() {
-    const T: &str = "users-ds";
-    let Some(acc) = acc(T) else { return };
-    let ws = acc.workspace();
-    let _cleanup = acc.cleanup(T, &ws);
-    let (a, b) = (acc.username(T, "a"), acc.username(T, "b"));
-    let pattern = format!("^{}", regex_escape(&acc.username(T, "")));
+    let Some(t) = acc::begin("users-ds") else {
+        return;
+    };
+    let ws = &t.ws;
+    let (a, b) = (t.username("a"), t.username("b"));
+    let pattern = format!("^{}", regex_escape(&t.username("")));
     ws.write_main(&config(&[
         user_hcl("a", &a, Some("User A")),
         user_hcl("b", &b, None),
@@ -291,11 +278,11 @@ fn users_list_data_source() {
     ws.apply();
     let listed = ws.resource("data.alloy_users.mine")["users"].clone();
     let expected = json!([
-        {"id": id_of(&ws, "alloy_user.a"), "username": a, "full_name": "User A"},
-        {"id": id_of(&ws, "alloy_user.b"), "username": b, "full_name": null},
+        {"id": id_of(ws, "alloy_user.a"), "username": a, "full_name": "User A"},
+        {"id": id_of(ws, "alloy_user.b"), "username": b, "full_name": null},
     ]);
     assert_eq!(listed, expected, "this test's users, sorted by username");
-    destroy(&ws);
+    destroy(ws);
 }
 
 /// `s` with the regex metacharacters it may hold escaped (HCL needs the backslash doubled).
@@ -313,11 +300,11 @@ fn regex_escape(s: &str) -> String {
 
 #[test]
 fn user_token_data_source() {
-    const T: &str = "token-ds";
-    let Some(acc) = acc(T) else { return };
-    let ws = acc.workspace();
-    let _cleanup = acc.cleanup(T, &ws);
-    let name = acc.username(T, "a");
+    let Some(t) = acc::begin("token-ds") else {
+        return;
+    };
+    let ws = &t.ws;
+    let name = t.username("a");
     ws.write_main(&config(&[
         user_hcl("u", &name, None),
         r#"
@@ -348,16 +335,16 @@ output "token" {
         at > time::OffsetDateTime::now_utc(),
         "{expires} is in the future"
     );
-    destroy(&ws);
+    destroy(ws);
 }
 
 #[test]
 fn ephemeral_user_token_is_never_stored() {
-    const T: &str = "token-eph";
-    let Some(acc) = acc(T) else { return };
-    let ws = acc.workspace();
-    let _cleanup = acc.cleanup(T, &ws);
-    let name = acc.username(T, "a");
+    let Some(t) = acc::begin("token-eph") else {
+        return;
+    };
+    let ws = &t.ws;
+    let name = t.username("a");
     // The provisioner hands the ephemeral token to a file outside Terraform, so the test knows
     // the value to look for; the plan and state must not contain it.
     ws.write_main(&config(&[
@@ -382,16 +369,16 @@ resource "terraform_data" "consumer" {
 "#
         .to_string(),
     ]));
-    let mut runs = vec![
-        plan(&ws, &["-out=r1.tfplan"]),
+    let runs = vec![
+        plan(ws, &["-out=r1.tfplan"]),
         ws.tf(&["apply", "-input=false", "r1.tfplan"])
             .expect_ok("apply 1"),
         // Round 2: the user exists, so the token is also opened while planning.
-        plan(&ws, &["-var=round=2", "-out=r2.tfplan"]),
+        plan(ws, &["-var=round=2", "-out=r2.tfplan"]),
         ws.tf(&["apply", "-input=false", "r2.tfplan"])
             .expect_ok("apply 2"),
     ];
-    let id = id_of(&ws, "alloy_user.u");
+    let id = id_of(ws, "alloy_user.u");
     let seen: Vec<String> = (1..=2)
         .map(|n| {
             std::fs::read_to_string(ws.path().join(format!("seen-token-{n}.txt")))
@@ -400,55 +387,30 @@ resource "terraform_data" "consumer" {
         .collect();
     assert!(seen.iter().all(|t| t.len() > 10), "tokens were handed over");
 
-    let mut searched: Vec<(String, Vec<u8>)> = Vec::new();
-    for plan_file in ["r1.tfplan", "r2.tfplan"] {
-        let shown = ws.tf(&["show", "-json", plan_file]).expect_ok("show plan");
-        searched.push((
-            format!("show -json {plan_file}"),
-            shown.stdout.clone().into_bytes(),
-        ));
-        let bytes = std::fs::read(ws.path().join(plan_file)).expect("plan file");
-        let entries = common::unzip(&bytes);
-        assert!(
-            entries.iter().any(|(n, _)| n == "tfplan"),
-            "a real plan file"
-        );
-        searched.extend(
-            entries
-                .into_iter()
-                .map(|(n, d)| (format!("{plan_file}:{n}"), d)),
-        );
-        runs.push(shown);
-    }
-    for state in ["terraform.tfstate", "terraform.tfstate.backup"] {
-        let bytes = std::fs::read(ws.path().join(state)).expect("state file");
-        searched.push((state.to_string(), bytes));
-    }
-    let state = String::from_utf8_lossy(&searched[searched.len() - 2].1).into_owned();
-    assert!(state.contains(&id), "the state searched holds the user");
-    for r in &runs {
-        searched.push(("terraform output".into(), r.all().into_bytes()));
-    }
-    for (what, data) in &searched {
-        let text = String::from_utf8_lossy(data);
-        for t in &seen {
-            assert!(
-                !text.contains(t.as_str()),
-                "the ephemeral token is in {what}"
-            );
-        }
-        assert!(!acc::has_jwt(&text), "a JWT-shaped value is in {what}");
-    }
-    destroy(&ws);
+    // Everything Terraform wrote or printed, but the files the provisioner wrote the tokens
+    // into on purpose.
+    let found = Artefacts::of(ws, &runs, &["seen-token-"]);
+    assert!(
+        found.text("terraform.tfstate").contains(&id),
+        "the state searched holds the user"
+    );
+    assert!(found.names().contains(&"terraform.tfstate.backup"));
+    let secrets: Vec<Secret> = seen
+        .iter()
+        .map(|t| Secret::new("the ephemeral token", t))
+        .collect();
+    found.assert_free_of(&secrets);
+    found.assert_no_jwt();
+    destroy(ws);
 }
 
 #[test]
 fn integrations_data_source() {
-    const T: &str = "integrations";
-    let Some(acc) = acc(T) else { return };
-    let ws = acc.workspace();
-    let _cleanup = acc.cleanup(T, &ws);
-    let name = acc.username(T, "a");
+    let Some(t) = acc::begin("integrations") else {
+        return;
+    };
+    let ws = &t.ws;
+    let name = t.username("a");
     ws.write_main(&config(&[
         user_hcl("u", &name, None),
         r#"
@@ -497,16 +459,15 @@ data "alloy_integrations" "installed" {
         json!([]),
         "a new user has no installed integrations"
     );
-    println!("{T}: the account lists {} integrations", all.len());
+    println!("{}: the account lists {} integrations", t.test, all.len());
     assert!(ws.plan_is_empty());
-    destroy(&ws);
+    destroy(ws);
 }
 
 #[test]
 fn ip_addresses_data_source() {
-    const T: &str = "ips";
-    let Some(acc) = acc(T) else { return };
-    let ws = acc.workspace();
+    let Some(t) = acc::begin("ips") else { return };
+    let ws = &t.ws;
     ws.write_main(&config(&[
         "data \"alloy_ip_addresses\" \"a\" {}\n".to_string()
     ]));

@@ -1,6 +1,7 @@
 //! Integration tests of the Alloy API client against the real emulator on loopback.
 //!
-//! Each test starts its own in-process emulator on a free port, drives it through the client,
+//! Each test starts its own in-process emulator on a free port (`TestEmulator`), drives it
+//! through the client (through a relay where a test must act while a request is on the wire),
 //! and checks the outcome both from the client's side and from the emulator's side (its admin
 //! API: users per environment, fault knobs, and the request log with per-request status and
 //! time). Fault injection stands in for a misbehaving API: server errors, rate limits, lost
@@ -10,127 +11,38 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use alloy_client::{AlloyClient, ApiKey, ClientConfig, Error};
-use alloy_emulator::{EmulatorConfig, RunningEmulator};
+use alloy_emulator::Environment::{Development, Production};
+use alloy_emulator::testing::{Admin, LoggedRequest, TestEmulator};
 use base64::Engine as _;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 const UA: &str = "terraform-provider-alloy/0.1.0 terraform/1.9.8";
 
-struct Emu {
-    emu: RunningEmulator,
-    admin: reqwest::Client,
+/// A client configuration for the fixture's API with `key`.
+fn config(emu: &TestEmulator, key: &str) -> ClientConfig {
+    config_at(&emu.url(), key)
 }
 
-impl Emu {
-    async fn start() -> Emu {
-        let emu = RunningEmulator::start(EmulatorConfig::default(), "127.0.0.1:0".parse().unwrap())
-            .await
-            .expect("emulator starts");
-        Emu {
-            emu,
-            admin: reqwest::Client::new(),
-        }
-    }
-
-    fn url(&self) -> String {
-        self.emu.url()
-    }
-
-    fn dev_key(&self) -> String {
-        self.emu.development_key().to_owned()
-    }
-
-    fn config(&self, key: &str) -> ClientConfig {
-        let mut cfg = ClientConfig::new(
-            url::Url::parse(&self.url()).unwrap(),
-            "2025-09",
-            ApiKey::new(key),
-            UA,
-        );
-        cfg.request_timeout = Duration::from_secs(10);
-        cfg.deadline = Duration::from_secs(60);
-        cfg
-    }
-
-    fn client(&self) -> AlloyClient {
-        AlloyClient::new(self.config(&self.dev_key())).unwrap()
-    }
-
-    async fn admin_get(&self, path: &str) -> Value {
-        let resp = self
-            .admin
-            .get(format!("{}{path}", self.url()))
-            .send()
-            .await
-            .unwrap();
-        assert!(resp.status().is_success(), "{path}: {}", resp.status());
-        resp.json().await.unwrap()
-    }
-
-    async fn faults(&self, patch: Value) {
-        let resp = self
-            .admin
-            .put(format!("{}/_emulator/faults", self.url()))
-            .json(&patch)
-            .send()
-            .await
-            .unwrap();
-        assert!(resp.status().is_success(), "faults: {}", resp.status());
-    }
-
-    async fn users(&self, env: &str) -> Vec<Value> {
-        let v = self
-            .admin_get(&format!("/_emulator/users?environment={env}"))
-            .await;
-        v["data"].as_array().unwrap().clone()
-    }
-
-    async fn log(&self) -> Vec<Value> {
-        let v = self.admin_get("/_emulator/requests").await;
-        v["log"].as_array().unwrap().clone()
-    }
-
-    async fn clear_log(&self) {
-        let resp = self
-            .admin
-            .delete(format!("{}/_emulator/requests", self.url()))
-            .send()
-            .await
-            .unwrap();
-        assert!(resp.status().is_success());
-    }
-
-    async fn install(&self, user_id: &str, integration_id: &str, workflow_id: Option<&str>) {
-        let mut body = json!({"environment": "development", "userId": user_id,
-                              "integrationId": integration_id});
-        if let Some(w) = workflow_id {
-            body["workflowId"] = json!(w);
-        }
-        let resp = self
-            .admin
-            .post(format!("{}/_emulator/installs", self.url()))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(resp.status().is_success(), "install: {}", resp.status());
-    }
+fn config_at(base: &str, key: &str) -> ClientConfig {
+    let mut cfg = ClientConfig::new(
+        url::Url::parse(base).unwrap(),
+        "2025-09",
+        ApiKey::new(key),
+        UA,
+    );
+    cfg.request_timeout = Duration::from_secs(10);
+    cfg.deadline = Duration::from_secs(60);
+    cfg
 }
 
-fn statuses(log: &[Value]) -> Vec<(String, u64)> {
-    log.iter()
-        .map(|e| {
-            (
-                format!(
-                    "{} {}",
-                    e["method"].as_str().unwrap(),
-                    e["route"].as_str().unwrap()
-                ),
-                e["status"].as_u64().unwrap(),
-            )
-        })
-        .collect()
+/// A client of the fixture's development environment.
+fn client(emu: &TestEmulator) -> AlloyClient {
+    AlloyClient::new(config(emu, emu.development_key())).unwrap()
+}
+
+fn statuses(log: &[LoggedRequest]) -> Vec<(String, u16)> {
+    log.iter().map(|e| (e.route_key(), e.status)).collect()
 }
 
 fn jwt_claims(token: &str) -> Value {
@@ -143,8 +55,8 @@ fn jwt_claims(token: &str) -> Value {
 
 #[tokio::test]
 async fn every_operation_round_trips() {
-    let emu = Emu::start().await;
-    let c = emu.client();
+    let emu = TestEmulator::start();
+    let c = client(&emu);
 
     let jane = c
         .create_user("jane@example.com", Some("Jane Doe"))
@@ -179,14 +91,7 @@ async fn every_operation_round_trips() {
     let token = c.user_token(&jane.user_id).await.unwrap();
     let claims = jwt_claims(&token);
     assert_eq!(claims["userId"], json!(jane.user_id));
-    let issued = emu.admin_get("/_emulator/tokens").await;
-    assert!(
-        issued["tokens"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|t| t["token"] == json!(token))
-    );
+    assert!(emu.tokens().iter().any(|t| t.token == token));
 
     let integrations = c.list_integrations(&jane.user_id).await.unwrap();
     assert!(integrations.len() >= 8, "{}", integrations.len());
@@ -194,8 +99,12 @@ async fn every_operation_round_trips() {
     assert!(integrations.iter().all(|i| !i.workflows.is_empty()));
     let first = &integrations[0];
     let wf = &first.workflows[0];
-    emu.install(&jane.user_id, &first.integration_id, Some(&wf.workflow_id))
-        .await;
+    emu.install(
+        Development,
+        &jane.user_id,
+        &first.integration_id,
+        Some(&wf.workflow_id),
+    );
     let got = c
         .get_integration(&first.integration_id, "jane@example.com")
         .await
@@ -220,19 +129,22 @@ async fn every_operation_round_trips() {
 
     c.delete_user("jane@example.com").await.unwrap();
     assert!(c.get_user(&jane.user_id).await.unwrap_err().is_not_found());
-    assert_eq!(emu.users("development").await.len(), 1);
+    assert_eq!(emu.users(Development).len(), 1);
 
     // The headers reached the API: version by header on an unversioned URL.
-    let log = emu.log().await;
-    assert!(log.iter().all(|e| e["environment"] == json!("development")));
-    assert!(log.iter().all(|e| e["api_version"] == json!("2025-09")));
-    assert!(log.iter().all(|e| e["versioned_by"] == json!("header")));
+    let log = emu.requests().log;
+    assert!(
+        log.iter()
+            .all(|e| e.environment.as_deref() == Some("development"))
+    );
+    assert!(log.iter().all(|e| e.api_version == "2025-09"));
+    assert!(log.iter().all(|e| e.versioned_by == "header"));
 }
 
 #[tokio::test]
 async fn awkward_usernames_are_addressable() {
-    let emu = Emu::start().await;
-    let c = emu.client();
+    let emu = TestEmulator::start();
+    let c = client(&emu);
     for name in [
         "a b+c@example.com",
         "slash/in/name",
@@ -249,18 +161,18 @@ async fn awkward_usernames_are_addressable() {
         c.delete_user(name).await.unwrap();
         assert!(c.get_user(name).await.unwrap_err().is_not_found(), "{name}");
     }
-    assert!(emu.users("development").await.is_empty());
+    assert!(emu.users(Development).is_empty());
 }
 
 #[tokio::test]
 async fn path_versioned_base_url_with_trailing_slash() {
-    let emu = Emu::start().await;
-    let mut cfg = emu.config(&emu.dev_key());
+    let emu = TestEmulator::start();
+    let mut cfg = config(&emu, emu.development_key());
     cfg.base_url = url::Url::parse(&format!("{}/2024-03/", emu.url())).unwrap();
     let c = AlloyClient::new(cfg).unwrap();
     let created = c.create_user("pathy", None).await.unwrap();
     assert_eq!(c.list_users().await.unwrap()[0].user_id, created.user_id);
-    let log = emu.log().await;
+    let log = emu.requests().log;
     assert_eq!(
         statuses(&log),
         [
@@ -268,17 +180,17 @@ async fn path_versioned_base_url_with_trailing_slash() {
             ("GET /users".to_owned(), 200)
         ]
     );
-    assert!(log.iter().all(|e| e["versioned_by"] == json!("path")));
+    assert!(log.iter().all(|e| e.versioned_by == "path"));
 }
 
 #[tokio::test]
 async fn error_statuses_map_to_causes_with_the_api_message() {
-    let emu = Emu::start().await;
-    let c = emu.client();
+    let emu = TestEmulator::start();
+    let c = client(&emu);
 
     // 401: unknown key. The key never shows in the error.
     let bad_key = "not-a-real-key-SECRET-123456";
-    let bad = AlloyClient::new(emu.config(bad_key)).unwrap();
+    let bad = AlloyClient::new(config(&emu, bad_key)).unwrap();
     let e = bad.list_users().await.unwrap_err();
     assert!(e.is_unauthorized(), "{e}");
     assert_eq!(e.api_message(), Some("Unauthorized"));
@@ -313,11 +225,11 @@ async fn error_statuses_map_to_causes_with_the_api_message() {
     assert!(e.to_string().starts_with("create user: "), "{e}");
 
     // Other 4xx: an empty username is a 400 with a message, not retried.
-    emu.clear_log().await;
+    emu.clear_requests();
     let e = c.create_user("", None).await.unwrap_err();
     assert!(matches!(e, Error::Api { status: 400, .. }), "{e}");
     assert!(e.api_message().is_some(), "{e}");
-    assert_eq!(emu.log().await.len(), 1, "a 400 is not retried");
+    assert_eq!(emu.requests().log.len(), 1, "a 400 is not retried");
 
     // Unknown integration for a known user.
     let e = c
@@ -327,39 +239,34 @@ async fn error_statuses_map_to_causes_with_the_api_message() {
     assert!(e.is_not_found(), "{e}");
 
     // 429 after the retry budget: RateLimited with the API's message.
-    let mut cfg = emu.config(&emu.dev_key());
+    let mut cfg = config(&emu, emu.development_key());
     cfg.max_retries = 0;
     let impatient = AlloyClient::new(cfg).unwrap();
-    emu.faults(json!({"rate_limit": 1})).await;
+    emu.patch_faults(json!({"rate_limit": 1}));
     impatient.list_users().await.unwrap();
     let e = impatient.list_users().await.unwrap_err();
     assert!(e.is_rate_limited(), "{e}");
     assert_eq!(e.api_message(), Some("Rate limit exceeded"));
 
     // 5xx after the retry budget: Server with status and message.
-    emu.faults(json!({"rate_limit": 0, "error_rate": 1.0}))
-        .await;
-    let mut cfg = emu.config(&emu.dev_key());
+    emu.patch_faults(json!({"rate_limit": 0, "error_rate": 1.0}));
+    let mut cfg = config(&emu, emu.development_key());
     cfg.max_retries = 1;
     let c1 = AlloyClient::new(cfg).unwrap();
-    emu.clear_log().await;
+    emu.clear_requests();
     let e = c1.get_user("dup@example.com").await.unwrap_err();
     assert!(matches!(e, Error::Server { attempts: 2, .. }), "{e}");
     assert!(matches!(e.status(), Some(500 | 503)), "{e}");
     assert!(e.api_message().is_some(), "{e}");
-    assert_eq!(emu.log().await.len(), 2, "one attempt plus one retry");
+    assert_eq!(emu.requests().log.len(), 2, "one attempt plus one retry");
 }
 
 /// Waits until the emulator has answered `status` to some request, then switches faults off.
-async fn heal_after_first(emu: &Emu, statuses: &[u64]) {
+async fn heal_after_first(emu: &TestEmulator, statuses: &[u16]) {
     for _ in 0..2_000 {
-        let log = emu.log().await;
-        if log
-            .iter()
-            .any(|e| statuses.contains(&e["status"].as_u64().unwrap()))
-        {
-            emu.faults(json!({"error_rate": 0.0, "rate_limit": 0}))
-                .await;
+        let log = emu.requests().log;
+        if log.iter().any(|e| statuses.contains(&e.status)) {
+            emu.patch_faults(json!({"error_rate": 0.0, "rate_limit": 0}));
             return;
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
@@ -369,14 +276,14 @@ async fn heal_after_first(emu: &Emu, statuses: &[u64]) {
 
 #[tokio::test]
 async fn server_error_is_retried_then_succeeds() {
-    let emu = Emu::start().await;
-    let c = emu.client();
+    let emu = TestEmulator::start();
+    let c = client(&emu);
     let id = c.create_user("retry-me", None).await.unwrap().user_id;
-    emu.clear_log().await;
-    emu.faults(json!({"error_rate": 1.0})).await;
+    emu.clear_requests();
+    emu.patch_faults(json!({"error_rate": 1.0}));
     let (user, ()) = tokio::join!(c.get_user(&id), heal_after_first(&emu, &[500, 503]));
     assert_eq!(user.unwrap().user_id, id);
-    let seen = statuses(&emu.log().await);
+    let seen = statuses(&emu.requests().log);
     assert!(seen.len() >= 2, "{seen:?}");
     assert!(
         seen[..seen.len() - 1]
@@ -389,9 +296,9 @@ async fn server_error_is_retried_then_succeeds() {
 
 #[tokio::test]
 async fn create_after_server_errors_makes_exactly_one_user() {
-    let emu = Emu::start().await;
-    let c = emu.client();
-    emu.faults(json!({"error_rate": 1.0})).await;
+    let emu = TestEmulator::start();
+    let c = client(&emu);
+    emu.patch_faults(json!({"error_rate": 1.0}));
     let (created, ()) = tokio::join!(
         c.create_user("flaky@example.com", Some("F")),
         heal_after_first(&emu, &[500, 503])
@@ -401,11 +308,11 @@ async fn create_after_server_errors_makes_exactly_one_user() {
         created.adopted.is_none(),
         "the 5xx came before the store, so the re-post created it"
     );
-    let users = emu.users("development").await;
+    let users = emu.users(Development);
     assert_eq!(users.len(), 1);
-    assert_eq!(users[0]["userId"], json!(created.user_id));
+    assert_eq!(users[0].user_id, created.user_id);
     // A 5xx on POST is ambiguous: it was followed by a lookup before posting again.
-    let seen = statuses(&emu.log().await);
+    let seen = statuses(&emu.requests().log);
     let first_lookup = seen.iter().position(|(r, _)| r == "GET /users/{id}");
     assert!(matches!(first_lookup, Some(1)), "{seen:?}");
     assert_eq!(seen.last().unwrap(), &("POST /users".to_owned(), 200));
@@ -413,16 +320,16 @@ async fn create_after_server_errors_makes_exactly_one_user() {
 
 #[tokio::test]
 async fn retry_after_is_honoured() {
-    let emu = Emu::start().await;
-    let c = emu.client();
-    emu.faults(json!({"rate_limit": 1})).await;
+    let emu = TestEmulator::start();
+    let c = client(&emu);
+    emu.patch_faults(json!({"rate_limit": 1}));
     c.list_users().await.unwrap();
     c.list_users().await.unwrap();
-    let log = emu.log().await;
+    let log = emu.requests().log;
     let seen = statuses(&log);
     let limited = seen.iter().position(|(_, s)| *s == 429).expect("a 429");
     assert_eq!(seen.last().unwrap().1, 200, "{seen:?}");
-    let at = |i: usize| log[i]["at_ms"].as_u64().unwrap();
+    let at = |i: usize| log[i].at_ms;
     // The emulator said Retry-After: 1; the next request came at least a second later
     // (one millisecond of slack for the log's rounding).
     let gap = at(limited + 1) - at(limited);
@@ -436,9 +343,9 @@ async fn retry_after_is_honoured() {
 
 #[tokio::test]
 async fn lost_create_response_is_resolved_by_lookup() {
-    let emu = Emu::start().await;
-    let c = emu.client();
-    emu.faults(json!({"lost_response_rate": 1.0})).await;
+    let emu = TestEmulator::start();
+    let c = client(&emu);
+    emu.patch_faults(json!({"lost_response_rate": 1.0}));
     let created = c
         .create_user("lost@example.com", Some("Lost Answer"))
         .await
@@ -447,10 +354,10 @@ async fn lost_create_response_is_resolved_by_lookup() {
     assert_eq!(found.user_id, created.user_id);
     assert_eq!(found.username.as_deref(), Some("lost@example.com"));
     assert_eq!(found.full_name.as_deref(), Some("Lost Answer"));
-    let users = emu.users("development").await;
+    let users = emu.users(Development);
     assert_eq!(users.len(), 1, "{users:?}");
-    assert_eq!(users[0]["userId"], json!(created.user_id));
-    let log = emu.log().await;
+    assert_eq!(users[0].user_id, created.user_id);
+    let log = emu.requests().log;
     assert_eq!(
         statuses(&log)
             .iter()
@@ -459,28 +366,28 @@ async fn lost_create_response_is_resolved_by_lookup() {
         ["POST /users", "GET /users/{id}"],
         "one post, its answer lost, then one lookup"
     );
-    assert_eq!(log[0]["lost"], json!(true));
+    assert!(log[0].lost);
 }
 
 #[tokio::test]
 async fn lost_delete_response_counts_as_deleted() {
-    let emu = Emu::start().await;
-    let c = emu.client();
+    let emu = TestEmulator::start();
+    let c = client(&emu);
     let id = c.create_user("bye", None).await.unwrap().user_id;
-    emu.clear_log().await;
-    emu.faults(json!({"lost_response_rate": 1.0})).await;
+    emu.clear_requests();
+    emu.patch_faults(json!({"lost_response_rate": 1.0}));
     c.delete_user(&id).await.unwrap();
-    assert!(emu.users("development").await.is_empty());
-    let seen = statuses(&emu.log().await);
+    assert!(emu.users(Development).is_empty());
+    let seen = statuses(&emu.requests().log);
     assert_eq!(seen.len(), 2, "{seen:?}");
     assert_eq!(seen[1], ("DELETE /users/{id}".to_owned(), 404));
 }
 
 #[tokio::test]
 async fn development_and_production_keys_are_isolated() {
-    let emu = Emu::start().await;
-    let dev = emu.client();
-    let prod = AlloyClient::new(emu.config(emu.emu.production_key())).unwrap();
+    let emu = TestEmulator::start();
+    let dev = client(&emu);
+    let prod = AlloyClient::new(config(&emu, emu.production_key())).unwrap();
     let d = dev.create_user("same-name", Some("Dev")).await.unwrap();
     assert!(prod.get_user(&d.user_id).await.unwrap_err().is_not_found());
     assert!(prod.get_user("same-name").await.unwrap_err().is_not_found());
@@ -503,27 +410,30 @@ async fn development_and_production_keys_are_isolated() {
             .as_deref(),
         Some("Prod")
     );
-    assert_eq!(emu.users("development").await.len(), 1);
-    assert_eq!(emu.users("production").await.len(), 1);
+    assert_eq!(emu.users(Development).len(), 1);
+    assert_eq!(emu.users(Production).len(), 1);
 }
 
+/// The client talks to the emulator through a relay, so the stop is sent at a known point of
+/// the exchange rather than after a sleep that must outlast it.
 #[tokio::test]
 async fn cancellation_stops_a_slow_request_and_a_retry_wait() {
-    let emu = Emu::start().await;
+    let emu = TestEmulator::start();
+    let relay = emu.relay();
     let stop = CancellationToken::new();
-    let mut cfg = emu.config(&emu.dev_key());
+    let mut cfg = config_at(relay.url(), emu.development_key());
     cfg.stop = stop.clone();
     cfg.request_timeout = Duration::from_secs(120);
     cfg.deadline = Duration::from_secs(600);
     let c = AlloyClient::new(cfg).unwrap();
 
-    // Stuck in a slow request.
-    emu.faults(json!({"latency_ms": 60_000})).await;
-    let stopper = stop.clone();
-    let (result, ()) = tokio::join!(c.list_users(), async move {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        stopper.cancel();
+    // Stuck in a slow request: the request has reached the API, its answer is held back.
+    relay.hold("GET");
+    let (result, ()) = tokio::join!(c.list_users(), async {
+        relay.received("GET", 1).await;
+        stop.cancel();
     });
+    relay.release();
     let e = result.unwrap_err();
     assert!(e.is_cancelled(), "{e}");
     assert!(
@@ -533,30 +443,37 @@ async fn cancellation_stops_a_slow_request_and_a_retry_wait() {
     // Once stopped, every operation refuses at once.
     assert!(c.create_user("x", None).await.unwrap_err().is_cancelled());
 
-    // Waiting between retries is cancellable too.
+    // Waiting between retries is cancellable too. The stop comes once the answer to the first
+    // POST has reached the client: a 429 (this second's allowance went to an earlier request),
+    // whose Retry-After makes the client wait a second before its next attempt. Every request
+    // the limiter lets through meets the error rate, so no user is made either way.
     let stop = CancellationToken::new();
-    let mut cfg = emu.config(&emu.dev_key());
+    let mut cfg = config_at(relay.url(), emu.development_key());
     cfg.stop = stop.clone();
     cfg.max_retries = 1_000;
     let c = AlloyClient::new(cfg).unwrap();
-    emu.faults(json!({"latency_ms": 0, "error_rate": 1.0}))
-        .await;
+    emu.patch_faults(json!({"rate_limit": 1, "error_rate": 1.0}));
+    let mut cfg = config(&emu, emu.development_key());
+    cfg.max_retries = 0;
+    let spent = AlloyClient::new(cfg).unwrap().list_users().await;
+    assert!(matches!(spent, Err(Error::Server { .. })), "{spent:?}");
     let (result, ()) = tokio::join!(c.create_user("y", None), async {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        relay.answered("POST", 1).await;
         stop.cancel();
     });
     assert!(result.unwrap_err().is_cancelled());
-    assert!(emu.users("development").await.is_empty());
+    assert!(emu.users(Development).is_empty());
+    assert_eq!(emu.count("POST /users"), 1, "no attempt after the stop");
 }
 
 #[tokio::test]
 async fn deadline_bounds_an_operation() {
-    let emu = Emu::start().await;
-    let mut cfg = emu.config(&emu.dev_key());
+    let emu = TestEmulator::start();
+    let mut cfg = config(&emu, emu.development_key());
     cfg.deadline = Duration::from_millis(1_500);
     cfg.max_retries = 1_000;
     let c = AlloyClient::new(cfg).unwrap();
-    emu.faults(json!({"error_rate": 1.0})).await;
+    emu.patch_faults(json!({"error_rate": 1.0}));
     let e = c.list_users().await.unwrap_err();
     // Either the deadline cut a wait short, or the client saw that the next wait would end
     // past the deadline and reported the last server error instead of sleeping for nothing.
@@ -570,9 +487,9 @@ async fn deadline_bounds_an_operation() {
 #[tokio::test]
 async fn tls_failure_is_not_retried() {
     // https to a plain-HTTP server: the handshake fails, and retrying cannot help.
-    let emu = Emu::start().await;
-    let mut cfg = emu.config(&emu.dev_key());
-    cfg.base_url = url::Url::parse(&format!("https://{}", emu.emu.addr())).unwrap();
+    let emu = TestEmulator::start();
+    let mut cfg = config(&emu, emu.development_key());
+    cfg.base_url = url::Url::parse(&format!("https://{}", emu.addr())).unwrap();
     let c = AlloyClient::new(cfg).unwrap();
     match c.list_users().await.unwrap_err() {
         Error::Transport { attempts, .. } => assert_eq!(attempts, 1),
@@ -587,9 +504,9 @@ async fn adaptive_throttle_keeps_ten_callers_under_the_rate_limit() {
     const LIMIT: u64 = 20;
     const CALLERS: usize = 10;
     const PER_CALLER: usize = 20;
-    let emu = Emu::start().await;
-    let c = emu.client();
-    emu.faults(json!({"rate_limit": LIMIT})).await;
+    let emu = TestEmulator::start();
+    let c = client(&emu);
+    emu.patch_faults(json!({"rate_limit": LIMIT}));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for caller in 0..CALLERS {
@@ -607,23 +524,23 @@ async fn adaptive_throttle_keeps_ten_callers_under_the_rate_limit() {
     }
     let took = started.elapsed();
     assert_eq!(
-        emu.users("development").await.len(),
+        emu.users(Development).len(),
         CALLERS * PER_CALLER,
         "every create made exactly one user"
     );
 
-    let log = emu.log().await;
+    let log = emu.requests().log;
     let limited: Vec<u64> = log
         .iter()
-        .filter(|e| e["status"] == json!(429))
-        .map(|e| e["at_ms"].as_u64().unwrap())
+        .filter(|e| e.status == 429)
+        .map(|e| e.at_ms)
         .collect();
     let first_429 = limited.first().copied().unwrap_or(0);
     let later_429 = limited.iter().filter(|&&t| t > first_429 + 1_000).count();
     // Requests per sliding one-second window, from the second after the first 429 on.
     let times: Vec<u64> = log
         .iter()
-        .map(|e| e["at_ms"].as_u64().unwrap())
+        .map(|e| e.at_ms)
         .filter(|&t| t > first_429 + 1_000)
         .collect();
     let mut busiest = 0;
@@ -695,8 +612,8 @@ fn client_logs() -> &'static Captured {
 #[tokio::test]
 async fn debug_logs_name_routes_but_never_secrets() {
     let logs = client_logs();
-    let emu = Emu::start().await;
-    let c = emu.client();
+    let emu = TestEmulator::start();
+    let c = client(&emu);
     let u = c.create_user("logged@example.com", None).await.unwrap();
     let token = c.user_token("logged@example.com").await.unwrap();
     let _ = c.get_user("nobody").await;
@@ -714,7 +631,10 @@ async fn debug_logs_name_routes_but_never_secrets() {
         "{text}"
     );
     assert!(!text.contains(&token), "the token was logged");
-    assert!(!text.contains(&emu.dev_key()), "the API key was logged");
+    assert!(
+        !text.contains(emu.development_key()),
+        "the API key was logged"
+    );
     assert!(
         !text.contains("logged@example.com"),
         "ids stay out of routes"

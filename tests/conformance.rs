@@ -7,7 +7,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{DEV_KEY, Emulator, PROD_KEY};
+use common::{Admin, DEV_KEY, Development, Emulator, PROD_KEY, Production, User};
 use serde_json::json;
 use xtask::account::Account;
 use xtask::conformance::{self, Setup, Verdict};
@@ -114,15 +114,15 @@ fn the_probe_agrees_with_the_emulator_on_every_line_and_cleans_up() {
     assert_eq!(installs(&emu), before, "{table}");
     assert!(report.cleanup_error.is_none());
     assert_eq!(
-        emu.users("development"),
-        vec![(
-            other,
-            "someone@example.com".into(),
-            Some("Not a test user".into())
-        )],
+        emu.users(Development),
+        vec![User {
+            user_id: other,
+            username: "someone@example.com".into(),
+            full_name: Some("Not a test user".into())
+        }],
         "the probe deleted its users and only them"
     );
-    assert!(emu.users("production").is_empty());
+    assert!(emu.users(Production).is_empty());
     // Every API call was an API call: the log holds the probe's requests and nothing else.
     assert_eq!(emu.total_requests(), u64::from(report.requests));
     assert_eq!(emu.count("PUT /workflows/activate"), 2 + 3 + 1);
@@ -177,14 +177,10 @@ fn without_setup_the_install_rows_say_how_to_set_one_up_and_touch_no_tenant() {
 fn a_disagreement_fails_the_probe_and_still_leaves_nothing_behind() {
     // Creates answer without `userId`: the probe cannot know the id, so the cleanup must find
     // the user by its prefix.
-    let emu = Emulator::start_with(&[
-        "--bad-answer-rate",
-        "1",
-        "--bad-answer",
-        "missing_field",
-        "--routes",
-        "POST /users",
-    ]);
+    let emu = Emulator::with(
+        json!({"bad_answer_rate": 1.0, "bad_answer": "missing_field", "routes": ["POST /users"]}),
+        None,
+    );
     let report = runtime()
         .block_on(conformance::probe(
             &account(&emu, false),
@@ -203,7 +199,7 @@ fn a_disagreement_fails_the_probe_and_still_leaves_nothing_behind() {
         report.cleaned, 1,
         "the user created without a known id was swept"
     );
-    assert!(emu.users("development").is_empty());
+    assert!(emu.users(Development).is_empty());
 }
 
 #[test]
@@ -228,11 +224,7 @@ fn the_sweeper_lists_then_deletes_only_prefixed_users() {
     let names: Vec<&str> = dry.matched.iter().map(|(_, n)| n.as_str()).collect();
     assert_eq!(names, ["tfacc-aaaa-1", "tfacc-aaaa-2"]);
     assert_eq!(dry.deleted, 0);
-    assert_eq!(
-        emu.users("development").len(),
-        5,
-        "a dry run deletes nothing"
-    );
+    assert_eq!(emu.users(Development).len(), 5, "a dry run deletes nothing");
 
     let mut out = Vec::new();
     let ok = sweep::sweep_command(Ok(acc.clone()), "tfacc-", true, &mut out).expect("sweep");
@@ -243,11 +235,15 @@ fn the_sweeper_lists_then_deletes_only_prefixed_users() {
         "{text}"
     );
     assert!(text.contains("deleted 3 of 3"), "{text}");
-    let mut left: Vec<String> = emu.users("development").into_iter().map(|u| u.1).collect();
+    let mut left: Vec<String> = emu
+        .users(Development)
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
     left.sort();
     assert_eq!(left, ["jane@example.com", "xtfacc-aaaa"]);
     assert_eq!(
-        emu.users("production").len(),
+        emu.users(Production).len(),
         1,
         "the other environment is untouched"
     );
@@ -356,7 +352,7 @@ fn the_tap_forwards_the_api_and_refuses_admin_calls() {
     assert_eq!(counts.forwarded.load(Ordering::SeqCst), 1);
     assert_eq!(counts.admin_refused.load(Ordering::SeqCst), 3);
     assert_eq!(
-        emu.users("development").len(),
+        emu.users(Development).len(),
         1,
         "the reset never reached the emulator"
     );

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
 
-use common::{DEV_KEY, Emulator, Workspace, audit};
+use common::{Admin, DEV_KEY, Development, Emulator, Workspace, audit};
 use serde_json::{Value as Json, json};
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -52,25 +52,17 @@ fn existing_users(emu: &Emulator, prefix: &str, n: usize) {
 
 /// (writes, total) from the request log.
 fn calls(emu: &Emulator) -> (u64, u64) {
-    let v = emu.admin_get("requests?tail=0");
-    let writes = v["by_route"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter(|(k, _)| !k.starts_with("GET "))
-                .map(|(_, n)| n.as_u64().unwrap_or(0))
-                .sum()
-        })
-        .unwrap_or(0);
-    (writes, v["total"].as_u64().unwrap_or(0))
+    let r = emu.request_counts();
+    (r.writes().iter().map(|(_, n)| n).sum(), r.total)
 }
 
 /// The (id, username, full name) of the emulator's users whose username starts with `prefix`.
 fn api_users(emu: &Emulator, prefix: &str) -> Vec<(String, String, Option<String>)> {
     let mut v: Vec<_> = emu
-        .users("development")
+        .users(Development)
         .into_iter()
-        .filter(|u| u.1.starts_with(prefix))
+        .filter(|u| u.username.starts_with(prefix))
+        .map(|u| (u.user_id, u.username, u.full_name))
         .collect();
     v.sort();
     v
@@ -160,11 +152,9 @@ fn a_failing_list_imports_nothing() {
         "provider \"alloy\" {\n  max_retries = 1\n}",
     );
     ws.write("main.tf", &hcl);
-    emu.set_faults(json!({"error_rate": 1.0, "routes": ["GET /users"]}));
+    emu.patch_faults(json!({"error_rate": 1.0, "routes": ["GET /users"]}));
     emu.clear_requests();
-    let r = ws
-        .tf(&["apply", "-auto-approve", "-input=false"])
-        .expect_fail("apply while the list fails");
+    let r = ws.apply_fails("apply while the list fails");
     let out = r.flat();
     assert!(out.contains("Cannot list Alloy users"), "{out}");
     assert!(
@@ -173,7 +163,7 @@ fn a_failing_list_imports_nothing() {
     );
     assert_eq!(calls(&emu).0, 0, "no write");
     assert!(state_users(&ws).is_empty(), "nothing half-imported");
-    emu.set_faults(json!({"error_rate": 0.0, "routes": []}));
+    emu.patch_faults(json!({"error_rate": 0.0, "routes": []}));
     let r = ws.apply();
     assert!(r.stdout.contains("30 imported, 0 added"), "{}", r.stdout);
     assert_eq!(audit(&emu, &ws), 30);
@@ -205,15 +195,7 @@ fn the_users_of_one_workflow_are_adopted_by_one_apply() {
         .expect("a catalogue integration with a workflow");
     let members: Vec<_> = users.iter().step_by(2).cloned().collect();
     for (id, _, _) in &members {
-        let r = http()
-            .post(format!("{}/_emulator/installs", emu.url))
-            .json(&json!({
-                "environment": "development", "userId": id,
-                "integrationId": integration, "workflowId": workflow
-            }))
-            .send()
-            .expect("install");
-        assert!(r.status().is_success(), "install: {}", r.status());
+        emu.install(Development, id, &integration, Some(&workflow));
     }
     let ws = Workspace::new(&emu);
     let hcl = example().replace(
@@ -241,16 +223,8 @@ fn the_users_of_one_workflow_are_adopted_by_one_apply() {
 
 /// Every request the log holds that is not a read.
 fn writes_by_route(emu: &Emulator) -> Vec<String> {
-    let v = emu.admin_get("requests?tail=0");
-    v["by_route"]
-        .as_object()
-        .map(|m| {
-            m.keys()
-                .filter(|k| !k.starts_with("GET "))
-                .cloned()
-                .collect()
-        })
-        .unwrap_or_default()
+    let writes = emu.request_counts().writes();
+    writes.into_iter().map(|(route, _)| route).collect()
 }
 
 /// The example's guards, issue 22: with 300 users adopted, a `username_regex` that matches

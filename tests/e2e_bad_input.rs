@@ -11,7 +11,9 @@ mod common;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use common::{DEV_KEY, Emulator, Run, Workspace, audit, audit_users, state_users};
+use common::{
+    Admin, DEV_KEY, Emulator, EmulatorProcess, Run, Workspace, audit, audit_users, state_users,
+};
 use serde_json::{Value as Json, json};
 
 /// An error diagnostic from terraform's `-json` output.
@@ -238,7 +240,7 @@ fn bad_usernames_and_unknown_imports() {
 #[test]
 fn unexpected_api_answers_are_diagnostics_naming_the_operation() {
     // The flags and the admin API speak the same knobs.
-    let emu = Emulator::start_with(&[
+    let emu = EmulatorProcess::start_with(&[
         "--bad-answer-rate",
         "0.25",
         "--bad-answer",
@@ -251,7 +253,7 @@ fn unexpected_api_answers_are_diagnostics_naming_the_operation() {
     assert_eq!(f["bad_answer"], "missing_field");
     assert_eq!(f["routes"], json!(["POST /users", "GET /users/{id}"]));
     for kind in ["html", "html_502", "truncated", "missing_field", "empty"] {
-        emu.set_faults(json!({"bad_answer_rate": 0.0, "routes": []}));
+        emu.patch_faults(json!({"bad_answer_rate": 0.0, "routes": []}));
         let ws = Workspace::new(&emu);
         // One retry: a 502 page is retried once, then reported.
         let provider = "provider \"alloy\" {\n  max_retries = 1\n}\n";
@@ -261,9 +263,11 @@ fn unexpected_api_answers_are_diagnostics_naming_the_operation() {
             )
         };
         let spoil = |route: &str| {
-            emu.set_faults(json!({"bad_answer_rate": 1.0, "bad_answer": kind, "routes": [route]}));
+            emu.patch_faults(
+                json!({"bad_answer_rate": 1.0, "bad_answer": kind, "routes": [route]}),
+            );
         };
-        let calm = || emu.set_faults(json!({"bad_answer_rate": 0.0, "routes": []}));
+        let calm = || emu.patch_faults(json!({"bad_answer_rate": 0.0, "routes": []}));
 
         // Create: the answer to POST is unreadable, so the user is found by its username.
         spoil("POST /users");

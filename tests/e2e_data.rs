@@ -1,5 +1,5 @@
 //! The data sources other than the token (`e2e_tokens.rs`), driven by the real `terraform` CLI
-//! against the emulator as a process on loopback.
+//! against the emulator on loopback.
 //!
 //! API traffic is checked with the emulator's request counters, so "no API call" is observed,
 //! not assumed; tokens the emulator issued are searched for in what Terraform printed.
@@ -9,26 +9,12 @@ mod common;
 use std::path::Path;
 
 use alloy_emulator::catalogue::{catalogue, icon_url};
-use common::tokens::{assert_no_token, issued};
-use common::{DEV_KEY, Emulator, Workspace};
+use common::leaks::{self, Artefacts};
+use common::{Admin, DEV_KEY, Development, Emulator, Workspace};
 use serde_json::{Value as Json, json};
 
 // ------------------------------------------------------------------------------------------
 // helpers
-
-fn install(emu: &Emulator, user_id: &str, integration: &str, workflow: Option<&str>) {
-    let mut body =
-        json!({"environment": "development", "userId": user_id, "integrationId": integration});
-    if let Some(w) = workflow {
-        body["workflowId"] = w.into();
-    }
-    let r = reqwest::blocking::Client::new()
-        .post(format!("{}/_emulator/installs", emu.url))
-        .json(&body)
-        .send()
-        .expect("POST installs");
-    assert!(r.status().is_success(), "install: {}", r.status());
-}
 
 fn data_value(ws: &Workspace, address: &str) -> Json {
     ws.resource(address)
@@ -72,8 +58,13 @@ fn integrations_are_sorted_filtered_and_complete() {
     let user_id = emu.create_user(DEV_KEY, "integrations@example.com", None);
     let shopify = &catalogue()[index_of("Shopify")];
     let slack = &catalogue()[index_of("Slack")];
-    install(&emu, &user_id, shopify.id, Some(shopify.workflows[1].id));
-    install(&emu, &user_id, slack.id, None);
+    emu.install(
+        Development,
+        &user_id,
+        shopify.id,
+        Some(shopify.workflows[1].id),
+    );
+    emu.install(Development, &user_id, slack.id, None);
     emu.clear_requests();
 
     let ws = Workspace::new(&emu);
@@ -265,10 +256,10 @@ fn missing_users_are_errors_naming_what_was_looked_up() {
         }
     }
     assert!(
-        issued(&emu).is_empty(),
+        emu.tokens().is_empty(),
         "no token for a user that does not exist"
     );
-    assert!(emu.users("development").iter().any(|u| u.0 == known));
+    assert!(emu.users(Development).iter().any(|u| u.user_id == known));
 }
 
 // ------------------------------------------------------------------------------------------
@@ -422,7 +413,7 @@ ephemeral "alloy_user_token" "u" {
         id.as_str()
     );
     assert_eq!(
-        issued(&emu).len(),
+        emu.tokens().len(),
         2,
         "apply read the token and opened the ephemeral one"
     );
@@ -525,11 +516,11 @@ fn examples_apply_against_the_emulator() {
         emulators.push(emu);
     }
     let jane = &emulators[0]
-        .users("development")
+        .users(Development)
         .into_iter()
-        .find(|u| u.1 == "jane@example.com")
+        .find(|u| u.username == "jane@example.com")
         .expect("the example created Jane")
-        .0;
+        .user_id;
     assert_eq!(outputs[0].1["jane_user_id"]["value"], jane.as_str());
     assert_eq!(
         outputs[2].1["installed_integrations"]["value"],
@@ -548,22 +539,22 @@ fn examples_apply_against_the_emulator() {
     // The ephemeral example opened a token for Ada and handed it over without printing it.
     let emu = &emulators[4];
     let ada = emu
-        .users("development")
+        .users(Development)
         .into_iter()
-        .find(|u| u.1 == "ada@example.com")
+        .find(|u| u.username == "ada@example.com")
         .expect("the example created Ada")
-        .0;
-    assert!(issued(emu).iter().any(|t| t.user_id == ada));
+        .user_id;
+    assert!(emu.tokens().iter().any(|t| t.user_id == ada));
     let run = &outputs[4].2;
     assert!(run.stdout.contains("output suppressed"), "{}", run.stdout);
     // No token any example obtained is printed by any of them.
     let mut tokens = Vec::new();
     for emu in &emulators {
-        tokens.extend(issued(emu));
+        tokens.extend(emu.tokens());
     }
     assert!(tokens.len() >= 2, "both token examples issued one");
-    let all: String = outputs.iter().map(|o| o.2.all()).collect();
-    assert_no_token(all.as_bytes(), &tokens, "terraform's output");
+    Artefacts::printed("terraform's output", outputs.iter().map(|o| &o.2))
+        .assert_free_of(&leaks::issued(&tokens));
 }
 
 // ------------------------------------------------------------------------------------------
@@ -574,7 +565,7 @@ fn examples_apply_against_the_emulator() {
 fn api_failures_say_what_failed() {
     let emu = Emulator::start();
     emu.create_user(DEV_KEY, "failing@example.com", None);
-    emu.set_faults(json!({"error_rate": 1.0}));
+    emu.patch_faults(json!({"error_rate": 1.0}));
     let cases: [(&str, &str); 4] = [
         (
             "data \"alloy_user\" \"x\" {\n  username = \"failing@example.com\"\n}",
@@ -602,5 +593,5 @@ fn api_failures_say_what_failed() {
         assert!(out.contains(summary), "expected {summary:?} in:\n{out}");
         assert!(out.contains("server error (HTTP 5"), "{out}");
     }
-    assert!(issued(&emu).is_empty());
+    assert!(emu.tokens().is_empty());
 }

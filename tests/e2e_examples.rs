@@ -5,7 +5,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Emulator, SOURCE, Workspace};
+use common::{Admin, Development, Emulator, SOURCE, Workspace};
 
 fn example_dirs(root: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(root) else {
@@ -80,7 +80,7 @@ fn every_data_source_and_ephemeral_example_applies_on_an_empty_environment() {
         ws.tf(&["destroy", "-auto-approve", "-input=false"])
             .expect_ok(&format!("terraform destroy of {}", dir.display()));
         assert!(
-            emu.users("development").is_empty(),
+            emu.users(Development).is_empty(),
             "{}: destroy leaves nothing behind",
             dir.display()
         );
@@ -94,7 +94,7 @@ fn the_user_example_applies_and_its_import_commands_work() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/resources/alloy_user");
     load(&ws, &dir);
     ws.apply();
-    assert_eq!(emu.users("development").len(), 3);
+    assert_eq!(emu.users(Development).len(), 3);
     let id = ws.resource("alloy_user.acme")["id"]
         .as_str()
         .expect("id")
@@ -130,7 +130,6 @@ fn the_user_example_applies_and_its_import_commands_work() {
         assert_eq!(ws.resource("alloy_user.acme")["id"], id.as_str(), "{line}");
         assert!(ws.plan_is_empty(), "plan after `{line}`");
     }
-    ws.tf(&["destroy", "-auto-approve", "-input=false"])
-        .expect_ok("destroy");
-    assert!(emu.users("development").is_empty());
+    ws.destroy();
+    assert!(emu.users(Development).is_empty());
 }

@@ -10,7 +10,7 @@ mod common;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use common::{PROD_KEY, Run, Workspace, free_port};
+use common::{Admin, Development, PROD_KEY, Production, Run, Workspace, free_port};
 
 /// The scenarios share two cores and hundreds of users each: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -38,14 +38,14 @@ fn applied(n: usize, protected: bool) -> (common::Emulator, Workspace) {
     let ws = Workspace::new(&emu);
     ws.write_main(&users_hcl(n, protected));
     ws.apply();
-    assert_eq!(emu.users("development").len(), n);
+    assert_eq!(emu.users(Development).len(), n);
     (emu, ws)
 }
 
 /// Deletes every development user outside Terraform, as a real mass deletion would.
 fn delete_everyone(emu: &common::Emulator) {
-    for (id, _, _) in emu.users("development") {
-        emu.delete_out_of_band("development", &id);
+    for u in emu.users(Development) {
+        emu.delete_out_of_band(Development, &u.user_id);
     }
 }
 
@@ -122,7 +122,7 @@ fn the_other_environments_key_fails_the_plan_once_and_keeps_every_user() {
     let r = ws.tf(&["apply", "-auto-approve", "-input=false"]);
     assert_eq!(r.status.code(), Some(1), "{}", r.all());
     assert!(
-        emu.users("production").is_empty(),
+        emu.users(Production).is_empty(),
         "no user made in the other environment"
     );
     assert_eq!(state_count(&ws), n);
@@ -168,9 +168,9 @@ fn three_users_deleted_among_many_stay_drift() {
     let _one = serial();
     let n = users();
     let (emu, ws) = applied(n, false);
-    let ids = emu.users("development");
-    for (id, _, _) in &ids[40..43] {
-        emu.delete_out_of_band("development", id);
+    let ids = emu.users(Development);
+    for u in &ids[40..43] {
+        emu.delete_out_of_band(Development, &u.user_id);
     }
     let (r, _) = plan(&ws);
     let out = r.all();
@@ -190,8 +190,8 @@ fn three_users_deleted_among_many_stay_drift() {
 fn a_protected_user_that_is_missing_is_an_error_not_a_removal() {
     let _one = serial();
     let (emu, ws) = applied(5, true);
-    let (id, _, _) = emu.users("development").remove(2);
-    emu.delete_out_of_band("development", &id);
+    let id = emu.users(Development).remove(2).user_id;
+    emu.delete_out_of_band(Development, &id);
     let (r, _) = plan(&ws);
     let out = r.all();
     assert_eq!(r.status.code(), Some(1), "{out}");

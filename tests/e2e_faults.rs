@@ -1,6 +1,6 @@
-//! Fault scenarios end to end: the real `terraform`, the provider binary and the emulator as a
-//! process on loopback, with the emulator's fault knobs standing in for a misbehaving API, a
-//! dead one, a crash, and a user pressing Ctrl-C.
+//! Fault scenarios end to end: the real `terraform`, the provider binary and the emulator on
+//! loopback (a process of its own where it must crash), with the emulator's fault knobs standing
+//! in for a misbehaving API, a dead one, a crash, and a user pressing Ctrl-C.
 //!
 //! Every scenario ends with the same audit: the emulator's users are exactly the users in state
 //! (no duplicate, no orphan, none missing) and a following plan is empty. Each prints one line
@@ -14,8 +14,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::{
-    Emulator, Run, Traffic, Workspace, audit, audit_users, figures, free_port, state_users,
-    wait_until,
+    Admin, Development, Emulator, EmulatorProcess, Run, Traffic, Workspace, audit, audit_users,
+    figures, free_port, state_users, wait_until,
 };
 use serde_json::json;
 
@@ -56,7 +56,7 @@ fn assert_no_internal_error(run: &Run) {
 fn server_errors_on_30_percent_of_requests() {
     let _one = serial();
     let n = 200;
-    let emu = Emulator::start_with(&["--error-rate", "0.3", "--seed", "7"]);
+    let emu = Emulator::with(json!({"error_rate": 0.3}), Some(7));
     let ws = Workspace::new(&emu);
     ws.write_main(&users_hcl("", n));
     let t = Instant::now();
@@ -65,7 +65,7 @@ fn server_errors_on_30_percent_of_requests() {
     assert_no_internal_error(&run);
     let traffic = Traffic::of(&emu);
     assert!(traffic.retryable > 0, "the faults were not in force");
-    emu.set_faults(json!({"error_rate": 0.0}));
+    emu.patch_faults(json!({"error_rate": 0.0}));
     assert_eq!(audit(&emu, &ws), n);
     figures("server_errors_30pct", n, traffic, wall);
 }
@@ -75,7 +75,7 @@ fn rate_limited_api_is_paced_not_hammered() {
     let _one = serial();
     let n = 150;
     let limit = 20;
-    let emu = Emulator::start_with(&["--rate-limit", &limit.to_string()]);
+    let emu = Emulator::with(json!({"rate_limit": limit}), None);
     let ws = Workspace::new(&emu);
     ws.write_main(&users_hcl("", n));
     let t = Instant::now();
@@ -86,18 +86,17 @@ fn rate_limited_api_is_paced_not_hammered() {
 
     // From the request log: once the client has seen the limit (one second after the first
     // 429), it paces itself, so 429s become rare rather than one per burst.
-    let log = emu.requests()["log"].as_array().expect("log").clone();
-    let at = |e: &serde_json::Value| e["at_ms"].as_u64().unwrap_or(0);
+    let log = emu.requests().log;
     let first_429 = log
         .iter()
-        .find(|e| e["status"] == 429)
-        .map(at)
+        .find(|e| e.status == 429)
+        .map(|e| e.at_ms)
         .expect("the limit was hit at least once");
-    let later: Vec<_> = log.iter().filter(|e| at(e) > first_429 + 1_000).collect();
-    let later_429 = later.iter().filter(|e| e["status"] == 429).count();
+    let later: Vec<_> = log.iter().filter(|e| e.at_ms > first_429 + 1_000).collect();
+    let later_429 = later.iter().filter(|e| e.status == 429).count();
     let span_s = later
         .last()
-        .map_or(0.0, |e| (at(e) - first_429 - 1_000) as f64 / 1000.0);
+        .map_or(0.0, |e| (e.at_ms - first_429 - 1_000) as f64 / 1000.0);
     let share = later_429 as f64 / later.len().max(1) as f64;
     println!(
         "DETAIL rate_limit_{limit}rps: after the first second following the first 429: {} requests, {later_429} answered 429 ({:.1} %), {:.1} requests/s",
@@ -114,7 +113,7 @@ fn rate_limited_api_is_paced_not_hammered() {
         "429s stay frequent after adaptation: {later_429} of {}",
         later.len()
     );
-    emu.set_faults(json!({"rate_limit": 0}));
+    emu.patch_faults(json!({"rate_limit": 0}));
     assert_eq!(audit(&emu, &ws), n);
     figures(&format!("rate_limit_{limit}rps"), n, traffic, wall);
 }
@@ -123,7 +122,7 @@ fn rate_limited_api_is_paced_not_hammered() {
 fn lost_responses_on_10_percent_of_writes_make_no_duplicates() {
     let _one = serial();
     let n = 150;
-    let emu = Emulator::start_with(&["--lost-response-rate", "0.1", "--seed", "11"]);
+    let emu = Emulator::with(json!({"lost_response_rate": 0.1}), Some(11));
     let ws = Workspace::new(&emu);
     ws.write_main(&users_hcl("", n));
     let t = Instant::now();
@@ -137,7 +136,7 @@ fn lost_responses_on_10_percent_of_writes_make_no_duplicates() {
         n as u64,
         "a create whose answer was lost is resolved by lookup, never posted again"
     );
-    emu.set_faults(json!({"lost_response_rate": 0.0}));
+    emu.patch_faults(json!({"lost_response_rate": 0.0}));
     assert_eq!(audit(&emu, &ws), n);
     figures("lost_responses_10pct", n, traffic, wall);
 }
@@ -148,7 +147,7 @@ fn latency_spikes_beyond_the_request_timeout_are_retried() {
     let n = 30;
     // About half the requests take longer than the 1 s timeout; a generous retry budget keeps
     // an operation from losing every draw.
-    let emu = Emulator::start_with(&["--latency-ms", "600", "--jitter-ms", "800", "--seed", "3"]);
+    let emu = Emulator::with(json!({"latency_ms": 600, "jitter_ms": 800}), Some(3));
     let ws = Workspace::new(&emu);
     ws.write_main(&users_hcl(
         "  request_timeout = 1\n  max_retries     = 20\n",
@@ -166,7 +165,7 @@ fn latency_spikes_beyond_the_request_timeout_are_retried() {
         traffic.api_calls > n as u64,
         "no timeout happened: {traffic:?}"
     );
-    emu.set_faults(json!({"latency_ms": 0, "jitter_ms": 0}));
+    emu.patch_faults(json!({"latency_ms": 0, "jitter_ms": 0}));
     assert_eq!(audit(&emu, &ws), n);
     figures("latency_beyond_timeout", n, traffic, wall);
 }
@@ -209,14 +208,10 @@ fn ctrl_c_midway_leaves_no_orphan_and_the_next_apply_converges() {
     let n = 150;
     // Lost answers too, so that some creates are between their committed POST and the lookup
     // that finds the user when the stop arrives: the case where abandoning work orphans users.
-    let emu = Emulator::start_with(&[
-        "--latency-ms",
-        "150",
-        "--lost-response-rate",
-        "0.3",
-        "--seed",
-        "5",
-    ]);
+    let emu = Emulator::with(
+        json!({"latency_ms": 150, "lost_response_rate": 0.3}),
+        Some(5),
+    );
     let mut ws = Workspace::new(&emu);
     // To see StopProvider arrive in the provider's own log.
     ws.set_env("TF_LOG_PROVIDER", "info");
@@ -224,7 +219,7 @@ fn ctrl_c_midway_leaves_no_orphan_and_the_next_apply_converges() {
     let running = ws.spawn(&["apply", "-auto-approve", "-input=false"]);
     // Midway: once creates are flowing (a fixed sleep would race Terraform's start-up).
     wait_until("the first users", Duration::from_secs(120), || {
-        emu.users("development").len() >= 30
+        emu.users(Development).len() >= 30
     });
     let signalled_after = running.started.elapsed();
     running.signal_group(libc::SIGINT);
@@ -254,7 +249,7 @@ fn ctrl_c_midway_leaves_no_orphan_and_the_next_apply_converges() {
         stop_wall.as_secs_f64()
     );
 
-    emu.set_faults(json!({"latency_ms": 0, "lost_response_rate": 0.0}));
+    emu.patch_faults(json!({"latency_ms": 0, "lost_response_rate": 0.0}));
     let t = Instant::now();
     apply_ok(&ws, "apply after the interrupt");
     let wall = t.elapsed();
@@ -270,18 +265,18 @@ fn emulator_restarted_mid_apply_then_the_next_apply_converges() {
     let dir = tempfile::tempdir().expect("tempdir");
     let state = dir.path().join("emulator-state.json");
     let state_arg = state.display().to_string();
-    let emu = Emulator::start_on(port, &["--state", &state_arg, "--latency-ms", "50"]);
+    let emu = EmulatorProcess::start_on(port, &["--state", &state_arg, "--latency-ms", "50"]);
     let ws = Workspace::new(&emu);
     ws.write_main(&users_hcl("", n));
     let t = Instant::now();
     let running = ws.spawn(&["apply", "-auto-approve", "-input=false"]);
     wait_until("the first users", Duration::from_secs(120), || {
-        emu.users("development").len() >= 20
+        emu.users(Development).len() >= 20
     });
     let before = Traffic::of(&emu);
     emu.kill(); // a crash: in-flight requests get no answer
     std::thread::sleep(Duration::from_millis(300));
-    let emu = Emulator::start_on(port, &["--state", &state_arg]);
+    let emu = EmulatorProcess::start_on(port, &["--state", &state_arg]);
     let first = running.wait(KILL_AFTER);
     assert_no_internal_error(&first);
     let mid = Traffic::of(&emu);

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::{Emulator, Workspace, terraform_bin};
+use common::{Admin, Development, Emulator, Workspace, terraform_bin};
 use xtask::{install, portable};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -212,18 +212,17 @@ fn install_the_released_binary_into_a_mirror_then_init_offline_apply_and_destroy
     );
 
     ws.apply();
-    let users = emu.users("development");
+    let users = emu.users(Development);
     assert_eq!(users.len(), 1);
-    assert_eq!(users[0].1, "acme@customers.example.com");
+    assert_eq!(users[0].username, "acme@customers.example.com");
     assert_eq!(
         state_providers(&ws),
         vec![address()],
         "state records the real address, so it never needs replace-provider"
     );
     assert!(ws.plan_is_empty());
-    ws.tf(&["destroy", "-auto-approve", "-input=false"])
-        .expect_ok("destroy");
-    assert!(emu.users("development").is_empty());
+    ws.destroy();
+    assert!(emu.users(Development).is_empty());
 
     // A second init with the lock file in place reuses the locked hash.
     ws.tf(&["init", "-input=false"])
@@ -337,13 +336,12 @@ fn the_release_zip_installs_from_a_packed_mirror_and_manages_a_user() {
 
     // The released binary serves: apply a user against the emulator, then destroy it.
     ws.apply();
-    let users = emu.users("development");
+    let users = emu.users(Development);
     assert_eq!(users.len(), 1);
-    assert_eq!(users[0].1, "acme@customers.example.com");
+    assert_eq!(users[0].username, "acme@customers.example.com");
     assert!(ws.plan_is_empty());
-    ws.tf(&["destroy", "-auto-approve", "-input=false"])
-        .expect_ok("destroy");
-    assert!(emu.users("development").is_empty());
+    ws.destroy();
+    assert!(emu.users(Development).is_empty());
 }
 
 /// The build-from-source path of the installing guide: `xtask install` into
@@ -392,5 +390,5 @@ fn installed_into_the_implied_local_mirror_it_needs_no_cli_configuration() {
     assert_eq!(locked_hashes(&ws), vec![hash]);
     ws.apply();
     assert_eq!(state_providers(&ws), vec![address()]);
-    assert_eq!(emu.users("development").len(), 1);
+    assert_eq!(emu.users(Development).len(), 1);
 }

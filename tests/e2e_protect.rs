@@ -4,21 +4,12 @@
 
 mod common;
 
-use common::{DEV_KEY, Emulator, Workspace, audit_users};
+use common::{Admin, DEV_KEY, Development, Emulator, User, Workspace, audit_users};
 use serde_json::Value as Json;
 
 /// Requests other than GETs since the last clear, by route (an empty list: nothing written).
 fn writes(emu: &Emulator) -> Vec<(String, u64)> {
-    let log = emu.requests();
-    log["by_route"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter(|(route, _)| !route.starts_with("GET "))
-                .map(|(route, n)| (route.clone(), n.as_u64().unwrap_or(0)))
-                .collect()
-        })
-        .unwrap_or_default()
+    emu.request_counts().writes()
 }
 
 /// A team of users keyed by name, protected when `environment` is production (the pattern the
@@ -205,7 +196,7 @@ fn a_protected_user_survives_every_deleting_plan_until_protection_is_applied_off
     emu.clear_requests();
     ws.tf(&destroy).expect_ok("terraform destroy");
     assert_eq!(writes(&emu), vec![("DELETE /users/{id}".to_string(), 2)]);
-    assert!(emu.users("development").is_empty());
+    assert!(emu.users(Development).is_empty());
     assert!(ws.resources().is_empty());
 }
 
@@ -231,8 +222,12 @@ fn a_removed_block_forgets_a_protected_user_and_keeps_it_in_alloy() {
     assert_eq!(writes(&emu), vec![], "forgetting makes no API write");
     assert!(ws.resources().is_empty(), "the user left state");
     assert_eq!(
-        emu.users("development"),
-        vec![(id, "keep@example.com".to_string(), None)],
+        emu.users(Development),
+        vec![User {
+            user_id: id,
+            username: "keep@example.com".to_string(),
+            full_name: None
+        }],
         "the user is still in Alloy"
     );
 }

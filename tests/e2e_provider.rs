@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{DEV_KEY, Emulator, PROD_KEY, Workspace};
+use common::{Admin, DEV_KEY, Development, Emulator, PROD_KEY, Workspace};
 
 const ONE_USER: &str = r#"
 provider "alloy" {}
@@ -149,11 +149,10 @@ fn provider_logs_reach_tf_log_without_the_key() {
 fn full_flow(ws: &Workspace, emu: &Emulator) {
     ws.write_main(ONE_USER);
     ws.apply();
-    assert_eq!(emu.users("development").len(), 1);
+    assert_eq!(emu.users(Development).len(), 1);
     assert!(ws.plan_is_empty(), "plan after apply must be empty");
-    ws.tf(&["destroy", "-auto-approve", "-input=false"])
-        .expect_ok("destroy");
-    assert!(emu.users("development").is_empty());
+    ws.destroy();
+    assert!(emu.users(Development).is_empty());
 }
 
 #[test]

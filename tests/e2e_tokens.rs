@@ -1,15 +1,24 @@
 //! `alloy_user_token`, as an ephemeral resource and as a data source, driven by the real
-//! `terraform` CLI against the emulator as a process on loopback.
+//! `terraform` CLI against the emulator on loopback.
 //!
 //! Secrets are checked from the emulator's side: `/_emulator/tokens` lists every token it ever
 //! issued, and each one is searched for in everything Terraform wrote or printed (state, saved
 //! plans including their inflated zip entries, `show -json`, stdout and stderr with provider
-//! logs on).
+//! logs on): the audit of `common::leaks`.
 
 mod common;
 
-use common::tokens::{assert_no_token, contains, files, issued, rfc3339};
-use common::{DEV_KEY, Emulator, Run, Workspace, unzip};
+use common::leaks::{self, Artefacts};
+use common::{Admin, Emulator, Run, Workspace};
+
+/// An instant in seconds since the Unix epoch, as the provider writes `expires_at`.
+fn rfc3339(secs: u64) -> String {
+    let secs = i64::try_from(secs).expect("a timestamp");
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .expect("timestamp")
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("format")
+}
 
 /// The lines of the block that starts with `header` in terraform's plan output.
 fn data_block<'a>(out: &'a str, header: &str) -> &'a str {
@@ -98,7 +107,7 @@ fn ephemeral_token_reaches_ephemeral_consumers_and_is_stored_nowhere() {
             .expect_ok("plan 1"),
     );
     assert!(
-        issued(&emu).is_empty(),
+        emu.tokens().is_empty(),
         "nothing to open before the user exists"
     );
     runs.push(
@@ -109,7 +118,7 @@ fn ephemeral_token_reaches_ephemeral_consumers_and_is_stored_nowhere() {
         .as_str()
         .unwrap()
         .to_string();
-    let round1 = issued(&emu);
+    let round1 = emu.tokens();
     assert!(
         !round1.is_empty(),
         "the ephemeral resource was opened during apply"
@@ -128,13 +137,13 @@ fn ephemeral_token_reaches_ephemeral_consumers_and_is_stored_nowhere() {
         ws.tf(&["plan", "-input=false", "-var=round=2", "-out=round2.tfplan"])
             .expect_ok("plan 2"),
     );
-    let after_plan2 = issued(&emu).len();
+    let after_plan2 = emu.tokens().len();
     assert!(after_plan2 > round1.len(), "plan opened the token");
     runs.push(
         ws.tf(&["apply", "-input=false", "round2.tfplan"])
             .expect_ok("apply 2"),
     );
-    let all = issued(&emu);
+    let all = emu.tokens();
     assert!(all.len() > after_plan2, "apply opened the token again");
     assert!(all.iter().all(|t| t.user_id == user_id));
     let (at2, len2) = opened(&ws, 2);
@@ -146,45 +155,28 @@ fn ephemeral_token_reaches_ephemeral_consumers_and_is_stored_nowhere() {
 
     // Nowhere: state, plans (raw and inflated), show -json of each plan, any other file in the
     // working directory, and everything terraform printed.
+    let found = Artefacts::of(&ws, &runs, &[]);
     for plan in ["round1.tfplan", "round2.tfplan"] {
-        let shown = ws.tf(&["show", "-json", plan]).expect_ok("show plan");
         assert!(
-            shown.stdout.contains("\"terraform_data.probe\""),
+            found
+                .text(&format!("show -json {plan}"))
+                .contains("\"terraform_data.probe\""),
             "show -json printed the plan"
         );
-        runs.push(shown);
-        let bytes = std::fs::read(ws.path().join(plan)).unwrap();
-        let entries = unzip(&bytes);
-        assert!(
-            entries.iter().any(|(n, _)| n == "tfplan"),
-            "a real plan file"
-        );
-        for (name, data) in entries {
-            assert_no_token(&data, &all, &format!("{plan}:{name}"));
-        }
     }
-    let state = std::fs::read(ws.path().join("terraform.tfstate")).unwrap();
     assert!(
-        contains(&state, &user_id),
+        found.text("terraform.tfstate").contains(&user_id),
         "the state is the one that was searched"
     );
-    let mut paths = Vec::new();
-    files(ws.path(), &mut paths);
-    assert!(
-        paths
-            .iter()
-            .any(|p| p.ends_with("terraform.tfstate.backup"))
-    );
-    for p in &paths {
-        assert_no_token(&std::fs::read(p).unwrap(), &all, &p.display().to_string());
-    }
+    assert!(found.names().contains(&"terraform.tfstate.backup"));
     let logs: String = runs.iter().map(Run::all).collect();
     assert!(
         logs.contains("provider.terraform-provider-alloy"),
         "provider logs were captured"
     );
-    assert_no_token(logs.as_bytes(), &all, "terraform's output");
-    assert!(!logs.contains(DEV_KEY));
+    let mut secrets = leaks::issued(&all);
+    secrets.extend(leaks::api_keys());
+    found.assert_free_of(&secrets);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -239,7 +231,7 @@ output "expires_at" {
         .as_str()
         .unwrap()
         .to_string();
-    let tokens = issued(&emu);
+    let tokens = emu.tokens();
     assert_eq!(tokens.len(), 1, "one read, one token");
     assert_eq!(tokens[0].user_id, user_id);
     // As documented: the data source's token does land in state.
@@ -252,7 +244,7 @@ output "expires_at" {
 
     // Now the user is known at plan time: the data source is read during plan.
     let plan2 = ws.tf(&["plan", "-input=false"]).expect_ok("second plan");
-    let tokens = issued(&emu);
+    let tokens = emu.tokens();
     assert_eq!(tokens.len(), 2, "the second plan read a fresh token");
 
     // The schema marks the token sensitive by itself: an output that does not say so is refused.
@@ -269,9 +261,9 @@ output "expires_at" {
         refused.all()
     );
 
-    let output: String = [plan, apply, shown, plan2, refused]
-        .iter()
-        .map(Run::all)
-        .collect();
-    assert_no_token(output.as_bytes(), &issued(&emu), "terraform's output");
+    Artefacts::printed(
+        "terraform's output",
+        [&plan, &apply, &shown, &plan2, &refused],
+    )
+    .assert_free_of(&leaks::issued(&emu.tokens()));
 }

@@ -14,7 +14,8 @@
 //!
 //! One `#[test]` only: it sets process environment variables before any thread starts.
 
-use alloy_emulator::{EmulatorConfig, RunningEmulator};
+use alloy_emulator::EmulatorConfig;
+use alloy_emulator::testing::{Admin, TestEmulator};
 use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -30,6 +31,7 @@ const CASES: u32 = 4000;
 
 struct World {
     rt: tokio::runtime::Runtime,
+    emu: TestEmulator,
     emu_url: String,
     dev_key: String,
     prod_key: String,
@@ -54,21 +56,15 @@ impl World {
             .enable_all()
             .build()
             .expect("runtime");
-        let emu = rt.block_on(async {
-            RunningEmulator::start(
-                EmulatorConfig::default(),
-                std::net::SocketAddr::from(([127, 0, 0, 1], port)),
-            )
-            .await
-            .expect("emulator")
-        });
+        let emu = TestEmulator::on(
+            EmulatorConfig::default(),
+            std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        );
         let emu_url = emu.url();
         let (dev_key, prod_key) = (
             emu.development_key().to_string(),
             emu.production_key().to_string(),
         );
-        // The emulator lives as long as the process.
-        std::mem::forget(emu);
         let configured = Server::new(AlloyProvider);
         let schemas = configured.schemas();
         let list = |v: &[(&'static str, &terraform_plugin::framework::Schema)]| {
@@ -110,6 +106,7 @@ impl World {
         drop(schemas);
         World {
             rt,
+            emu,
             emu_url,
             dev_key,
             prod_key,
@@ -773,16 +770,13 @@ fn arbitrary_requests_never_panic_any_rpc() {
     if let Err(e) = result {
         panic!("{e}");
     }
-    let log: serde_json::Value =
-        reqwest::blocking::get(format!("{}/_emulator/requests", w0.emu_url))
-            .and_then(|r| r.json())
-            .expect("request log");
-    let api_calls = log["total"].as_u64().unwrap_or(0);
+    let log = w0.emu.request_counts();
+    let api_calls = log.total;
     println!(
-        "FIGURES rpc_robustness: {CASES} cases (x4 requests) in {:.1}s; {api_calls} reached the API: {} {}",
+        "FIGURES rpc_robustness: {CASES} cases (x4 requests) in {:.1}s; {api_calls} reached the API: {:?} {:?}",
         started.elapsed().as_secs_f64(),
-        log["by_route"],
-        log["by_status"]
+        log.by_route,
+        log.by_status
     );
     // Well-formed requests must really get through to the API, or the test proves little.
     assert!(

@@ -179,28 +179,43 @@ impl Acc {
             .filter_map(|u| u["userId"].as_str().map(str::to_string))
             .collect()
     }
+}
 
-    /// Arranges cleanup for test `test` in `ws`: when the guard drops (also when the test
-    /// panics), `terraform destroy` runs, then every user still named after the test is
-    /// deleted through the API.
-    pub fn cleanup<'a>(&'a self, test: &'a str, ws: &'a Workspace) -> Cleanup<'a> {
-        Cleanup {
-            acc: self,
-            test,
-            ws,
-        }
+/// The prologue of every acceptance test: the harness, a workspace of the test's own, and the
+/// cleanup that runs when this drops (also when the test panics): `terraform destroy`, then the
+/// deletion through the API of every user still named after the test. `None` (after printing
+/// why) when `TF_ACC` is not set:
+///
+/// ```ignore
+/// let Some(t) = acc::begin("lifecycle") else { return };
+/// let (acc, ws) = (t.acc, &t.ws);
+/// ```
+pub fn begin(test: &'static str) -> Option<AccTest> {
+    let acc = acc(test)?;
+    Some(AccTest {
+        acc,
+        test,
+        ws: acc.workspace(),
+    })
+}
+
+/// See [`begin`].
+pub struct AccTest {
+    pub acc: &'static Acc,
+    pub test: &'static str,
+    pub ws: Workspace,
+}
+
+impl AccTest {
+    /// A username owned by this test: `tfacc-<run>-<test>-<suffix>`.
+    pub fn username(&self, suffix: &str) -> String {
+        self.acc.username(self.test, suffix)
     }
 }
 
-/// See [`Acc::cleanup`]. Never panics itself: a panic while unwinding would abort the run and
-/// skip the cleanup of other tests.
-pub struct Cleanup<'a> {
-    acc: &'a Acc,
-    test: &'a str,
-    ws: &'a Workspace,
-}
-
-impl Drop for Cleanup<'_> {
+/// Never panics itself: a panic while unwinding would abort the run and skip the cleanup of
+/// other tests.
+impl Drop for AccTest {
     fn drop(&mut self) {
         if self.ws.path().join("terraform.tfstate").exists() {
             let _ = self
@@ -215,14 +230,4 @@ impl Drop for Cleanup<'_> {
                 .try_api(reqwest::Method::DELETE, &format!("/users/{id}"), None);
         }
     }
-}
-
-/// True when `text` holds something shaped like a JWT (`eyJ...`.`eyJ...`.signature).
-pub fn has_jwt(text: &str) -> bool {
-    static JWT: OnceLock<regex::Regex> = OnceLock::new();
-    JWT.get_or_init(|| {
-        regex::Regex::new(r"eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{8,}")
-            .expect("JWT pattern")
-    })
-    .is_match(text)
 }

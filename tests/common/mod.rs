@@ -1,109 +1,68 @@
-//! What every end-to-end test needs: the emulator as a real process on loopback, and a
-//! Terraform working directory whose CLI configuration points `dev_overrides` at the provider
-//! binary cargo just built. Nothing here fakes a result: tests run the real `terraform`.
+//! What every end-to-end test needs: the emulator on loopback (in this process, see
+//! [`Emulator`]), and a Terraform working directory whose CLI configuration points `dev_overrides`
+//! at the provider binary cargo just built. Nothing here fakes a result: tests run the real
+//! `terraform`.
+//!
+//! A new test starts with two lines, then reads the emulator's side through [`Admin`]:
+//!
+//! ```ignore
+//! let emu = Emulator::start();
+//! let ws = Workspace::new(&emu);
+//! ```
 
-#![allow(dead_code)] // each test binary uses a different part of this harness
+#![allow(dead_code, unused_imports)] // each test binary uses a different part of this harness
 
-pub mod tokens;
+pub mod leaks;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
+use alloy_emulator::EmulatorConfig;
+pub use alloy_emulator::Environment::{Development, Production};
+pub use alloy_emulator::testing::{Admin, TestEmulator, User};
+use reqwest::Method;
 use serde_json::Value as Json;
 
 pub const SOURCE: &str = "alloy-automation/alloy";
 pub const DEV_KEY: &str = "e2e-development-key-0123456789";
 pub const PROD_KEY: &str = "e2e-production-key-0123456789";
 
-/// A running `alloy-emulator` process, killed on drop.
+/// The emulator of an end-to-end test: in this process, on a free loopback port, with the keys
+/// the workspaces use ([`DEV_KEY`], [`PROD_KEY`]). Its admin API is [`Admin`]; stopped on drop.
 pub struct Emulator {
-    child: Child,
+    emu: TestEmulator,
     pub url: String,
-    http: reqwest::blocking::Client,
 }
 
 impl Emulator {
     pub fn start() -> Emulator {
-        Emulator::start_with(&[])
+        Emulator::with(Json::Null, None)
     }
 
-    /// Starts the emulator binary with extra flags and waits for its "listening on" line.
-    pub fn start_with(args: &[&str]) -> Emulator {
-        Emulator::spawn("127.0.0.1:0", args)
+    /// With fault knobs in force before the first request (a patch as `PUT /_emulator/faults`
+    /// takes it, `json!({"error_rate": 0.3})`), and a seed for ids and fault draws.
+    pub fn with(faults: Json, seed: Option<u64>) -> Emulator {
+        let emu = TestEmulator::with(EmulatorConfig {
+            development_key: DEV_KEY.to_string(),
+            production_key: PROD_KEY.to_string(),
+            seed,
+            ..EmulatorConfig::default()
+        });
+        if !faults.is_null() {
+            emu.patch_faults(faults);
+        }
+        let url = emu.url();
+        Emulator { emu, url }
     }
 
-    pub fn admin_get(&self, path: &str) -> Json {
-        self.http
-            .get(format!("{}/_emulator/{path}", self.url))
-            .send()
-            .expect("admin GET")
-            .json()
-            .expect("admin JSON")
-    }
-
-    pub fn set_faults(&self, faults: Json) {
-        let r = self
-            .http
-            .put(format!("{}/_emulator/faults", self.url))
-            .json(&faults)
-            .send()
-            .expect("admin PUT");
-        assert!(r.status().is_success(), "set faults: {}", r.status());
-    }
-
-    pub fn clear_requests(&self) {
-        self.http
-            .delete(format!("{}/_emulator/requests", self.url))
-            .send()
-            .expect("clear requests");
-    }
-
-    /// The users the emulator holds in one environment, as (userId, username, fullName).
-    pub fn users(&self, environment: &str) -> Vec<(String, String, Option<String>)> {
-        let v = self.admin_get(&format!("users?environment={environment}"));
-        v["data"]
-            .as_array()
-            .expect("data array")
-            .iter()
-            .map(|u| {
-                (
-                    u["userId"].as_str().unwrap_or_default().to_string(),
-                    u["username"].as_str().unwrap_or_default().to_string(),
-                    u["fullName"].as_str().map(str::to_string),
-                )
-            })
-            .collect()
-    }
-
-    /// Requests the provider made since the last clear, by route template ("GET /users/{id}").
-    pub fn count(&self, route: &str) -> u64 {
-        self.admin_get("requests")["by_route"][route]
-            .as_u64()
-            .unwrap_or(0)
-    }
-
-    pub fn total_requests(&self) -> u64 {
-        self.admin_get("requests")["total"].as_u64().unwrap_or(0)
-    }
-
-    pub fn delete_out_of_band(&self, environment: &str, id: &str) {
-        let r = self
-            .http
-            .delete(format!("{}/_emulator/users/{environment}/{id}", self.url))
-            .send()
-            .expect("admin DELETE");
-        assert!(r.status().is_success());
-    }
-
-    /// Creates a user directly through the API (as another tool would).
+    /// Creates a user through the API with `key` (as another tool would): its id.
     pub fn create_user(&self, key: &str, username: &str, full_name: Option<&str>) -> String {
         let mut body = serde_json::json!({"username": username});
         if let Some(n) = full_name {
             body["fullName"] = n.into();
         }
-        let r: Json = self
-            .http
+        let r: Json = reqwest::blocking::Client::new()
             .post(format!("{}/users", self.url))
             .bearer_auth(key)
             .json(&body)
@@ -113,29 +72,124 @@ impl Emulator {
             .expect("JSON");
         r["userId"].as_str().expect("userId").to_string()
     }
+}
 
-    /// Every token the emulator has issued.
-    pub fn issued_tokens(&self) -> Vec<String> {
-        self.admin_get("tokens")["tokens"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|t| t["token"].as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
+impl Admin for Emulator {
+    fn url(&self) -> String {
+        self.url.clone()
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+    fn admin(&self, method: Method, path: &str, body: Option<Json>) -> (u16, Json) {
+        self.emu.admin(method, path, body)
     }
 }
 
-impl Drop for Emulator {
+/// The `alloy-emulator` binary as a process, for the tests whose subject needs one: its flags,
+/// or a crash (SIGKILL) and a restart from its state file. Killed on drop.
+pub struct EmulatorProcess {
+    child: Child,
+    pub url: String,
+    http: reqwest::blocking::Client,
+}
+
+impl EmulatorProcess {
+    /// Starts the binary on a free port with extra flags.
+    pub fn start_with(args: &[&str]) -> EmulatorProcess {
+        EmulatorProcess::spawn("127.0.0.1:0", args)
+    }
+
+    /// Starts the binary on `127.0.0.1:port` (e.g. to restart it on the port a workspace
+    /// already points at), with extra flags.
+    pub fn start_on(port: u16, args: &[&str]) -> EmulatorProcess {
+        EmulatorProcess::spawn(&format!("127.0.0.1:{port}"), args)
+    }
+
+    /// Waits for the binary's "listening on" line.
+    fn spawn(listen: &str, args: &[&str]) -> EmulatorProcess {
+        let mut child = Command::new(workspace_bin("alloy-emulator"))
+            .args([
+                "--listen",
+                listen,
+                "--development-key",
+                DEV_KEY,
+                "--production-key",
+                PROD_KEY,
+            ])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start alloy-emulator");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read listening line");
+        let url = line
+            .trim()
+            .strip_prefix("alloy-emulator listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line from the emulator: {line:?}"))
+            .to_string();
+        EmulatorProcess {
+            child,
+            url,
+            http: reqwest::blocking::Client::new(),
+        }
+    }
+
+    /// Kills the process at once (SIGKILL): no graceful shutdown, like a crash.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Admin for EmulatorProcess {
+    fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    fn admin(&self, method: Method, path: &str, body: Option<Json>) -> (u16, Json) {
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}/_emulator/{path}", self.url));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req
+            .send()
+            .unwrap_or_else(|e| panic!("{method} /_emulator/{path}: {e}"));
+        let status = r.status().as_u16();
+        (status, r.json().unwrap_or(Json::Null))
+    }
+}
+
+impl Drop for EmulatorProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// What refreshing N >= 4 users costs, as documented (src/snapshot.rs, and "How many API calls
+/// a plan costs" in docs/guides/adopting-existing-users.md): two `GET /users/{id}` and the list
+/// when the third read's 250 ms window sees the next read coming (the best case, and the usual
+/// one when Terraform reads in parallel), one more `GET` when it does not (reads one at a time,
+/// or a machine too busy to send the next read within the window).
+pub const REFRESH_CALLS_BEST: u64 = 3;
+/// See [`REFRESH_CALLS_BEST`]: the bound that holds however the window ends.
+pub const REFRESH_CALLS_MAX: u64 = 4;
+
+/// An `alloy_user` block named `name`, with `full_name` when given.
+pub fn user_hcl(name: &str, username: &str, full_name: Option<&str>) -> String {
+    let full = full_name
+        .map(|f| format!("  full_name = \"{f}\"\n"))
+        .unwrap_or_default();
+    format!("resource \"alloy_user\" \"{name}\" {{\n  username = \"{username}\"\n{full}}}\n")
+}
+
+/// An empty `provider "alloy"` block followed by `parts`.
+pub fn config(parts: &[String]) -> String {
+    format!("provider \"alloy\" {{}}\n\n{}", parts.concat())
 }
 
 /// A Terraform working directory with its own CLI configuration and environment.
@@ -234,9 +288,9 @@ pub fn terraform_bin() -> String {
 impl Workspace {
     /// A workspace whose provider reaches `emu` in the development environment (through ALLOY_*
     /// variables, so the HCL can stay `provider "alloy" {}`).
-    pub fn new(emu: &Emulator) -> Workspace {
+    pub fn new(emu: &impl Admin) -> Workspace {
         let mut ws = Workspace::bare();
-        ws.set_env("ALLOY_BASE_URL", &emu.url);
+        ws.set_env("ALLOY_BASE_URL", &emu.url());
         ws.set_env("ALLOY_ENVIRONMENT", "development");
         ws.set_env("ALLOY_DEVELOPMENT_API_KEY", DEV_KEY);
         ws.set_env("ALLOY_PRODUCTION_API_KEY", PROD_KEY);
@@ -328,6 +382,17 @@ impl Workspace {
             .expect_ok("terraform apply")
     }
 
+    /// `terraform apply` that must fail (`what` names it in the panic otherwise).
+    pub fn apply_fails(&self, what: &str) -> Run {
+        self.tf(&["apply", "-auto-approve", "-input=false"])
+            .expect_fail(what)
+    }
+
+    pub fn destroy(&self) -> Run {
+        self.tf(&["destroy", "-auto-approve", "-input=false"])
+            .expect_ok("terraform destroy")
+    }
+
     /// `terraform plan -detailed-exitcode`: true when the plan is empty.
     pub fn plan_is_empty(&self) -> bool {
         let r = self.tf(&["plan", "-input=false", "-detailed-exitcode"]);
@@ -379,7 +444,7 @@ fn collect(module: &Json, out: &mut Vec<(String, Json)>) {
     }
 }
 
-// ---- fault scenarios: emulators on a chosen port, guarded runs, signals, the audit ----
+// ---- fault scenarios: a free port, guarded runs, signals, the audit ----
 
 /// A loopback port that was free a moment ago (bound, then released).
 pub fn free_port() -> u16 {
@@ -388,57 +453,6 @@ pub fn free_port() -> u16 {
         .local_addr()
         .expect("local addr")
         .port()
-}
-
-impl Emulator {
-    /// Starts the emulator on `127.0.0.1:port` (e.g. to restart it on the port a workspace
-    /// already points at), with extra flags.
-    pub fn start_on(port: u16, args: &[&str]) -> Emulator {
-        let listen = format!("127.0.0.1:{port}");
-        Emulator::spawn(&listen, args)
-    }
-
-    fn spawn(listen: &str, args: &[&str]) -> Emulator {
-        let mut child = Command::new(workspace_bin("alloy-emulator"))
-            .args([
-                "--listen",
-                listen,
-                "--development-key",
-                DEV_KEY,
-                "--production-key",
-                PROD_KEY,
-            ])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start alloy-emulator");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read listening line");
-        let url = line
-            .trim()
-            .strip_prefix("alloy-emulator listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line from the emulator: {line:?}"))
-            .to_string();
-        Emulator {
-            child,
-            url,
-            http: reqwest::blocking::Client::new(),
-        }
-    }
-
-    /// Kills the process at once (SIGKILL): no graceful shutdown, like a crash.
-    pub fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// The whole request log view (`total`, `by_route`, `by_status`, `lost_responses`, `log`).
-    pub fn requests(&self) -> Json {
-        self.admin_get("requests")
-    }
 }
 
 /// Figures read from the emulator's request log.
@@ -451,21 +465,12 @@ pub struct Traffic {
 }
 
 impl Traffic {
-    pub fn of(emu: &Emulator) -> Traffic {
-        let v = emu.requests();
-        let retryable = v["by_status"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .filter(|(k, _)| k.starts_with('5') || k.as_str() == "429")
-                    .map(|(_, n)| n.as_u64().unwrap_or(0))
-                    .sum()
-            })
-            .unwrap_or(0);
+    pub fn of(emu: &impl Admin) -> Traffic {
+        let r = emu.request_counts();
         Traffic {
-            api_calls: v["total"].as_u64().unwrap_or(0),
-            retryable,
-            lost: v["lost_responses"].as_u64().unwrap_or(0),
+            api_calls: r.total,
+            retryable: r.retryable(),
+            lost: r.lost_responses,
         }
     }
 
@@ -519,13 +524,11 @@ fn collect_instances(module: &Json, out: &mut Vec<(String, String, String, bool)
 /// The users of the development environment must be exactly the `alloy_user`s in state: same
 /// ids with the same usernames, no duplicate username, no orphan (in the API, not in state) and
 /// none missing (in state, not in the API). Returns how many there are.
-pub fn audit_users(emu: &Emulator, ws: &Workspace) -> usize {
-    let api = emu.users("development");
+pub fn audit_users(emu: &impl Admin, ws: &Workspace) -> usize {
+    let api = emu.users(Development);
     let state = state_users(ws);
-    let mut api_pairs: Vec<(String, String)> = api
-        .iter()
-        .map(|(id, u, _)| (id.clone(), u.clone()))
-        .collect();
+    let mut api_pairs: Vec<(String, String)> =
+        api.into_iter().map(|u| (u.user_id, u.username)).collect();
     let mut state_pairs: Vec<(String, String)> = state
         .iter()
         .map(|(_, id, u, _)| (id.clone(), u.clone()))
@@ -558,7 +561,7 @@ pub fn audit_users(emu: &Emulator, ws: &Workspace) -> usize {
 }
 
 /// [`audit_users`], then a `terraform plan -detailed-exitcode` that must be empty.
-pub fn audit(emu: &Emulator, ws: &Workspace) -> usize {
+pub fn audit(emu: &impl Admin, ws: &Workspace) -> usize {
     let n = audit_users(emu, ws);
     let r = ws.tf(&["plan", "-input=false", "-detailed-exitcode"]);
     assert_eq!(
@@ -666,42 +669,4 @@ pub fn wait_until(what: &str, within: std::time::Duration, mut cond: impl FnMut(
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-}
-
-/// The entries of a zip archive (a saved plan), inflated: stored or deflated entries, sizes
-/// from the central directory, as Go's `archive/zip` writes them. Panics on anything else.
-pub fn unzip(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
-    use std::io::Read as _;
-    let le16 = |o: usize| usize::from(u16::from_le_bytes([bytes[o], bytes[o + 1]]));
-    let le32 = |o: usize| {
-        u32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]) as usize
-    };
-    let end = (0..bytes.len().saturating_sub(21))
-        .rev()
-        .find(|&o| bytes[o..o + 4] == *b"PK\x05\x06")
-        .expect("a zip archive");
-    let mut at = le32(end + 16);
-    (0..le16(end + 10))
-        .map(|_| {
-            assert_eq!(&bytes[at..at + 4], b"PK\x01\x02", "central directory entry");
-            let (method, size, local) = (le16(at + 10), le32(at + 20), le32(at + 42));
-            let name_len = le16(at + 28);
-            let name = String::from_utf8_lossy(&bytes[at + 46..at + 46 + name_len]).into_owned();
-            at += 46 + name_len + le16(at + 30) + le16(at + 32);
-            let start = local + 30 + le16(local + 26) + le16(local + 28);
-            let raw = &bytes[start..start + size];
-            let data = match method {
-                0 => raw.to_vec(),
-                8 => {
-                    let mut v = Vec::new();
-                    flate2::read::DeflateDecoder::new(raw)
-                        .read_to_end(&mut v)
-                        .expect("inflate");
-                    v
-                }
-                m => panic!("{name}: zip method {m}"),
-            };
-            (name, data)
-        })
-        .collect()
 }

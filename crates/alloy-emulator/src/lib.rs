@@ -41,6 +41,7 @@
 use clap as _;
 
 pub mod catalogue;
+pub mod testing;
 
 mod admin;
 mod faults;

@@ -1,17 +1,18 @@
 //! The API as a client sees it: URL styles, keys and environments, the user lifecycle, batches,
-//! tokens, integrations and installs, the workflow filter, and the admin API.
+//! tokens, integrations and installs, the workflow filter, and the admin API. Over HTTP to the
+//! library in this process (`TestEmulator`); the binary's own behaviour is in `process.rs`.
 
 use super::*;
 
 #[tokio::test]
 async fn both_url_styles_and_trailing_slashes() {
-    let p = spawn(&[]);
-    let api = Api::new(&p.url, DEV);
+    let p = TestEmulator::start();
+    let api = Api::new(&p.url(), DEV);
     let http = Client::new();
 
     // Path-versioned create, no header.
     let r = http
-        .post(format!("{}/2024-03/users/", p.url))
+        .post(format!("{}/2024-03/users/", p.url()))
         .bearer_auth(DEV)
         .json(&json!({"username": "path-style"}))
         .send()
@@ -30,7 +31,7 @@ async fn both_url_styles_and_trailing_slashes() {
     }
     // Unversioned without the header: the current version is assumed.
     let r = http
-        .get(format!("{}/users/path-style", p.url))
+        .get(format!("{}/users/path-style", p.url()))
         .bearer_auth(DEV)
         .send()
         .await
@@ -38,7 +39,7 @@ async fn both_url_styles_and_trailing_slashes() {
     assert_eq!(r.status(), StatusCode::OK);
     // Older path versions work too, with trailing slash.
     let r = http
-        .get(format!("{}/2023-12/users/", p.url))
+        .get(format!("{}/2023-12/users/", p.url()))
         .bearer_auth(DEV)
         .send()
         .await
@@ -48,7 +49,7 @@ async fn both_url_styles_and_trailing_slashes() {
     assert_eq!(v["data"].as_array().unwrap().len(), 1);
     // A malformed version header is refused with a message.
     let r = http
-        .get(format!("{}/users", p.url))
+        .get(format!("{}/users", p.url()))
         .bearer_auth(DEV)
         .header("x-api-version", "latest")
         .send()
@@ -72,9 +73,9 @@ async fn both_url_styles_and_trailing_slashes() {
 
 #[tokio::test]
 async fn keys_authenticate_and_environments_are_disjoint() {
-    let p = spawn(&[]);
-    let dev = Api::new(&p.url, DEV);
-    let prod = Api::new(&p.url, PROD);
+    let p = TestEmulator::start();
+    let dev = Api::new(&p.url(), DEV);
+    let prod = Api::new(&p.url(), PROD);
     let id = dev.create("shared-name").await;
 
     assert_eq!(
@@ -101,7 +102,7 @@ async fn keys_authenticate_and_environments_are_disjoint() {
         key: None,
         ..dev.clone()
     };
-    let wrong = Api::new(&p.url, "not-a-key");
+    let wrong = Api::new(&p.url(), "not-a-key");
     for api in [&anon, &wrong] {
         let (s, v) = api.get("/users").await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
@@ -112,7 +113,7 @@ async fn keys_authenticate_and_environments_are_disjoint() {
     for header in [format!("Token {DEV}"), DEV.to_owned(), "Bearer".to_owned()] {
         let r = dev
             .http
-            .get(format!("{}/users", p.url))
+            .get(format!("{}/users", p.url()))
             .header("authorization", header)
             .send()
             .await
@@ -122,7 +123,7 @@ async fn keys_authenticate_and_environments_are_disjoint() {
     // The scheme is case-insensitive.
     let r = dev
         .http
-        .get(format!("{}/users", p.url))
+        .get(format!("{}/users", p.url()))
         .header("authorization", format!("bearer {DEV}"))
         .send()
         .await
@@ -141,8 +142,8 @@ async fn keys_authenticate_and_environments_are_disjoint() {
 
 #[tokio::test]
 async fn user_lifecycle_by_id_and_by_username() {
-    let p = spawn(&[]);
-    let api = Api::new(&p.url, DEV);
+    let p = TestEmulator::start();
+    let api = Api::new(&p.url(), DEV);
 
     let (s, v) = api
         .post(
@@ -274,8 +275,8 @@ async fn user_lifecycle_by_id_and_by_username() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_creates_of_one_username_make_one_user() {
-    let p = spawn(&[]);
-    let api = Api::new(&p.url, DEV);
+    let p = TestEmulator::start();
+    let api = Api::new(&p.url(), DEV);
     let calls: Vec<_> = (0..16)
         .map(|_| {
             let api = api.clone();
@@ -302,8 +303,8 @@ async fn concurrent_creates_of_one_username_make_one_user() {
 
 #[tokio::test]
 async fn unknown_routes_and_methods_answer_json() {
-    let p = spawn(&[]);
-    let api = Api::new(&p.url, DEV);
+    let p = TestEmulator::start();
+    let api = Api::new(&p.url(), DEV);
     for path in ["/nope", "/2025-09/nope", "/users/a/b/c", "/_emulator/nope"] {
         let (s, v) = api.get(path).await;
         assert_eq!(s, StatusCode::NOT_FOUND, "{path}");
@@ -318,8 +319,8 @@ async fn unknown_routes_and_methods_answer_json() {
 
 #[tokio::test]
 async fn batch_create() {
-    let p = spawn(&[]);
-    let api = Api::new(&p.url, DEV);
+    let p = TestEmulator::start();
+    let api = Api::new(&p.url(), DEV);
     api.create("alreadyexists123").await;
     let (s, v) = api
         .post(
@@ -373,6 +374,7 @@ async fn batch_create() {
 #[tokio::test]
 async fn user_tokens_are_hs256_jwts_that_are_recorded() {
     let secret = "test-secret-for-jwt";
+    // The secret through its flag: the binary.
     let p = spawn(&["--jwt-secret", secret]);
     let api = Api::new(&p.url, DEV);
     let id = api.create("tok").await;
@@ -417,8 +419,8 @@ async fn user_tokens_are_hs256_jwts_that_are_recorded() {
 
 #[tokio::test]
 async fn integrations_and_installs() {
-    let p = spawn(&[]);
-    let api = Api::new(&p.url, DEV);
+    let p = TestEmulator::start();
+    let api = Api::new(&p.url(), DEV);
     let id = api.create("shop-owner").await;
 
     let (s, v) = api.get("/integrations").await;
@@ -514,7 +516,7 @@ async fn integrations_and_installs() {
         .get(&format!("/integrations/{sid}?userId={other}"))
         .await;
     assert_eq!(v["data"]["installed"], false);
-    let prod = Api::new(&p.url, PROD);
+    let prod = Api::new(&p.url(), PROD);
     prod.create("shop-owner").await;
     let (_, v) = prod
         .get(&format!("/integrations/{sid}?userId=shop-owner"))
@@ -582,8 +584,8 @@ fn usernames(v: &Value) -> Vec<&str> {
 
 #[tokio::test]
 async fn users_filtered_by_parent_workflow() {
-    let p = spawn(&[]);
-    let api = Api::new(&p.url, DEV);
+    let p = TestEmulator::start();
+    let api = Api::new(&p.url(), DEV);
     let shop = catalogue().iter().find(|i| i.app == "Shopify").unwrap();
     let slack = catalogue().iter().find(|i| i.app == "Slack").unwrap();
     let (wf0, wf1) = (shop.workflows[0].id, shop.workflows[1].id);
@@ -621,7 +623,7 @@ async fn users_filtered_by_parent_workflow() {
         StatusCode::OK
     );
     // The same workflow in production stays out of the development answer.
-    let prod = Api::new(&p.url, PROD);
+    let prod = Api::new(&p.url(), PROD);
     let prod_user = prod.create("prod-shop").await;
     assert_eq!(
         install("production", prod_user, shop.id, None).await.0,
@@ -708,8 +710,8 @@ async fn users_filtered_by_parent_workflow() {
 
 #[tokio::test]
 async fn admin_api_counts_resets_and_deletes_out_of_band() {
-    let p = spawn(&[]);
-    let api = Api::new(&p.url, DEV);
+    let p = TestEmulator::start();
+    let api = Api::new(&p.url(), DEV);
     let (s, _) = api.admin(Method::GET, "/_emulator/health", None).await;
     assert_eq!(s, StatusCode::OK);
 
@@ -805,9 +807,9 @@ async fn admin_api_counts_resets_and_deletes_out_of_band() {
 /// request log; the public API then lists them like any other user.
 #[tokio::test]
 async fn admin_seed_creates_many_users_at_once() {
-    let p = spawn(&[]);
-    let dev = Api::new(&p.url, DEV);
-    let prod = Api::new(&p.url, PROD);
+    let p = TestEmulator::start();
+    let dev = Api::new(&p.url(), DEV);
+    let prod = Api::new(&p.url(), PROD);
     let body = json!({
         "environment": "development", "count": 250, "prefix": "tenant-",
         "suffix": "@example.com", "full_name_prefix": "Tenant "

@@ -1,6 +1,7 @@
-//! End-to-end tests of `alloy-emulator`: each test starts the real binary on a free loopback
-//! port (or the library in-process) and talks HTTP to it, checking JSON field names against the
-//! literal names Alloy documents.
+//! End-to-end tests of `alloy-emulator`: each test starts the library in this process
+//! (`TestEmulator`, the fixture the other suites use too) or, where the binary is the subject
+//! (its flags, state file, signals and logs), the real binary on a free loopback port, and
+//! talks HTTP to it, checking JSON field names against the literal names Alloy documents.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, BufReader, Read};
@@ -8,6 +9,7 @@ use std::process::{Child, ChildStderr, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use alloy_emulator::testing::TestEmulator;
 use alloy_emulator::{
     EmulatorConfig, Faults, RunningEmulator, TOKEN_TTL_SECS, catalogue::catalogue,
 };
