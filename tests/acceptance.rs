@@ -587,9 +587,8 @@ fn workflow_active(acc: &Acc, user: &str, workflow: &str) -> Option<bool> {
 #[test]
 fn user_workflow_refuses_a_workflow_the_tenant_has_not_installed() {
     const T: &str = "workflow-refused";
-    let Some(acc) = acc(T) else { return };
-    let ws = acc.workspace();
-    let _cleanup = acc.cleanup(T, &ws);
+    let Some(t) = acc::begin(T) else { return };
+    let (acc, ws) = (t.acc, &t.ws);
     let name = acc.username(T, "a");
     ws.write_main(&config(&[user_hcl("u", &name, None)]));
     ws.apply();
@@ -649,7 +648,8 @@ const ACC_WORKFLOW_VAR: &str = "ALLOY_ACC_WORKFLOW";
 #[test]
 fn user_workflow_imported_switched_and_forgotten() {
     const T: &str = "workflow-installed";
-    let Some(acc) = acc(T) else { return };
+    let Some(t) = acc::begin(T) else { return };
+    let acc = t.acc;
     let Some((user, wf)) = std::env::var(ACC_WORKFLOW_VAR)
         .ok()
         .and_then(|v| v.split_once('/').map(|(u, w)| (u.to_owned(), w.to_owned())))
@@ -660,7 +660,7 @@ fn user_workflow_imported_switched_and_forgotten() {
     let Some(was) = workflow_active(acc, &user, &wf) else {
         panic!("{ACC_WORKFLOW_VAR}: {wf} is not installed for {user}");
     };
-    let ws = acc.workspace();
+    let ws = &t.ws;
     let resource = |active: bool| {
         format!(
             "resource \"alloy_user_workflow\" \"t\" {{\n  user_id     = \"{user}\"\n  workflow_id = \"{wf}\"\n  active      = {active}\n}}\n"

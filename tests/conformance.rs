@@ -170,7 +170,7 @@ fn without_setup_the_install_rows_say_how_to_set_one_up_and_touch_no_tenant() {
     assert_eq!(code, Some(2), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("ALLOY_CONFORMANCE_WORKFLOW"), "{err}");
-    assert_eq!(emu.users("development").len(), 1);
+    assert_eq!(emu.users(alloy_emulator::Environment::Development).len(), 1);
 }
 
 #[test]

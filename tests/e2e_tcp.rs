@@ -9,7 +9,7 @@ use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{DEV_KEY, Emulator, PROD_KEY, Run, Workspace, audit, wait_until};
+use common::{Admin, DEV_KEY, Development, Emulator, PROD_KEY, Run, Workspace, audit, wait_until};
 
 const TRANSPORT_VAR: &str = "ALLOY_PROVIDER_TRANSPORT";
 
@@ -95,7 +95,11 @@ fn validate_plan_apply_destroy_over_tcp() {
     assert!(run.stdout.contains("2 added"), "{}", run.stdout);
     assert_served_over_tcp(&run, "apply");
     assert_eq!(emu.count("POST /users"), 2);
-    let mut names: Vec<String> = emu.users("development").into_iter().map(|u| u.1).collect();
+    let mut names: Vec<String> = emu
+        .users(Development)
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
     names.sort();
     assert_eq!(names, ["tcp-0@example.com", "tcp-1@example.com"]);
     assert_eq!(audit(&emu, &ws), 2, "state and API agree, next plan empty");
@@ -105,13 +109,13 @@ fn validate_plan_apply_destroy_over_tcp() {
         .expect_ok("destroy over tcp");
     assert!(run.stdout.contains("2 destroyed"), "{}", run.stdout);
     assert_served_over_tcp(&run, "destroy");
-    assert!(emu.users("development").is_empty());
+    assert!(emu.users(Development).is_empty());
 }
 
 #[test]
 fn ctrl_c_over_tcp_stops_the_apply_and_the_next_apply_converges() {
     let n = 60;
-    let emu = Emulator::start_with(&["--latency-ms", "150"]);
+    let emu = Emulator::with(serde_json::json!({"latency_ms": 150}), None);
     let mut ws = tcp_workspace(&emu);
     ws.set_env("TF_LOG", "info");
     ws.set_env("TF_LOG_PROVIDER", "info");
@@ -119,7 +123,7 @@ fn ctrl_c_over_tcp_stops_the_apply_and_the_next_apply_converges() {
     let running = ws.spawn(&["apply", "-auto-approve", "-input=false"]);
     // Once creates are flowing: a fixed sleep would race Terraform's start-up.
     wait_until("the first users", Duration::from_secs(120), || {
-        emu.users("development").len() >= 5
+        emu.users(Development).len() >= 5
     });
     running.signal_group(libc::SIGINT);
     let run = running.wait(KILL_AFTER);
@@ -139,7 +143,7 @@ fn ctrl_c_over_tcp_stops_the_apply_and_the_next_apply_converges() {
         run.stderr
     );
     assert!(
-        emu.users("development").len() < n,
+        emu.users(Development).len() < n,
         "the interrupt came too late to test anything"
     );
 
@@ -194,7 +198,7 @@ fn debug_mode_over_tcp_serves_terraform_through_reattach() {
     );
     ws.tf_guarded(&["destroy", "-auto-approve", "-input=false"], KILL_AFTER)
         .expect_ok("destroy through reattach over tcp");
-    assert!(emu.users("development").is_empty());
+    assert!(emu.users(Development).is_empty());
 
     // Ctrl-C is how a developer stops it.
     // SAFETY: kill(2) on our own child's pid; no memory involved.

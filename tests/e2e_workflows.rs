@@ -6,7 +6,7 @@
 mod common;
 
 use alloy_emulator::catalogue::catalogue;
-use common::{DEV_KEY, Emulator, Traffic, Workspace, figures};
+use common::{Admin, DEV_KEY, Emulator, Traffic, Workspace, figures};
 use serde_json::{Value as Json, json};
 
 const ACTIVATE: &str = "PUT /workflows/activate";
@@ -388,7 +388,7 @@ output "off" {{ value = [for u in data.alloy_workflow_users.off.users : u.userna
 
 #[test]
 fn faults_on_the_write_routes_never_upgrade_twice_and_converge() {
-    let emu = Emulator::start_with(&["--seed", "42"]);
+    let emu = Emulator::with(Json::Null, Some(42));
     let names: Vec<String> = (0..10).map(|i| format!("f{i}@example.com")).collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let ids = tenants(&emu, &refs);
@@ -453,13 +453,13 @@ fn faults_on_the_write_routes_never_upgrade_twice_and_converge() {
                 if a { ACTIVATE } else { DEACTIVATE }
             }
         };
-        emu.set_faults(faults);
+        emu.patch_faults(faults);
         emu.clear_requests();
         let started = std::time::Instant::now();
         let run = ws.tf(&["apply", "-auto-approve", "-input=false"]);
         let t = Traffic::of(&emu);
         let sent = emu.count(route);
-        emu.set_faults(json!({}));
+        emu.patch_faults(json!({"error_rate": 0.0, "rate_limit": 0, "lost_response_rate": 0.0}));
         figures(
             &format!("workflows, {label}"),
             ids.len(),
