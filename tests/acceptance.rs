@@ -592,10 +592,10 @@ fn user_workflow_refuses_a_workflow_the_tenant_has_not_installed() {
     let name = acc.username(T, "a");
     ws.write_main(&config(&[user_hcl("u", &name, None)]));
     ws.apply();
-    let uid = id_of(&ws, "alloy_user.u");
+    let uid = id_of(ws, "alloy_user.u");
     let Some(wf) = first_workflow(acc, &uid) else {
         println!("{T}: the account offers no workflow; nothing to check");
-        destroy(&ws);
+        destroy(ws);
         return;
     };
     // The fleet view does not list a tenant that installed nothing.
@@ -638,7 +638,7 @@ fn user_workflow_refuses_a_workflow_the_tenant_has_not_installed() {
         "nothing was installed"
     );
     ws.write_main(&config(&[user_hcl("u", &name, None)]));
-    destroy(&ws);
+    destroy(ws);
 }
 
 /// `ALLOY_ACC_WORKFLOW`: `<userId>/<workflowId>` of a test tenant with the workflow installed
