@@ -114,14 +114,11 @@ struct Counted {
 }
 
 impl State {
-    /// Accepted requests sent in `[from, to]`. The newest are at the back, give or take the
-    /// answers that overtook each other, so the scan stops a second past `from`.
+    /// Accepted requests sent in `[from, to]`. The whole memory is scanned (a few seconds of
+    /// answers): they are in the order the answers came, and a slow one can be far out of place.
     fn accepted_between(&self, from: Instant, to: Instant) -> usize {
-        let stop = from.checked_sub(WINDOW).unwrap_or(from);
         self.accepted
             .iter()
-            .rev()
-            .take_while(|&&t| t >= stop)
             .filter(|&&t| from <= t && t <= to)
             .count()
     }
@@ -346,6 +343,18 @@ mod tests {
         // An answer for a request sent after the refusal is not a recount.
         t.on_answer(t0 + ms(100), OK, t0 + ms(150));
         assert!(close(t.rate().unwrap(), rate));
+    }
+
+    #[test]
+    fn a_slow_answer_out_of_order_does_not_hide_the_others() {
+        let t = Throttle::new();
+        let t0 = Instant::now();
+        accepted(&t, t0 + ms(5_000), 10, ms(50));
+        // A request sent long ago is answered now, just before a refusal.
+        t.on_answer(t0, OK, t0 + ms(5_600));
+        t.on_answer(t0 + ms(5_550), LIMITED, t0 + ms(5_600));
+        let rate = t.rate().unwrap();
+        assert!(close(rate, 10.0 * ACCEPTED_SHARE), "{rate}");
     }
 
     #[test]
