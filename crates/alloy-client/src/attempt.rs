@@ -208,8 +208,7 @@ impl AlloyClient {
     pub(super) async fn ready_slot(&self, ctx: &Ctx) -> Result<&reqwest::Client, Error> {
         self.inner.reach.admit(ctx).await?;
         let http = self.http().await?;
-        let wait = self.inner.throttle.reserve(Instant::now());
-        if !wait.is_zero() {
+        while let Err(wait) = self.inner.throttle.take(Instant::now()) {
             tokio::time::sleep(wait).await;
         }
         Ok(http)

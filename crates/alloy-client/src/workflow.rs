@@ -739,4 +739,81 @@ mod tests {
         let e = c.upgrade_workflow("u1", "w1").await.unwrap_err();
         assert!(e.is_cancelled(), "{e}");
     }
+
+    /// A server that takes every workflow write of users `u0`, `u1`, ... and admits `limit`
+    /// requests per fixed one-second window, opened by the first request after the last one
+    /// closed (the emulator's limiter), answering the rest 429 with `Retry-After: 1`.
+    async fn limited(limit: u32) -> Scripted {
+        let window: Arc<Mutex<Option<(Instant, u32)>>> = Arc::default();
+        Scripted::start(move |req| {
+            let now = Instant::now();
+            let mut w = window.lock().unwrap();
+            let (opened, admitted) = match *w {
+                Some((at, n)) if now.duration_since(at) < Duration::from_secs(1) => (at, n),
+                _ => (now, 0),
+            };
+            if admitted >= limit {
+                return Say::json(429, r#"{"message":"Rate limit exceeded"}"#)
+                    .with_header("retry-after", "1");
+            }
+            *w = Some((opened, admitted + 1));
+            let body = match req.method.as_str() {
+                "DELETE" => json!({"deleted": true}),
+                _ if req.target.contains("/upgrade") => {
+                    json!({"activated": true, "installedVersion": 2})
+                }
+                _ => json!({"activated": !req.target.ends_with("/deactivate")}),
+            };
+            Say::json(200, body.to_string())
+        })
+        .await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bursts_of_workflow_writes_run_at_the_limit() {
+        const LIMIT: u32 = 10;
+        const CALLERS: usize = 10;
+        const WRITES: usize = 40;
+        let server = limited(LIMIT).await;
+        let c = client(server.url());
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for caller in 0..CALLERS {
+            let c = c.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in (caller..WRITES).step_by(CALLERS) {
+                    let user = format!("u{i}");
+                    match i % 4 {
+                        0 | 1 => c.upgrade_workflow(&user, "w1").await.map(|_| ()),
+                        2 => c.set_workflow_active(&user, "w1", i % 8 == 2).await,
+                        _ => c.uninstall_workflow(&user, "w1").await,
+                    }
+                    .unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let took = started.elapsed();
+        let seen = server.seen();
+        let refused = seen.len() - WRITES;
+        // The first window takes ten at once; then ten a second: three more seconds. (With the
+        // pace set from the answers that had arrived when the first 429 did, which race, this
+        // took 9.5 s in two runs of three.)
+        assert!(
+            took < Duration::from_secs(5),
+            "{WRITES} writes took {took:?}"
+        );
+        assert!(
+            took >= Duration::from_secs(3),
+            "faster than the limit: {took:?}"
+        );
+        assert!(refused <= 2 * CALLERS, "{refused} requests answered 429");
+        assert_eq!(
+            server.count(READ_BACK),
+            0,
+            "a 429 did nothing: no read-back"
+        );
+    }
 }

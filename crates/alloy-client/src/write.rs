@@ -318,9 +318,9 @@ fn is_interruption(e: &Error) -> bool {
 
 /// `POST /users`: read back by looking the username up; a user found is adopted.
 pub(super) struct CreateUser<'a> {
-    pub call: Call,
-    pub username: &'a str,
-    pub client: &'a AlloyClient,
+    call: Call,
+    username: &'a str,
+    client: &'a AlloyClient,
 }
 
 impl<'a> CreateUser<'a> {
@@ -407,9 +407,9 @@ impl Checked for CreateUser<'_> {
 /// with unknown outcome means that attempt deleted the user. Read back (a `GET` answering 404)
 /// only when its answer cannot be read or a stop cut it short.
 pub(super) struct DeleteUser<'a> {
-    pub call: Call,
-    pub id_or_username: &'a str,
-    pub client: &'a AlloyClient,
+    call: Call,
+    id_or_username: &'a str,
+    client: &'a AlloyClient,
 }
 
 impl<'a> DeleteUser<'a> {
