@@ -143,7 +143,9 @@ impl AlloyClient {
     /// Removes the API key from text echoed by the server and bounds its length.
     fn scrub(&self, message: &str) -> String {
         let key = self.inner.key.expose();
-        let cleaned = message.replace(key, "<redacted>");
+        // Also every secret the process registered (credential data values, tokens): an API
+        // that echoes a rejected value back must not carry it into an error.
+        let cleaned = secrets::redact(&message.replace(key, "<redacted>")).into_owned();
         let mut out: String = cleaned
             .chars()
             .map(|c| if c.is_control() { ' ' } else { c })

@@ -126,6 +126,47 @@ impl Endpoints {
     }
 }
 
+impl Endpoints {
+    /// `/headless/credentials`.
+    pub fn credentials(&self) -> Url {
+        self.with_path("/headless/credentials")
+    }
+
+    /// `/credentials/users/{id}`: a user's credentials.
+    pub fn user_credentials(&self, op: &'static str, user: &str) -> Result<Url, Error> {
+        Ok(self.with_path(&format!("/credentials/users/{}", segment(op, user)?)))
+    }
+
+    /// `/users/{id}/credentials/{credentialId}`.
+    pub fn user_credential(
+        &self,
+        op: &'static str,
+        user: &str,
+        credential: &str,
+    ) -> Result<Url, Error> {
+        Ok(self.with_path(&format!(
+            "/users/{}/credentials/{}",
+            segment(op, user)?,
+            segment(op, credential)?
+        )))
+    }
+
+    /// `/metadata/credentials`, or `/metadata/credentials/{name}` for one type.
+    pub fn credential_metadata(&self, op: &'static str, name: Option<&str>) -> Result<Url, Error> {
+        Ok(match name {
+            None => self.with_path("/metadata/credentials"),
+            Some(n) => self.with_path(&format!("/metadata/credentials/{}", segment(op, n)?)),
+        })
+    }
+
+    /// `/users/{id}/logs?userId=...` (the docs list the user both in the path and the query).
+    pub fn user_logs(&self, op: &'static str, user: &str) -> Result<Url, Error> {
+        let mut url = self.with_path(&format!("/users/{}/logs", segment(op, user)?));
+        url.query_pairs_mut().append_pair("userId", user);
+        Ok(url)
+    }
+}
+
 fn non_empty<'a>(op: &'static str, what: &str, value: &'a str) -> Result<&'a str, Error> {
     if value.is_empty() {
         Err(Error::InvalidArgument {

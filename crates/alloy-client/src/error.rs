@@ -182,6 +182,15 @@ pub enum Error {
     },
 
     /// Terraform asked the provider to stop.
+    /// A write whose outcome was unknown, read back, matched several candidates (or none could
+    /// be told apart): nothing was adopted and nothing was sent again.
+    #[error("{op}: the outcome of an earlier attempt is ambiguous: {detail}.")]
+    Ambiguous {
+        op: &'static str,
+        detail: String,
+        candidates: Vec<String>,
+    },
+
     #[error("{op}: cancelled because Terraform asked the provider to stop.")]
     Cancelled { op: &'static str },
 
@@ -253,6 +262,18 @@ impl Error {
         }
     }
 
+    pub fn is_ambiguous(&self) -> bool {
+        matches!(self, Error::Ambiguous { .. })
+    }
+
+    /// The ids an [`Error::Ambiguous`] could not choose between (empty for any other error).
+    pub fn candidates(&self) -> &[String] {
+        match self {
+            Error::Ambiguous { candidates, .. } => candidates,
+            _ => &[],
+        }
+    }
+
     pub fn is_decode(&self) -> bool {
         matches!(self, Error::Decode { .. })
     }
@@ -300,6 +321,7 @@ impl Error {
             | Error::Api { op, .. }
             | Error::Transport { op, .. }
             | Error::Decode { op, .. }
+            | Error::Ambiguous { op, .. }
             | Error::Cancelled { op }
             | Error::Halted { op, .. }
             | Error::Deadline { op, .. } => Some(op),

@@ -38,6 +38,7 @@ mod attempt;
 mod classify;
 mod client;
 mod config;
+mod credential;
 mod endpoint;
 mod error;
 mod model;
@@ -53,6 +54,7 @@ pub use client::AlloyClient;
 pub use config::{
     ApiKey, ClientConfig, DEFAULT_DEADLINE, DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT,
 };
+pub use credential::{CreatedCredential, Credential, CredentialProperty, CredentialType};
 pub use error::Error;
 pub use model::{Created, Integration, UpgradeOutcome, User, Workflow, WorkflowUser};
 pub use reach::Verdict;

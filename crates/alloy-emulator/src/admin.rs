@@ -23,7 +23,7 @@ use super::wire::{
 };
 
 pub(crate) fn router(app: Arc<App>) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/_emulator/health", get(health))
         .route("/_emulator/reset", axum::routing::post(reset))
         .route("/_emulator/faults", get(get_faults).put(put_faults))
@@ -43,7 +43,8 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         )
         .route("/_emulator/workflows/{id}/installs", get(workflow_installs))
         .route("/_emulator/requests", get(requests).delete(clear_requests))
-        .route("/_emulator/tokens", get(tokens))
+        .route("/_emulator/tokens", get(tokens));
+    super::tenant_routes::admin(routes)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(app)

@@ -299,6 +299,16 @@ pub const API_ROUTES: &[&str] = &[
     "PUT /workflows/deactivate",
     "PUT /workflows/{id}/upgrade",
     "DELETE /workflows/{id}",
+    "POST /headless/credentials",
+    "GET /credentials/users/{id}",
+    "GET /users/{id}/credentials",
+    "DELETE /users/{id}/credentials/{credential}",
+    "DELETE /credentials/{credential}/users/{id}",
+    "GET /metadata/credentials",
+    "GET /metadata/credentials/{name}",
+    "GET /workflows/{id}/logs",
+    "DELETE /users/{id}/logs",
+    "DELETE /workflows/logs",
 ];
 
 /// The HTML a failing gateway sends instead of the API's JSON.

@@ -51,6 +51,8 @@ mod persist;
 mod requests;
 mod routes;
 mod store;
+pub mod tenant;
+mod tenant_routes;
 mod wire;
 
 pub use faults::{API_ROUTES, BadAnswer, Faults};

@@ -34,7 +34,7 @@ pub const MAX_BATCH: usize = 1000;
 
 /// The API router (without the version prefix). `app` is also the middleware state.
 pub(crate) fn router(app: Arc<App>) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/users", get(list_users).post(create_user))
         .route("/users/batch", axum::routing::post(batch_create))
         .route(
@@ -48,7 +48,8 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/workflows/deactivate", put(deactivate))
         .route("/workflows/{id}", axum::routing::delete(delete_workflow))
         .route("/workflows/{id}/upgrade", put(upgrade_workflow))
-        .route("/workflows/{id}/users", get(workflow_users))
+        .route("/workflows/{id}/users", get(workflow_users));
+    super::tenant_routes::api(routes)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(app.clone(), gate))
@@ -432,6 +433,25 @@ pub(crate) mod tests {
             .install(Environment::Development, id, None, Some(workflow))
             .unwrap();
         let activation = format!(r#"{{"userId":"{id}","workflowId":"{workflow}"}}"#);
+        let secret = || {
+            std::collections::BTreeMap::from([
+                ("fieldName".to_owned(), "X-Key".to_owned()),
+                ("value".to_owned(), "v".to_owned()),
+            ])
+        };
+        let (c1, _) = emu
+            .app
+            .lock_store()
+            .create_credential(Environment::Development, id, "httpHeaderAuth", secret())
+            .unwrap();
+        let (c2, _) = emu
+            .app
+            .lock_store()
+            .create_credential(Environment::Development, id, "httpHeaderAuth", secret())
+            .unwrap();
+        let credential = format!(
+            r#"{{"userId":"{id}","credential":{{"type":"httpHeaderAuth","data":{{"fieldName":"a","value":"b"}}}}}}"#
+        );
         for (method, path, body) in [
             (Method::GET, "/users".to_string(), ""),
             (
@@ -469,6 +489,28 @@ pub(crate) mod tests {
                 format!("/workflows/{workflow}?userId={id}"),
                 "",
             ),
+            (
+                Method::POST,
+                "/headless/credentials".to_string(),
+                credential.as_str(),
+            ),
+            (Method::GET, format!("/credentials/users/{id}"), ""),
+            (Method::GET, format!("/users/{id}/credentials"), ""),
+            (Method::DELETE, format!("/users/{id}/credentials/{c1}"), ""),
+            (Method::DELETE, format!("/credentials/{c2}/users/{id}"), ""),
+            (Method::GET, "/metadata/credentials".to_string(), ""),
+            (
+                Method::GET,
+                "/metadata/credentials/netsuite".to_string(),
+                "",
+            ),
+            (
+                Method::GET,
+                format!("/workflows/{workflow}/logs?userId={id}"),
+                "",
+            ),
+            (Method::DELETE, format!("/users/{id}/logs"), ""),
+            (Method::DELETE, format!("/workflows/logs?userId={id}"), ""),
             (Method::DELETE, format!("/users/{id}"), ""),
         ] {
             let r = http

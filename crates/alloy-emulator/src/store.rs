@@ -32,6 +32,7 @@ use time::format_description::well_known::Rfc3339;
 use super::catalogue::{
     IntegrationDef, WorkflowDef, find_integration, find_workflow, workflows_named,
 };
+use super::tenant::{CredentialRow, LogEntry, TenantData};
 
 /// Which API key a request used. The two environments never see each other's users.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -128,6 +129,8 @@ pub enum StoreError {
         version: u32,
         user_id: String,
     },
+    /// A credential id that is not a credential of the user named.
+    UnknownCredential(String),
 }
 
 /// The outcome of a batch create: the items echoed back because they had no username or a
@@ -196,6 +199,8 @@ pub struct EnvStore {
     by_id: HashMap<String, u64>,
     by_username: HashMap<String, u64>,
     installs: HashMap<String, UserInstalls>,
+    /// Credentials and logs by user id; a user delete leaves them (see `tenant.rs`).
+    pub(crate) tenant: TenantData,
 }
 
 impl EnvStore {
@@ -347,7 +352,7 @@ impl Store {
         }
     }
 
-    fn env_mut(&mut self, env: Environment) -> &mut EnvStore {
+    pub(crate) fn env_mut(&mut self, env: Environment) -> &mut EnvStore {
         match env {
             Environment::Development => &mut self.development,
             Environment::Production => &mut self.production,
@@ -367,6 +372,11 @@ impl Store {
     fn bump(&mut self) -> u64 {
         self.generation += 1;
         self.generation
+    }
+
+    /// Record a mutation made outside this file (`tenant.rs`).
+    pub(crate) fn bump_generation(&mut self) -> u64 {
+        self.bump()
     }
 
     /// A fresh 24-hex id, unique across both environments (like a Mongo ObjectId in shape).
@@ -812,8 +822,40 @@ impl Store {
 
     /// The `--state` file content: both environments, users in creation order.
     pub fn snapshot_json(&self) -> serde_json::Result<Vec<u8>> {
-        fn env(e: &EnvStore) -> EnvSnapshot<'_> {
+        let tenant = |env: Environment| {
+            let credentials = self
+                .credential_rows(env)
+                .into_iter()
+                .map(|c| CredentialRecord {
+                    credential_id: c.id,
+                    user_id: c.user_id,
+                    connector: c.connector,
+                    name: c.name,
+                    created_at: rfc3339(c.created_at),
+                    data_sha256: c.sha256,
+                    properties: c.properties,
+                })
+                .collect();
+            let logs = self
+                .log_rows(env)
+                .into_iter()
+                .map(|l| LogRecord {
+                    execution_id: l.execution_id.clone(),
+                    workflow_id: l.workflow_id.clone(),
+                    user_id: l.user_id.clone(),
+                    status: l.status.clone(),
+                    started_at: rfc3339(l.started_at),
+                })
+                .collect();
+            (credentials, logs)
+        };
+        fn env(
+            e: &EnvStore,
+            (credentials, logs): (Vec<CredentialRecord>, Vec<LogRecord>),
+        ) -> EnvSnapshot<'_> {
             EnvSnapshot {
+                credentials,
+                logs,
                 users: e
                     .users()
                     .map(|u| UserRecord {
@@ -869,8 +911,8 @@ impl Store {
             .collect();
         serde_json::to_vec(&Snapshot {
             format: SNAPSHOT_FORMAT,
-            development: env(&self.development),
-            production: env(&self.production),
+            development: env(&self.development, tenant(Environment::Development)),
+            production: env(&self.production, tenant(Environment::Production)),
             workflow_versions,
         })
     }
@@ -909,10 +951,43 @@ impl Store {
             store.versions.publish(w, v.incompatible);
         }
         let loaded_at = now();
+        let time_of = |what: &str, t: &str, env: Environment| {
+            OffsetDateTime::parse(t, &Rfc3339).map_err(|e| {
+                format!("state file: {what} {t:?} in {env} is not an RFC 3339 time: {e}")
+            })
+        };
         for (env, data) in [
             (Environment::Development, snap.development),
             (Environment::Production, snap.production),
         ] {
+            for c in data.credentials {
+                let created_at = time_of("createdAt", &c.created_at, env)?;
+                store.restore_credential(
+                    env,
+                    CredentialRow {
+                        id: c.credential_id,
+                        user_id: c.user_id,
+                        connector: c.connector,
+                        name: c.name,
+                        created_at,
+                        sha256: c.data_sha256,
+                        properties: c.properties,
+                    },
+                );
+            }
+            for l in data.logs {
+                let started_at = time_of("startedAt", &l.started_at, env)?;
+                store.restore_log(
+                    env,
+                    LogEntry {
+                        execution_id: l.execution_id,
+                        workflow_id: l.workflow_id,
+                        user_id: l.user_id,
+                        status: l.status,
+                        started_at,
+                    },
+                );
+            }
             let target = store.env_mut(env);
             for u in data.users {
                 if target.by_id.contains_key(u.user_id.as_ref())
@@ -1010,6 +1085,36 @@ struct EnvSnapshot<'a> {
     users: Vec<UserRecord<'a>>,
     #[serde(borrow, default)]
     installs: Vec<InstallRecord<'a>>,
+    /// Stored credentials without their values: a digest and the property names (`tenant.rs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    credentials: Vec<CredentialRecord>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    logs: Vec<LogRecord>,
+}
+
+/// One stored credential in a state file. The secret values are not written: only
+/// `dataSha256` and the property names, which is all any route ever shows.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CredentialRecord {
+    credential_id: String,
+    user_id: String,
+    #[serde(rename = "type")]
+    connector: String,
+    name: String,
+    created_at: String,
+    data_sha256: String,
+    properties: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LogRecord {
+    execution_id: String,
+    workflow_id: String,
+    user_id: String,
+    status: String,
+    started_at: String,
 }
 
 #[derive(Serialize, Deserialize)]

@@ -63,6 +63,9 @@ impl From<StoreError> for ApiError {
                 StatusCode::NOT_FOUND,
                 format!("Workflow {workflow} is not installed for user {user_id}"),
             ),
+            StoreError::UnknownCredential(c) => {
+                ApiError::new(StatusCode::NOT_FOUND, format!("Credential {c} not found"))
+            }
             StoreError::Incompatible {
                 workflow,
                 version,

@@ -387,7 +387,9 @@ impl Probe<'_> {
         self.workflow_checks(&id).await;
         self.version_checks().await;
         self.isolation_check(&id).await;
+        self.credential_checks(&id).await;
         self.delete_checks(&id).await;
+        self.deleted_user_checks(&id).await;
         self.rate_limit_row();
     }
 
@@ -997,6 +999,166 @@ impl Probe<'_> {
             "repeat DELETE → 404 {message}",
             r.brief(),
             r.status == 404 && r.message().is_some(),
+        );
+    }
+
+    /// `POST /headless/credentials` with `data`; a credential it made anyway is deleted again,
+    /// so the check restores what it found.
+    async fn try_credential(&mut self, user: &str, kind: &str, data: Value) -> Reply {
+        let r = self
+            .api(
+                Method::POST,
+                "/headless/credentials",
+                Some(json!({"userId": user, "credential": {"type": kind, "data": data}})),
+            )
+            .await;
+        if let Some(cid) = r.json.as_ref().and_then(|v| v["credentialId"].as_str()) {
+            let cid = cid.to_owned();
+            self.api(
+                Method::DELETE,
+                &format!("/users/{user}/credentials/{cid}"),
+                None,
+            )
+            .await;
+        }
+        r
+    }
+
+    /// The statuses the project chose for credential refusals (issue 24). Each attempt is meant
+    /// to be refused; one that is not is undone at once.
+    async fn credential_checks(&mut self, id: &str) {
+        let r = self.api(Method::GET, "/metadata/credentials", None).await;
+        let types: Vec<Value> = r
+            .json
+            .as_ref()
+            .and_then(|v| v["data"].as_array())
+            .cloned()
+            .unwrap_or_default();
+        let ok = r.status == 200
+            && !types.is_empty()
+            && types.iter().all(|t| {
+                (t["connector"].is_string() || t["name"].is_string())
+                    && t["isOauth"].is_boolean()
+                    && t["properties"].is_array()
+            });
+        let observed = if r.status == 200 {
+            format!("200, {} types", types.len())
+        } else {
+            r.brief()
+        };
+        self.row(
+            "GET /metadata/credentials → 200 {data: [{connector, isOauth, properties}]}",
+            observed,
+            ok,
+        );
+        let name = |t: &Value| {
+            t["connector"]
+                .as_str()
+                .or_else(|| t["name"].as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let r = self
+            .try_credential(id, "tfacc-no-such-type", json!({"probe": "x"}))
+            .await;
+        self.row(
+            "unknown credential type → 400 {message} (CHOICE)",
+            r.brief(),
+            r.status == 400 && r.message().is_some(),
+        );
+        match types.iter().find(|t| t["isOauth"] == true).map(name) {
+            Some(kind) => {
+                let r = self.try_credential(id, &kind, json!({"probe": "x"})).await;
+                self.row(
+                    "OAuth type on /headless/credentials → 400 {message} (CHOICE)",
+                    format!("{kind}: {}", r.brief()),
+                    r.status == 400 && r.message().is_some(),
+                );
+            }
+            None => self.not_observed(
+                "OAuth type on /headless/credentials → 400 {message} (CHOICE)",
+                "the account lists no OAuth credential type",
+            ),
+        }
+        let required = types.iter().find_map(|t| {
+            let props = t["properties"].as_array()?;
+            let req = props.iter().find(|p| p["required"] == true)?;
+            let prop = req["name"].as_str()?.to_owned();
+            (t["isOauth"] == false).then(|| (name(t), prop))
+        });
+        match required {
+            Some((kind, prop)) => {
+                let r = self.try_credential(id, &kind, json!({"probe": "x"})).await;
+                let names_it = r.message().is_some_and(|m| m.contains(&prop));
+                self.row(
+                    "missing required property → 400 {message naming it} (CHOICE)",
+                    format!("{kind} without {prop}: {}", r.brief()),
+                    r.status == 400 && names_it,
+                );
+            }
+            None => self.not_observed(
+                "missing required property → 400 {message naming it} (CHOICE)",
+                "no non-OAuth type marks a property required",
+            ),
+        }
+        let ghost = format!("{}absent", self.prefix);
+        // A body that is valid in every other respect: each listed property filled in.
+        let (kind, data) = types
+            .iter()
+            .find(|t| t["isOauth"] == false)
+            .map(|t| {
+                let data: serde_json::Map<String, Value> = t["properties"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p["name"].as_str())
+                    .map(|n| (n.to_owned(), json!("tfacc-probe")))
+                    .collect();
+                (name(t), Value::Object(data))
+            })
+            .unwrap_or_else(|| {
+                (
+                    "httpHeaderAuth".into(),
+                    json!({"fieldName": "X", "value": "x"}),
+                )
+            });
+        let r = self.try_credential(&ghost, &kind, data).await;
+        self.row(
+            "unknown user on /headless/credentials → 404 {message} (CHOICE)",
+            r.brief(),
+            r.status == 404 && r.message().is_some(),
+        );
+        let r = self
+            .api(
+                Method::DELETE,
+                &format!("/users/{id}/credentials/0123456789abcdef01234567"),
+                None,
+            )
+            .await;
+        self.row(
+            "unknown credential: DELETE /users/{id}/credentials/{cid} → 404 {message} (CHOICE)",
+            r.brief(),
+            r.status == 404 && r.message().is_some(),
+        );
+    }
+
+    /// What is left of a deleted user through the API (read-only, or a purge of nothing).
+    async fn deleted_user_checks(&mut self, id: &str) {
+        let r = self
+            .api(Method::GET, &format!("/credentials/users/{id}"), None)
+            .await;
+        self.row(
+            "does a user delete remove credentials? GET /credentials/users/{deleted} → 404: unreachable through the API either way (CHOICE: the emulator keeps them)",
+            r.brief(),
+            r.status == 404,
+        );
+        let r = self
+            .api(Method::DELETE, &format!("/users/{id}/logs"), None)
+            .await;
+        self.row(
+            "do logs survive a user delete? DELETE /users/{deleted}/logs → 404: they cannot be purged once the user is gone (CHOICE: the emulator keeps them)",
+            r.brief(),
+            r.status == 404,
         );
     }
 

@@ -18,6 +18,7 @@ use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 
 mod api;
+mod credentials;
 mod faults;
 mod process;
 mod workflows;
