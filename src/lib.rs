@@ -62,6 +62,8 @@ pub struct AlloyData {
     pub(crate) workflows: workflow_snapshot::WorkflowSnapshot,
     /// The guard against mass disappearance (see `missing_users`).
     pub(crate) missing: missing_users::MissingUsers,
+    /// The same guard for the tenants' workflows (`alloy_user_workflow` reads).
+    pub(crate) missing_workflows: missing_users::MissingUsers,
     /// Causes already explained in full in this run (see `repeats`).
     pub(crate) explained: repeats::Explained,
     /// Where the API key came from: `api_key` or the variable's name, for messages.
@@ -82,6 +84,7 @@ impl AlloyData {
             api: api::Api::new(client),
             environment,
             missing: missing_users::MissingUsers::new(accept_missing_users),
+            missing_workflows: missing_users::MissingUsers::new(accept_missing_users),
             explained: repeats::Explained::default(),
             key_source,
         }

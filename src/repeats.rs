@@ -23,6 +23,8 @@ pub(crate) enum Cause {
     UsersMissing,
     /// A user with deletion protection is missing.
     ProtectedMissing,
+    /// The guard against mass disappearance tripped for tenants' workflows.
+    WorkflowsMissing,
 }
 
 /// The causes this process has explained in full.

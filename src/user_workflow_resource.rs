@@ -18,6 +18,8 @@
 use async_trait::async_trait;
 
 use super::AlloyData;
+use super::missing_users::Ruling;
+use super::repeats::Cause;
 use super::snapshot::Key;
 use super::workflow_snapshot::Install;
 use alloy_client::Error;
@@ -264,24 +266,39 @@ impl Resource<AlloyData> for UserWorkflowResource {
             );
             return Some(state);
         };
-        match data.workflows.lookup(user, workflow_id).await {
+        let _reading = data.missing_workflows.reading();
+        let found = if data.missing_workflows.tally().tripped {
+            // This run fails anyway: ask the API nothing more.
+            Ok(None)
+        } else {
+            data.workflows.lookup(user, workflow_id).await
+        };
+        match found {
             Ok(Some(install)) => {
+                data.missing_workflows.found();
                 Some(state_of(&install, &prior.user_id, workflow_id, &prior).to_value())
             }
-            Ok(None) => {
-                diags.warning(
-                    "Workflow uninstalled outside Terraform",
-                    format!(
-                        "The workflow {workflow_id} is no longer installed for the user {user:?} in the {} \
-                         environment (it was uninstalled, or the user was deleted, outside Terraform), so \
-                         it has been removed from state. If the configuration still declares it, the next \
-                         apply fails until the user installs it again; a configuration that builds these \
-                         from `data.alloy_workflow_users` drops it instead.",
-                        data.environment.as_str()
-                    ),
-                );
-                None
-            }
+            Ok(None) => match data.missing_workflows.missing().await {
+                Ruling::Tripped => {
+                    self.tripped(data, diags);
+                    Some(state)
+                }
+                Ruling::Gone | Ruling::Accepted => {
+                    diags.warning(
+                        "Workflow uninstalled outside Terraform",
+                        format!(
+                            "The workflow {workflow_id} is no longer installed for the user {user:?} in the \
+                             {} environment (it was uninstalled, or the user was deleted, outside \
+                             Terraform), so it has been removed from state. If the configuration still \
+                             declares it, the next apply fails until the user installs it again; a \
+                             configuration that builds these from `data.alloy_workflow_users` drops it \
+                             instead.",
+                            data.environment.as_str()
+                        ),
+                    );
+                    None
+                }
+            },
             Err(e) => {
                 data.api_error(diags, "Cannot read the tenant's workflow", &e);
                 Some(state)
@@ -441,6 +458,35 @@ impl Resource<AlloyData> for UserWorkflowResource {
 }
 
 impl UserWorkflowResource {
+    /// The guard against mass disappearance tripped: this instance fails and stays in state.
+    fn tripped(&self, data: &AlloyData, diags: &mut Diagnostics) {
+        data.explained.error(
+            diags,
+            Cause::WorkflowsMissing,
+            None,
+            "Alloy workflows missing en masse",
+            || {
+                let t = data.missing_workflows.tally();
+                format!(
+                    "{missing} of the {read} tenants' workflows this run has read so far are not \
+                     installed in the {env} environment. Installations rarely disappear together: most \
+                     likely the API key belongs to the other environment or to another Alloy account \
+                     (the key in use came from {source}). Nothing has been removed from state, and \
+                     this plan stops here.\n\nCheck the key and the provider's `environment`, then \
+                     plan again. If these workflows really were uninstalled, accept it for one run with \
+                     ALLOY_ACCEPT_MISSING_USERS=true (or `accept_missing_users = true` in the provider \
+                     block). The guard follows the same rule as for users (see the environments \
+                     guide).",
+                    missing = t.missing,
+                    read = t.found + t.missing,
+                    env = data.environment.as_str(),
+                    source = data.key_source,
+                )
+            },
+            "Missing too, kept in state",
+        );
+    }
+
     /// Brings the installation described by `state` (what Alloy holds) to `planned`: activation,
     /// then the upgrade when `auto_upgrade` asks for it. Returns what Alloy holds afterwards, even
     /// when a step fails (with an error diagnostic), so state never disagrees with the API.

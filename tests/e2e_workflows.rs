@@ -493,3 +493,47 @@ fn faults_on_the_write_routes_never_upgrade_twice_and_converge() {
         assert!(ws.plan_is_empty(), "{label}: plan not empty");
     }
 }
+
+#[test]
+fn a_key_of_the_other_environment_keeps_every_workflow_and_fails_once() {
+    let emu = Emulator::start();
+    let names: Vec<String> = (0..6).map(|i| format!("w{i}@example.com")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let ids = tenants(&emu, &refs);
+    for id in &ids {
+        install(&emu, id);
+    }
+    let mut ws = Workspace::new(&emu);
+    let rows: Vec<(String, String)> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (format!("t{i}"), id.clone()))
+        .collect();
+    let r: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|(n, id)| (n.as_str(), id.as_str(), ""))
+        .collect();
+    ws.write_main(&resources(&r));
+    ws.apply();
+
+    // The production key sees none of these tenants: a wrong key, not six uninstalls.
+    ws.set_env("ALLOY_ENVIRONMENT", "production");
+    emu.clear_requests();
+    let run = ws
+        .tf(&["plan", "-input=false"])
+        .expect_fail("plan with the other environment's key");
+    let out = run.flat();
+    assert!(out.contains("Alloy workflows missing en masse"), "{out}");
+    assert_eq!(
+        out.matches("the key in use came from").count(),
+        1,
+        "explained once: {out}"
+    );
+    assert!(!out.contains("uninstalled outside Terraform"), "{out}");
+    assert_eq!(ws.resources().len(), ids.len(), "nothing left state");
+    println!(
+        "FIGURES workflows, other environment's key: {} API calls for {} instances",
+        emu.total_requests(),
+        ids.len()
+    );
+}
