@@ -10,12 +10,12 @@ provider "alloy" {}
 
 # Every tenant of one workflow, in one API call.
 data "alloy_workflow_users" "fleet" {
-  workflow_id = "66326849aa11bb22cc33dd44"
+  workflow_id = "a1f7fad397c0ac5b8339697b"
 }
 
 # Only the tenants who switched it off, among the pilot customers.
 data "alloy_workflow_users" "paused_pilots" {
-  workflow_id    = "66326849aa11bb22cc33dd44"
+  workflow_id    = "a1f7fad397c0ac5b8339697b"
   active         = false
   username_regex = "^pilot-"
 }

@@ -11,7 +11,7 @@ provider "alloy" {}
 # The parent workflow's id, as `alloy_integrations` lists it.
 variable "shopify_sync_workflow_id" {
   type    = string
-  default = "66326849aa11bb22cc33dd44"
+  default = "a1f7fad397c0ac5b8339697b"
 }
 
 # Every tenant who installed the workflow (in Alloy's modal)...
