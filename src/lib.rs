@@ -24,10 +24,12 @@ mod provider_bug;
 mod repeats;
 mod snapshot;
 mod user_data_source;
+mod user_list_resource;
 mod user_protect;
 mod user_resource;
 mod user_token_data_source;
 mod user_token_ephemeral;
+mod user_workflow_list_resource;
 mod user_workflow_resource;
 mod users_data_source;
 mod validation;
@@ -182,7 +184,9 @@ impl Provider for AlloyProvider {
             .data_source(integrations_data_source::IntegrationsDataSource)
             .data_source(ip_addresses_data_source::IpAddressesDataSource)
             .data_source(workflow_users_data_source::WorkflowUsersDataSource)
-            .ephemeral_resource(user_token_ephemeral::UserTokenEphemeral);
+            .ephemeral_resource(user_token_ephemeral::UserTokenEphemeral)
+            .list_resource(user_list_resource::UserList)
+            .list_resource(user_workflow_list_resource::UserWorkflowList);
     }
 }
 

@@ -24,7 +24,8 @@ use super::snapshot::Key;
 use super::workflow_snapshot::Install;
 use alloy_client::Error;
 use terraform_plugin::framework::{
-    Attr, AttrPath, Attribute, Block, Diagnostics, Model, Plan, Resource, Schema, Value,
+    Attr, AttrPath, Attribute, Block, Diagnostics, IdentityAttribute, IdentitySchema, Model, Plan,
+    Resource, Schema, Value,
 };
 
 pub struct UserWorkflowResource;
@@ -110,6 +111,30 @@ fn state_of(
             .as_deref()
             .map_or_else(|| known_or_null(&prior.username), Attr::from),
     }
+}
+
+/// The state an import of `install` records (also what the list resource returns): the userId,
+/// and the defaults of what Alloy does not hold.
+pub(crate) fn imported_state(install: &Install, workflow_id: &str) -> Value {
+    let none = UserWorkflowModel {
+        id: Attr::Null,
+        user_id: Attr::Null,
+        workflow_id: Attr::Null,
+        active: Attr::Null,
+        auto_upgrade: Attr::Null,
+        uninstall_on_destroy: Attr::Null,
+        installed_version: Attr::Null,
+        latest_version: Attr::Null,
+        installed_at: Attr::Null,
+        username: Attr::Null,
+    };
+    state_of(
+        install,
+        &install.user_id.as_str().into(),
+        workflow_id,
+        &none,
+    )
+    .to_value()
 }
 
 /// What `a` knows, or null: a state never holds an unknown value.
@@ -386,6 +411,33 @@ impl Resource<AlloyData> for UserWorkflowResource {
         }
     }
 
+    fn identity(&self) -> Option<IdentitySchema> {
+        Some(IdentitySchema::new(
+            0,
+            vec![
+                IdentityAttribute::string("user_id").required_for_import().description(
+                    "The tenant, as the resource's `user_id` holds it: Alloy's `userId` (an import \
+                     always records the userId, also when given a username).",
+                ),
+                IdentityAttribute::string("workflow_id")
+                    .required_for_import()
+                    .description("The parent workflow's `workflowId` (24 hexadecimal characters)."),
+            ],
+        ))
+    }
+
+    async fn import_identity(
+        &self,
+        data: &AlloyData,
+        identity: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
+        // The same checks and lookups as the `<userId>/<workflowId>` import id.
+        let part = |name| identity.attr(name).as_str().unwrap_or_default();
+        let id = id_of(part("user_id"), part("workflow_id"));
+        self.import(data, &id, diags).await
+    }
+
     async fn import(&self, data: &AlloyData, id: &str, diags: &mut Diagnostics) -> Option<Value> {
         let parts: Vec<&str> = id.trim().split('/').collect();
         let [user, workflow_id] = parts[..] else {
@@ -430,21 +482,7 @@ impl Resource<AlloyData> for UserWorkflowResource {
             }
         };
         match data.workflows.lookup_whole(&user_id, workflow_id).await {
-            Ok(Some(install)) => {
-                let none = UserWorkflowModel {
-                    id: Attr::Null,
-                    user_id: Attr::Null,
-                    workflow_id: Attr::Null,
-                    active: Attr::Null,
-                    auto_upgrade: Attr::Null,
-                    uninstall_on_destroy: Attr::Null,
-                    installed_version: Attr::Null,
-                    latest_version: Attr::Null,
-                    installed_at: Attr::Null,
-                    username: Attr::Null,
-                };
-                Some(state_of(&install, &user_id.as_str().into(), workflow_id, &none).to_value())
-            }
+            Ok(Some(install)) => Some(imported_state(&install, workflow_id)),
             Ok(None) => {
                 not_installed(diags, user, workflow_id, data.environment.as_str());
                 None

@@ -114,6 +114,8 @@ fn rendered() -> Generated {
         resources: vec![("sample_thing", &thing)],
         data_sources: vec![("sample_lookup", &lookup)],
         ephemeral_resources: vec![("sample_token", &token)],
+        list_resources: vec![],
+        identities: vec![],
     };
     let ex = examples();
     render("sample", SAMPLE_ENV_VARS, &schemas, ex.path()).unwrap()
@@ -242,6 +244,8 @@ fn output_is_deterministic_whatever_the_input_order() {
             resources: vec![("sample_thing", &thing), ("sample_other", &other)],
             data_sources: vec![("sample_lookup", &lookup)],
             ephemeral_resources: vec![("sample_token", &token)],
+            list_resources: vec![],
+            identities: vec![],
         },
         ex.path(),
     )
@@ -254,6 +258,8 @@ fn output_is_deterministic_whatever_the_input_order() {
             resources: vec![("sample_other", &other), ("sample_thing", &thing)],
             data_sources: vec![("sample_lookup", &lookup)],
             ephemeral_resources: vec![("sample_token", &token)],
+            list_resources: vec![],
+            identities: vec![],
         },
         ex.path(),
     )
@@ -277,6 +283,8 @@ fn a_type_without_the_provider_prefix_is_refused() {
             resources: vec![("other_thing", &thing)],
             data_sources: vec![],
             ephemeral_resources: vec![],
+            list_resources: vec![],
+            identities: vec![],
         },
         ex.path(),
     )
@@ -331,7 +339,11 @@ fn the_alloy_provider_documents_every_type_it_serves() {
     let g = generate(&ex).unwrap();
     let server = Server::new(AlloyProvider);
     let s = server.schemas();
-    let expected = 1 + s.resources.len() + s.data_sources.len() + s.ephemeral_resources.len();
+    let expected = 1
+        + s.resources.len()
+        + s.data_sources.len()
+        + s.ephemeral_resources.len()
+        + s.list_resources.len();
     assert_eq!(g.files.len(), expected);
     let index = &g.files[Path::new("index.md")];
     for var in [
@@ -349,6 +361,15 @@ fn the_alloy_provider_documents_every_type_it_serves() {
     let user = &g.files[Path::new("resources/user.md")];
     assert!(user.contains("## Import"));
     assert!(user.contains("### Required\n\n- `username` (String)"));
+    // Identity: its import example and its schema, in the import section.
+    assert!(user.contains("### Import by identity"));
+    assert!(user.contains("identity = {\n    user_id = "));
+    assert!(user.contains("### Identity Schema\n\n#### Required\n\n- `user_id` (String)"));
+    let list = &g.files[Path::new("list-resources/user.md")];
+    assert!(list.contains("# alloy_user (List Resource)"));
+    assert!(list.contains("list \"alloy_user\""));
+    assert!(list.contains("Terraform 1.14 or later"));
+    assert!(g.warnings.is_empty(), "{:?}", g.warnings);
 }
 
 fn repo_examples() -> PathBuf {
