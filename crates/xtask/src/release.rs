@@ -9,10 +9,13 @@
 //! ```
 //!
 //! Only the host target is built: cross toolchains are not part of this project's set-up, and a
-//! zip is only ever made from a binary that really exists. On linux_amd64 that binary is the
-//! portable one ([`super::portable`]: glibc 2.17, remapped paths), and no linux_amd64 binary is
-//! packaged unless its dynamic section passes the glibc 2.17 check. The packaging step takes
-//! binaries by path so it can be tested with a small fake file.
+//! zip is only ever made from a binary that really exists. On Linux that binary is the portable
+//! one ([`super::portable`]: glibc 2.17, remapped paths), and no Linux binary is packaged unless
+//! its dynamic section passes the glibc 2.17 check. Every binary's executable header must name
+//! the platform it is zipped for. Other platforms are built on their own machines (the release
+//! workflow's runners), zipped there with `--target`, and brought together by [`assemble`],
+//! which checks the set against [`PLATFORMS`] before writing the checksums and signing them. The
+//! packaging step takes binaries by path so it can be tested with small stand-in files.
 //!
 //! Output is reproducible: archive entries carry one timestamp (`SOURCE_DATE_EPOCH`, else the
 //! commit's date) in a fixed order, and the checksum file is sorted by name.
@@ -313,12 +316,6 @@ pub struct ReleaseOptions {
     pub gpg_passphrase: Option<Passphrase>,
 }
 
-/// The linux_amd64 platform, whose release is the portable (glibc 2.17) build.
-const LINUX_AMD64: Target = Target {
-    os: "linux",
-    arch: "amd64",
-};
-
 /// The zip entries' date: `SOURCE_DATE_EPOCH` when set, else the date of the commit being
 /// built (so the same commit always gives the same bytes), else 1980-01-01. Returns the time
 /// and where it came from.
@@ -404,12 +401,12 @@ pub fn release_command(opts: &ReleaseOptions, out: &mut dyn Write) -> Result<Art
             target.name()
         )));
     }
-    let portable = target == LINUX_AMD64;
+    let portable = portable::portable_target(target);
     let (mtime, mtime_from) = source_date_epoch(&opts.root)?;
     let target_dir = super::target_dir(&opts.root)?;
     let binary = match (&opts.binary, portable) {
         (Some(b), _) => b.clone(),
-        (None, true) => {
+        (None, Some(portable)) => {
             let tools = portable::find_tools(&opts.root, &target_dir)?;
             for w in portable::version_warnings(&opts.root, &tools)? {
                 let _ = writeln!(out, "WARNING: {w}");
@@ -418,12 +415,12 @@ pub fn release_command(opts: &ReleaseOptions, out: &mut dyn Write) -> Result<Art
                 Some(d) => d.clone(),
                 None => target_dir.join("portable"),
             };
-            portable::build(&opts.root, &build_dir, &tools, mtime, out)?
+            portable::build(&opts.root, &build_dir, portable, &tools, mtime, out)?
         }
-        (None, false) => super::build_release_binary(&opts.root, out)?,
+        (None, None) => super::build_release_binary(&opts.root, out)?,
     };
     check_platform(&binary, target)?;
-    let links = if portable {
+    let links = if portable.is_some() {
         let report = portable::link_report(&binary)?;
         report.check(&binary)?;
         Some(report)
