@@ -651,7 +651,7 @@ fn a_multi_platform_release_assembles_from_zips_built_elsewhere_and_installs_thi
         .expect("installed versions")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(installed, [here.clone()]);
+    assert_eq!(installed, vec![here.clone()]);
     let unpacked = providers.join(VERSION).join(&here);
     assert_eq!(
         std::fs::read(unpacked.join(format!("terraform-provider-alloy_v{VERSION}")))
