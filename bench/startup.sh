@@ -5,7 +5,9 @@
 #   - process start -> handshake line on stdout, over the unix socket and over
 #     loopback TCP (ALLOY_PROVIDER_TRANSPORT=tcp), with AutoMTLS and in plaintext;
 #   - GRPCController.Shutdown sent -> process exited;
-#   - the in-process cost of generating the TLS identity.
+#   - the in-process cost of generating the TLS identity;
+#   - the TCP/unix ratio of the start -> handshake medians (target: within 1.2x).
+# The four modes take turns run by run, so load from other processes falls on all alike.
 # Targets: start -> handshake < 5 ms, Shutdown -> exit < 20 ms.
 #
 # Note: by default aws-lc also seeds its random generator from CPU-jitter entropy

@@ -392,3 +392,319 @@ fn installed_into_the_implied_local_mirror_it_needs_no_cli_configuration() {
     assert_eq!(state_providers(&ws), vec![address()]);
     assert_eq!(emu.users(Development).len(), 1);
 }
+
+/// The first bytes of an executable for another platform: header enough to say which one it is
+/// (ELF, Mach-O or PE, and the machine field), written out from the formats' specifications.
+/// Stand-ins for the binaries the release workflow builds on its other runners.
+fn stand_in(platform: &str) -> Vec<u8> {
+    let mut b = match platform {
+        "linux_amd64" | "linux_arm64" => {
+            let mut b = b"\x7fELF\x02\x01\x01".to_vec(); // 64-bit, little-endian
+            b.resize(64, 0);
+            b[18] = if platform == "linux_amd64" { 62 } else { 183 }; // EM_X86_64, EM_AARCH64
+            b
+        }
+        "darwin_amd64" | "darwin_arm64" => {
+            let cpu: u32 = if platform == "darwin_amd64" {
+                0x0100_0007 // CPU_TYPE_X86_64
+            } else {
+                0x0100_000c // CPU_TYPE_ARM64
+            };
+            let mut b = vec![0xcf, 0xfa, 0xed, 0xfe]; // MH_MAGIC_64
+            b.extend_from_slice(&cpu.to_le_bytes());
+            b.resize(32, 0);
+            b
+        }
+        "windows_amd64" => {
+            let mut b = b"MZ".to_vec();
+            b.resize(0x40, 0);
+            b[0x3c] = 0x40;
+            b.extend_from_slice(b"PE\0\0\x64\x86"); // IMAGE_FILE_MACHINE_AMD64
+            b
+        }
+        other => panic!("no stand-in for {other}"),
+    };
+    b.extend_from_slice(format!("stand-in {platform} provider").as_bytes());
+    b
+}
+
+/// A throwaway GnuPG home with an RSA signing key behind a passphrase, as the release workflow
+/// imports from its secrets; the agent it starts is stopped on drop.
+struct SigningKey {
+    home: tempfile::TempDir,
+}
+
+const KEY_UID: &str = "release-test@example.com";
+const PASSPHRASE: &str = "correct horse battery";
+
+impl SigningKey {
+    fn new() -> SigningKey {
+        // Short path: gpg-agent's socket lives in the home and socket paths are limited.
+        let home = tempfile::Builder::new()
+            .prefix("g")
+            .tempdir()
+            .expect("tempdir");
+        let out = Command::new("gpg")
+            .env("GNUPGHOME", home.path())
+            .args(["--batch", "--pinentry-mode", "loopback", "--passphrase"])
+            .arg(PASSPHRASE)
+            .args(["--quick-generate-key", KEY_UID, "rsa2048", "sign", "never"])
+            .output()
+            .expect("gpg (GnuPG) on PATH: the release is signed with it");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SigningKey { home }
+    }
+
+    fn verify(&self, sig: &Path, file: &Path) -> bool {
+        Command::new("gpg")
+            .env("GNUPGHOME", self.home.path())
+            .args(["--batch", "--verify"])
+            .arg(sig)
+            .arg(file)
+            .output()
+            .expect("gpg --verify")
+            .status
+            .success()
+    }
+}
+
+impl Drop for SigningKey {
+    fn drop(&mut self) {
+        let _ = Command::new("gpgconf")
+            .env("GNUPGHOME", self.home.path())
+            .args(["--kill", "gpg-agent"])
+            .output();
+    }
+}
+
+/// `xtask release --assemble` expected to refuse: its message.
+fn assemble_refused(zips: &Path, out: &Path) -> String {
+    let o = Command::new(common::workspace_bin("xtask"))
+        .args(["release", "--assemble"])
+        .arg(zips)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("run xtask");
+    let text = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(2), "refused:\n{text}");
+    assert!(!out.exists(), "a refused set writes nothing");
+    text
+}
+
+/// What the release workflow does across its runners, with the binaries put in place by hand:
+/// the real portable binary of this machine (linux_amd64 here) and stand-ins for the other
+/// four, each packaged by `xtask release --target`, then assembled and signed into one release.
+/// The checksums, the manifest and the signature are verified with the tools a user has
+/// (sha256sum, gpg), Terraform accepts every platform's package from a mirror of the set and
+/// installs this machine's, and a set with a platform missing or mismatched is refused.
+#[test]
+fn a_multi_platform_release_assembles_from_zips_built_elsewhere_and_installs_this_platform() {
+    let released = release();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let platforms: Vec<String> = xtask::PLATFORMS.iter().map(|t| t.name()).collect();
+    let here = xtask::Target::host().expect("host").name();
+    assert!(platforms.contains(&here), "{here} is a release platform");
+
+    // One directory per runner's upload, as the workflow's artefacts arrive.
+    let mut uploads = Vec::new();
+    for platform in &platforms {
+        let binary = if *platform == here {
+            released.binary.clone()
+        } else {
+            let p = tmp.path().join(format!("built-on-{platform}"));
+            std::fs::write(&p, stand_in(platform)).expect("stand-in");
+            p
+        };
+        // One platform by its Rust target name, as a maintainer may write it.
+        let target = if platform == "darwin_arm64" {
+            "aarch64-apple-darwin"
+        } else {
+            platform.as_str()
+        };
+        let upload = tmp.path().join(format!("zip-{platform}"));
+        let out = xtask(&[
+            "release",
+            "--target",
+            target,
+            "--binary",
+            binary.to_str().expect("utf-8"),
+            "--out",
+            upload.to_str().expect("utf-8"),
+        ]);
+        assert!(
+            out.contains(&format!("Built targets: {platform} (")),
+            "{out}"
+        );
+        uploads.push(upload);
+    }
+
+    let key = SigningKey::new();
+    let set = tmp.path().join("release");
+    let mut args = vec!["release".to_string(), "--assemble".to_string()];
+    args.extend(
+        uploads
+            .iter()
+            .map(|u| u.to_str().expect("utf-8").to_string()),
+    );
+    args.extend(
+        [
+            "--out",
+            set.to_str().expect("utf-8"),
+            "--gpg-key",
+            KEY_UID,
+            "--gnupg-home",
+        ]
+        .map(String::from),
+    );
+    args.push(key.home.path().to_str().expect("utf-8").to_string());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = xtask_with(
+        Command::new(common::workspace_bin("xtask"))
+            .args(&args)
+            .env("RELEASE_GPG_PASSPHRASE", PASSPHRASE),
+        &args,
+    );
+    assert!(!out.contains(PASSPHRASE), "{out}");
+    assert!(
+        out.contains("(binary detached signature, verified)"),
+        "{out}"
+    );
+
+    // The set: five zips, the manifest, SHA256SUMS and its signature, nothing else.
+    let prefix = format!("terraform-provider-alloy_{VERSION}");
+    let mut files: Vec<String> = std::fs::read_dir(&set)
+        .expect("release dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    let mut expected: Vec<String> = platforms
+        .iter()
+        .map(|p| format!("{prefix}_{p}.zip"))
+        .collect();
+    expected.extend([
+        format!("{prefix}_SHA256SUMS"),
+        format!("{prefix}_SHA256SUMS.sig"),
+        format!("{prefix}_manifest.json"),
+    ]);
+    expected.sort();
+    assert_eq!(files, expected);
+
+    // SHA256SUMS lists exactly the zips and the manifest, and sha256sum agrees with each line.
+    let sums_name = format!("{prefix}_SHA256SUMS");
+    let sums = std::fs::read_to_string(set.join(&sums_name)).expect("sums");
+    let mut listed: Vec<&str> = sums
+        .lines()
+        .map(|l| l.split_once("  ").expect("<hash>  <name>").1)
+        .collect();
+    listed.sort();
+    let mut want: Vec<&str> = expected
+        .iter()
+        .map(String::as_str)
+        .filter(|f| !f.contains("SHA256SUMS"))
+        .collect();
+    want.sort();
+    assert_eq!(listed, want);
+    let check = Command::new("sha256sum")
+        .args(["--check", "--strict", &sums_name])
+        .current_dir(&set)
+        .output()
+        .expect("sha256sum (coreutils)");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    // The manifest is the repository's, and the signature verifies (and not for other bytes).
+    assert_eq!(
+        std::fs::read(set.join(format!("{prefix}_manifest.json"))).expect("manifest"),
+        std::fs::read(xtask::repo_root().join("terraform-registry-manifest.json")).expect("repo")
+    );
+    let sig = set.join(format!("{sums_name}.sig"));
+    assert!(key.verify(&sig, &set.join(&sums_name)));
+    let altered = tmp.path().join("altered-sums");
+    std::fs::write(&altered, sums.replace(&prefix, "x")).expect("write");
+    assert!(!key.verify(&sig, &altered));
+
+    // A packed mirror holding the whole set: Terraform installs this machine's package.
+    let mirror = tmp.path().join("mirror");
+    let packed = mirror.join(host()).join("alloy-automation").join("alloy");
+    std::fs::create_dir_all(&packed).expect("mkdir");
+    for p in &platforms {
+        let zip = format!("{prefix}_{p}.zip");
+        std::fs::copy(set.join(&zip), packed.join(&zip)).expect("copy zip");
+    }
+    let rc = tmp.path().join("packed.tfrc");
+    std::fs::write(&rc, install::cli_config(&mirror, host())).expect("rc");
+    let emu = Emulator::start();
+    let mut ws = Workspace::new(&emu);
+    ws.set_env("TF_CLI_CONFIG_FILE", rc.to_str().expect("utf-8"));
+    ws.write("main.tf", &main_tf(ACME));
+    ws.tf(&["init", "-input=false"])
+        .expect_ok("terraform init from the assembled set");
+    let providers = ws.path().join(".terraform/providers").join(address());
+    let installed: Vec<String> = std::fs::read_dir(providers.join(VERSION))
+        .expect("installed versions")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(installed, vec![here.clone()]);
+    let unpacked = providers.join(VERSION).join(&here);
+    assert_eq!(
+        std::fs::read(unpacked.join(format!("terraform-provider-alloy_v{VERSION}")))
+            .expect("unpacked binary"),
+        std::fs::read(&released.binary).expect("released binary")
+    );
+    let here_hash = install::package_hash(&unpacked).expect("hash");
+    assert_eq!(locked_hashes(&ws), vec![here_hash.clone()]);
+    ws.apply();
+    assert_eq!(emu.users(Development).len(), 1);
+    ws.destroy();
+
+    // Terraform reads every platform's package of the set: locking for all five from the
+    // mirror adds one distinct h1 hash per platform, this machine's unchanged.
+    let mut lock = vec!["providers", "lock"];
+    let fs_mirror = format!("-fs-mirror={}", mirror.display());
+    lock.push(&fs_mirror);
+    let platform_flags: Vec<String> = platforms.iter().map(|p| format!("-platform={p}")).collect();
+    lock.extend(platform_flags.iter().map(String::as_str));
+    ws.tf(&lock)
+        .expect_ok("terraform providers lock for every platform");
+    let mut hashes = locked_hashes(&ws);
+    assert!(hashes.contains(&here_hash), "{hashes:?}");
+    hashes.sort();
+    hashes.dedup();
+    assert_eq!(hashes.len(), platforms.len(), "{hashes:?}");
+
+    // Refused: a set with a platform missing, and one whose darwin_arm64 zip holds the Intel
+    // build; each message names the platform.
+    let partial = tmp.path().join("partial");
+    std::fs::create_dir(&partial).expect("mkdir");
+    for p in platforms.iter().filter(|p| *p != "darwin_arm64") {
+        let zip = format!("{prefix}_{p}.zip");
+        std::fs::copy(set.join(&zip), partial.join(&zip)).expect("copy zip");
+    }
+    let e = assemble_refused(&partial, &tmp.path().join("out-partial"));
+    assert!(
+        e.contains(&format!(
+            "darwin_arm64: missing, no {prefix}_darwin_arm64.zip"
+        )),
+        "{e}"
+    );
+    std::fs::copy(
+        set.join(format!("{prefix}_darwin_amd64.zip")),
+        partial.join(format!("{prefix}_darwin_arm64.zip")),
+    )
+    .expect("copy zip");
+    let e = assemble_refused(&partial, &tmp.path().join("out-mismatched"));
+    assert!(
+        e.contains(&format!(
+            "darwin_arm64: {prefix}_darwin_arm64.zip holds a darwin_amd64 executable"
+        )),
+        "{e}"
+    );
+    assert!(!e.contains("missing"), "{e}");
+}

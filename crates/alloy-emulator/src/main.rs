@@ -127,18 +127,45 @@ async fn main() -> ExitCode {
         let _ = out.flush();
     }
 
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
-        _ = terminate => {}
+        _ = terminated() => {}
     }
     emulator.shutdown().await;
     ExitCode::SUCCESS
+}
+
+/// Resolves when the system asks the process to stop other than by Ctrl-C: SIGTERM on Unix
+/// (service managers, `docker stop`); on Windows, the console being closed or the user logging
+/// off or the machine shutting down. Never resolves where that cannot be watched.
+#[cfg(unix)]
+async fn terminated() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut s) => {
+            s.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
+}
+
+#[cfg(windows)]
+async fn terminated() {
+    use tokio::signal::windows::{ctrl_break, ctrl_close, ctrl_logoff, ctrl_shutdown};
+    match (ctrl_break(), ctrl_close(), ctrl_logoff(), ctrl_shutdown()) {
+        (Ok(mut brk), Ok(mut close), Ok(mut logoff), Ok(mut shutdown)) => {
+            tokio::select! {
+                _ = brk.recv() => {}
+                _ = close.recv() => {}
+                _ = logoff.recv() => {}
+                _ = shutdown.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
+    }
+}
+
+#[cfg(not(any(unix, windows)))]
+async fn terminated() {
+    std::future::pending().await
 }

@@ -309,11 +309,18 @@ pub struct InstallOptions {
     pub write_cli_config: Option<PathBuf>,
 }
 
-/// The implied local mirror directory every Unix Terraform reads, `~/.terraform.d/plugins`:
-/// a provider found there needs no CLI configuration.
+/// The implied local mirror directory Terraform reads for the user without any CLI
+/// configuration: `~/.terraform.d/plugins` on Unix (macOS included), `%APPDATA%\terraform.d\plugins`
+/// on Windows. A provider found there needs no CLI configuration.
 fn home_plugins_dir() -> Option<PathBuf> {
-    let home = std::env::var_os("HOME").filter(|h| !h.is_empty())?;
-    std::fs::canonicalize(Path::new(&home).join(".terraform.d").join("plugins")).ok()
+    let base = if cfg!(windows) { "APPDATA" } else { "HOME" };
+    let base = std::env::var_os(base).filter(|h| !h.is_empty())?;
+    let dir = if cfg!(windows) {
+        "terraform.d"
+    } else {
+        ".terraform.d"
+    };
+    std::fs::canonicalize(Path::new(&base).join(dir).join("plugins")).ok()
 }
 
 /// `xtask install`: build (unless given a binary), install into the mirror, write or print the
@@ -467,11 +474,14 @@ mod tests {
             std::fs::canonicalize(&i.binary).unwrap(),
             std::fs::canonicalize(&expected).unwrap()
         );
-        use std::os::unix::fs::PermissionsExt;
-        assert_eq!(
-            std::fs::metadata(&expected).unwrap().permissions().mode() & 0o777,
-            0o755
-        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&expected).unwrap().permissions().mode() & 0o777,
+                0o755
+            );
+        }
         assert_eq!(i.source, "terraform.local/alloy-automation/alloy");
 
         // The hash by hand: one line "sha256  name\n", hashed again, base64.

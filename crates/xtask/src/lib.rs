@@ -128,6 +128,110 @@ impl Target {
     pub fn exe_suffix(&self) -> &'static str {
         if self.os == "windows" { ".exe" } else { "" }
     }
+
+    /// The Rust target a release builds for this platform (`aarch64-apple-darwin`); `None`
+    /// for a platform no release carries.
+    pub fn rust_target(&self) -> Option<&'static str> {
+        Some(match (self.os, self.arch) {
+            ("darwin", "amd64") => "x86_64-apple-darwin",
+            ("darwin", "arm64") => "aarch64-apple-darwin",
+            ("linux", "amd64") => "x86_64-unknown-linux-gnu",
+            ("linux", "arm64") => "aarch64-unknown-linux-gnu",
+            ("windows", "amd64") => "x86_64-pc-windows-msvc",
+            _ => return None,
+        })
+    }
+}
+
+/// Every platform a release carries, in Terraform's names and in the order Terraform sorts
+/// them. The one list packaging, assembly and the release workflow's matrix follow (a test
+/// checks the workflow against it).
+pub const PLATFORMS: [Target; 5] = [
+    Target {
+        os: "darwin",
+        arch: "amd64",
+    },
+    Target {
+        os: "darwin",
+        arch: "arm64",
+    },
+    Target {
+        os: "linux",
+        arch: "amd64",
+    },
+    Target {
+        os: "linux",
+        arch: "arm64",
+    },
+    Target {
+        os: "windows",
+        arch: "amd64",
+    },
+];
+
+/// `darwin_amd64, darwin_arm64, ...`: the platforms, for messages.
+pub fn platform_list() -> String {
+    PLATFORMS
+        .iter()
+        .map(Target::name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Reads a release platform given as Terraform names it (`darwin_arm64`) or as its Rust target
+/// (`aarch64-apple-darwin`).
+pub fn parse_platform(s: &str) -> Result<Target> {
+    PLATFORMS
+        .iter()
+        .find(|t| t.name() == s || t.rust_target() == Some(s))
+        .copied()
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "{s:?} is not a platform a release carries: use one of {} (or its Rust target, \
+                 e.g. aarch64-apple-darwin)",
+                platform_list()
+            ))
+        })
+}
+
+/// The platform an executable was built for, read from its header (ELF, Mach-O or PE and the
+/// machine field); `None` when it is none of the release platforms' formats. ELF is taken as
+/// Linux: no release carries another ELF system.
+pub fn executable_platform(bytes: &[u8]) -> Option<Target> {
+    let u16_at = |i: usize| Some(u16::from_le_bytes(bytes.get(i..i + 2)?.try_into().ok()?));
+    let u32_at = |i: usize| Some(u32::from_le_bytes(bytes.get(i..i + 4)?.try_into().ok()?));
+    let (os, arch) = if bytes.starts_with(b"\x7fELF") {
+        // 64-bit, little-endian; e_machine EM_X86_64 or EM_AARCH64.
+        if bytes.get(4..6) != Some(&[2, 1]) {
+            return None;
+        }
+        match u16_at(18)? {
+            62 => ("linux", "amd64"),
+            183 => ("linux", "arm64"),
+            _ => return None,
+        }
+    } else if bytes.starts_with(&[0xcf, 0xfa, 0xed, 0xfe]) {
+        // MH_MAGIC_64 (little-endian); cputype CPU_TYPE_X86_64 or CPU_TYPE_ARM64.
+        match u32_at(4)? {
+            0x0100_0007 => ("darwin", "amd64"),
+            0x0100_000c => ("darwin", "arm64"),
+            _ => return None,
+        }
+    } else if bytes.starts_with(b"MZ") {
+        // The PE header the DOS stub points to; IMAGE_FILE_MACHINE_AMD64 or _ARM64.
+        let pe = usize::try_from(u32_at(0x3c)?).ok()?;
+        if bytes.get(pe..pe.checked_add(4)?) != Some(b"PE\0\0") {
+            return None;
+        }
+        match u16_at(pe.checked_add(4)?)? {
+            0x8664 => ("windows", "amd64"),
+            0xaa64 => ("windows", "arm64"),
+            _ => return None,
+        }
+    } else {
+        return None;
+    };
+    Some(Target { os, arch })
 }
 
 /// Checks a release version: `X.Y.Z` with an optional pre-release (`1.2.0-rc.1`), no leading `v`
@@ -170,6 +274,18 @@ pub fn sha256_hex(data: &[u8]) -> String {
 /// Runs a command to completion, turning a spawn failure or a non-zero exit into an error that
 /// names the command and carries its stderr.
 pub(crate) fn run(cmd: &mut Command) -> Result<std::process::Output> {
+    run_with(cmd, None)
+}
+
+/// [`run`] with `input` written to the command's stdin (which is then closed). The input is
+/// never part of an error.
+pub(crate) fn run_with_stdin(cmd: &mut Command, input: &[u8]) -> Result<std::process::Output> {
+    run_with(cmd, Some(input))
+}
+
+fn run_with(cmd: &mut Command, input: Option<&[u8]>) -> Result<std::process::Output> {
+    use std::io::Write as _;
+    use std::process::Stdio;
     let shown = format!(
         "{} {}",
         cmd.get_program().to_string_lossy(),
@@ -178,10 +294,26 @@ pub(crate) fn run(cmd: &mut Command) -> Result<std::process::Output> {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    let out = cmd.output().map_err(|e| Error::Command {
+    let failed = |e: io::Error| Error::Command {
         command: shown.clone(),
         detail: e.to_string(),
-    })?;
+    };
+    let out = match input {
+        None => cmd.output().map_err(failed)?,
+        Some(input) => {
+            let mut child = cmd
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .map_err(failed)?;
+            if let Some(mut stdin) = child.stdin.take() {
+                // A command that exits without reading its input is judged by its status.
+                let _ = stdin.write_all(input);
+            }
+            child.wait_with_output().map_err(failed)?
+        }
+    };
     if !out.status.success() {
         return Err(Error::Command {
             command: shown,
@@ -316,6 +448,59 @@ mod tests {
             Target::host().is_some(),
             "the build host has a Terraform name"
         );
+    }
+
+    #[test]
+    fn release_platforms_parse_from_either_name() {
+        for t in PLATFORMS {
+            let rust = t
+                .rust_target()
+                .expect("a release platform has a Rust target");
+            assert_eq!(parse_platform(&t.name()).unwrap(), t);
+            assert_eq!(parse_platform(rust).unwrap(), t);
+            // Rust's own names for the platform map back to it.
+            let (arch, os) = (
+                rust.split('-').next().unwrap(),
+                rust.split('-').nth(2).unwrap(),
+            );
+            let os = if os == "darwin" { "macos" } else { os };
+            assert_eq!(Target::from_rust(os, arch), Some(t));
+        }
+        let e = parse_platform("windows_arm64").unwrap_err().to_string();
+        assert!(e.contains("darwin_amd64, darwin_arm64, linux_amd64, linux_arm64, windows_amd64"));
+    }
+
+    #[test]
+    fn executable_headers_name_their_platform() {
+        let mut elf = b"\x7fELF\x02\x01\x01".to_vec();
+        elf.resize(64, 0);
+        elf[18] = 183;
+        assert_eq!(
+            executable_platform(&elf).map(|t| t.name()).as_deref(),
+            Some("linux_arm64")
+        );
+        elf[4] = 1; // 32-bit
+        assert_eq!(executable_platform(&elf), None);
+        let macho = [0xcf, 0xfa, 0xed, 0xfe, 0x07, 0, 0, 0x01, 0, 0, 0, 0];
+        assert_eq!(
+            executable_platform(&macho).map(|t| t.name()).as_deref(),
+            Some("darwin_amd64")
+        );
+        let mut pe = b"MZ".to_vec();
+        pe.resize(0x80, 0);
+        pe[0x3c] = 0x40;
+        pe[0x40..0x46].copy_from_slice(b"PE\0\0\x64\x86");
+        assert_eq!(
+            executable_platform(&pe).map(|t| t.name()).as_deref(),
+            Some("windows_amd64")
+        );
+        pe[0x3c] = 0xff; // points past the end
+        assert_eq!(executable_platform(&pe), None);
+        assert_eq!(executable_platform(b"#!/bin/sh\n"), None);
+        assert_eq!(executable_platform(b""), None);
+        // This test binary, built for the host.
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert_eq!(executable_platform(&me), Target::host());
     }
 
     #[test]

@@ -51,6 +51,17 @@ enum Task {
         /// Target directory of the portable linux_amd64 build [default: <target dir>/portable].
         #[arg(long, value_name = "DIR")]
         build_dir: Option<PathBuf>,
+        /// Package for this platform (darwin_arm64, or its Rust target aarch64-apple-darwin)
+        /// [default: this machine's]. Another machine's platform needs --binary.
+        #[arg(long, value_name = "PLATFORM", value_parser = parse_platform)]
+        target: Option<xtask::Target>,
+        /// Build nothing: check that these zips (files or directories), built on each
+        /// platform's machine, are exactly one per release platform, of this version, each
+        /// holding its platform's executable; then write them to --out with the manifest,
+        /// SHA256SUMS and, with --gpg-key, the signature. The key's passphrase, for signing
+        /// without a terminal, is read from RELEASE_GPG_PASSPHRASE.
+        #[arg(long, value_name = "ZIP|DIR", num_args = 1.., conflicts_with_all = ["binary", "target", "build_dir"])]
+        assemble: Vec<PathBuf>,
     },
     /// Install the provider into a filesystem mirror for offline `terraform init`, under its
     /// real source address (alloy-automation/alloy on the registry host Terraform implies).
@@ -103,6 +114,10 @@ enum Task {
     },
 }
 
+fn parse_platform(s: &str) -> Result<xtask::Target, String> {
+    xtask::parse_platform(s).map_err(|e| e.to_string())
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let root = args.root.unwrap_or_else(xtask::repo_root);
@@ -123,6 +138,8 @@ fn main() -> ExitCode {
             gnupg_home,
             binary,
             build_dir,
+            target,
+            assemble,
         } => release::release_command(
             &release::ReleaseOptions {
                 root,
@@ -132,6 +149,13 @@ fn main() -> ExitCode {
                 gnupg_home,
                 binary,
                 build_dir,
+                target,
+                assemble,
+                // From the environment only: a flag's value would show in the process list.
+                gpg_passphrase: std::env::var("RELEASE_GPG_PASSPHRASE")
+                    .ok()
+                    .filter(|p| !p.is_empty())
+                    .map(release::Passphrase::new),
             },
             &mut out,
         )

@@ -1,4 +1,5 @@
-//! The portable `linux_amd64` build: linked against glibc 2.17, reproducible, and checked.
+//! The portable Linux builds (`linux_amd64`, `linux_arm64`): linked against glibc 2.17,
+//! reproducible, and checked.
 //!
 //! A binary linked on the build machine requires that machine's glibc (2.34 and later on current
 //! distributions) and will not start on Amazon Linux 2, RHEL 8 or Ubuntu 20.04. So the release is
@@ -24,12 +25,35 @@ use std::process::Command;
 
 use object::read::elf::{Dyn as _, FileHeader as _};
 
-use super::{BINARY, Error, Result, io_err, run};
+use super::{BINARY, Error, Result, Target, io_err, run};
 
-/// The Rust target the portable build compiles for.
+/// The Rust target the portable linux_amd64 build compiles for.
 pub const RUST_TARGET: &str = "x86_64-unknown-linux-gnu";
 /// The same, with the glibc version cargo-zigbuild links against.
 pub const ZIG_TARGET: &str = "x86_64-unknown-linux-gnu.2.17";
+
+/// A platform the portable build makes: its Rust target and cargo-zigbuild's target pinned to
+/// glibc 2.17 (the oldest glibc Rust supports on both architectures, and the first with arm64).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortableTarget {
+    pub rust: &'static str,
+    pub zig: &'static str,
+}
+
+/// The portable build of a release platform: Linux on x86-64 and arm64; `None` elsewhere.
+pub fn portable_target(t: Target) -> Option<PortableTarget> {
+    match (t.os, t.arch) {
+        ("linux", "amd64") => Some(PortableTarget {
+            rust: RUST_TARGET,
+            zig: ZIG_TARGET,
+        }),
+        ("linux", "arm64") => Some(PortableTarget {
+            rust: "aarch64-unknown-linux-gnu",
+            zig: "aarch64-unknown-linux-gnu.2.17",
+        }),
+        _ => None,
+    }
+}
 /// The newest `GLIBC_x.y` symbol version the released binary may need.
 pub const MAX_GLIBC: (u32, u32, u32) = (2, 17, 0);
 /// The newest `GCC_x.y.z` (libgcc_s) symbol version: GCC 4.8's, which glibc 2.17 systems ship.
@@ -39,7 +63,7 @@ pub const MAX_GCC: (u32, u32, u32) = (4, 8, 0);
 /// libdl, librt, libutil and the loader; librt and libutil are part of every glibc, so they can
 /// never be missing where libc is) and libgcc_s, which Rust's std uses to unwind and which every
 /// glibc system has. Anything else (OpenSSL, libstdc++, ...) may be absent or of another ABI.
-pub const ALLOWED_LIBRARIES: [&str; 8] = [
+pub const ALLOWED_LIBRARIES: [&str; 9] = [
     "libc.so.6",
     "libm.so.6",
     "libpthread.so.0",
@@ -47,6 +71,7 @@ pub const ALLOWED_LIBRARIES: [&str; 8] = [
     "librt.so.1",
     "libutil.so.1",
     "ld-linux-x86-64.so.2",
+    "ld-linux-aarch64.so.1",
     "libgcc_s.so.1",
 ];
 
@@ -111,7 +136,7 @@ impl LinkReport {
         }
         Err(Error::Invalid(format!(
             "{} would not start on glibc 2.17 systems: {}. Build it with `cargo run --bin xtask \
-             -- release` (cargo-zigbuild against {ZIG_TARGET}), not with the host linker.",
+             -- release` (cargo-zigbuild against glibc 2.17), not with the host linker.",
             binary.display(),
             problems.join("; ")
         )))
@@ -202,7 +227,7 @@ pub fn find_tools(root: &Path, target_dir: &Path) -> Result<Tools> {
             .unwrap_or_default()
     };
     let how = format!(
-        "The linux_amd64 release is linked against glibc 2.17 with cargo-zigbuild and Zig, \
+        "The Linux releases are linked against glibc 2.17 with cargo-zigbuild and Zig, \
          never with this machine's linker. Install them (pinned versions, from PyPI) with \
          `./scripts/release-tools.sh` (a virtualenv in {}), or `pip install ziglang=={} \
          cargo-zigbuild=={}` onto PATH",
@@ -314,15 +339,17 @@ fn sysroot() -> Result<PathBuf> {
 }
 
 /// Environment that would make the build depend on the machine: replaced by our flags.
-const CLEARED_ENV: [&str; 8] = [
+const CLEARED_ENV: [&str; 10] = [
     "CARGO_ENCODED_RUSTFLAGS",
     "CARGO_BUILD_RUSTFLAGS",
     "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS",
+    "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS",
     "CFLAGS",
     "CXXFLAGS",
     "LDFLAGS",
     "TARGET_CFLAGS",
     "CFLAGS_x86_64_unknown_linux_gnu",
+    "CFLAGS_aarch64_unknown_linux_gnu",
 ];
 
 /// `cargo zigbuild --release` of the provider against glibc 2.17 in `build_dir`; returns the
@@ -330,6 +357,7 @@ const CLEARED_ENV: [&str; 8] = [
 pub fn build(
     root: &Path,
     build_dir: &Path,
+    target: PortableTarget,
     tools: &Tools,
     source_date_epoch: i64,
     out: &mut dyn Write,
@@ -348,7 +376,7 @@ pub fn build(
         "--bin",
         BINARY,
         "--target",
-        ZIG_TARGET,
+        target.zig,
     ];
     let _ = writeln!(
         out,
@@ -380,7 +408,7 @@ pub fn build(
             detail: status.to_string(),
         });
     }
-    let binary = build_dir.join(RUST_TARGET).join("release").join(BINARY);
+    let binary = build_dir.join(target.rust).join("release").join(BINARY);
     if !binary.is_file() {
         return Err(Error::Invalid(format!(
             "cargo zigbuild succeeded but {} is missing",
@@ -398,6 +426,18 @@ mod tests {
         LinkReport {
             needed: needed.iter().map(|s| s.to_string()).collect(),
             versions: versions.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn both_linux_platforms_and_only_they_have_a_portable_build() {
+        for t in super::super::PLATFORMS {
+            let p = portable_target(t);
+            assert_eq!(p.is_some(), t.os == "linux", "{}", t.name());
+            if let Some(p) = p {
+                assert_eq!(Some(p.rust), t.rust_target());
+                assert_eq!(p.zig, format!("{}.2.17", p.rust));
+            }
         }
     }
 

@@ -152,8 +152,7 @@ pub fn write(entries: &[Entry<'_>], mtime: DosTime, mut out: impl Write) -> io::
     out.flush()
 }
 
-/// A file read back from an archive (tests only).
-#[cfg(test)]
+/// A file read back from an archive.
 #[derive(Debug, PartialEq)]
 pub struct ReadEntry {
     pub name: String,
@@ -162,52 +161,87 @@ pub struct ReadEntry {
     pub data: Vec<u8>,
 }
 
-/// Reads an archive through its central directory, checking each entry's CRC. Independent of
-/// the writer's bookkeeping: it starts from the end record, as unzip tools do.
-#[cfg(test)]
-pub fn read(bytes: &[u8]) -> Vec<ReadEntry> {
+/// Reads an archive through its central directory, checking each entry's size and CRC.
+/// Independent of the writer's bookkeeping: it starts from the end record, as unzip tools do.
+/// Reads what our writer produces (no zip64, no archive comment, stored or deflated entries) and
+/// refuses anything else, or anything truncated, with a reason instead of a panic: release
+/// assembly reads zips that were built on other machines.
+pub fn read_entries(bytes: &[u8]) -> Result<Vec<ReadEntry>, String> {
     use std::io::Read;
-    let u16_at = |i: usize| u16::from_le_bytes([bytes[i], bytes[i + 1]]);
-    let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap());
-    let end = bytes.len() - 22;
-    assert_eq!(u32_at(end), END_OF_CENTRAL_DIRECTORY, "end record");
-    let count = u16_at(end + 10) as usize;
-    let mut at = u32_at(end + 16) as usize;
+    let slice = |at: usize, len: usize| -> Result<&[u8], String> {
+        at.checked_add(len)
+            .and_then(|end| bytes.get(at..end))
+            .ok_or_else(|| format!("truncated at byte {at}"))
+    };
+    let u16_at = |at: usize| -> Result<u16, String> {
+        let b = slice(at, 2)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    };
+    let u32_at = |at: usize| -> Result<u32, String> {
+        let b = slice(at, 4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let usize_at = |at: usize| -> Result<usize, String> {
+        usize::try_from(u32_at(at)?).map_err(|_| "an offset too large".to_string())
+    };
+    let end = bytes
+        .len()
+        .checked_sub(22)
+        .ok_or("too short to be a zip archive")?;
+    if u32_at(end)? != END_OF_CENTRAL_DIRECTORY {
+        return Err("no end-of-central-directory record (not a zip, or it has a comment)".into());
+    }
+    let count = usize::from(u16_at(end + 10)?);
+    let mut at = usize_at(end + 16)?;
     let mut out = Vec::new();
     for _ in 0..count {
-        assert_eq!(u32_at(at), CENTRAL_HEADER, "central header");
-        let method = u16_at(at + 10);
+        if u32_at(at)? != CENTRAL_HEADER {
+            return Err(format!("no central directory header at byte {at}"));
+        }
+        let method = u16_at(at + 10)?;
         let mtime = DosTime {
-            time: u16_at(at + 12),
-            date: u16_at(at + 14),
+            time: u16_at(at + 12)?,
+            date: u16_at(at + 14)?,
         };
-        let crc = u32_at(at + 16);
-        let csize = u32_at(at + 20) as usize;
-        let size = u32_at(at + 24) as usize;
-        let name_len = u16_at(at + 28) as usize;
-        let extra_len = u16_at(at + 30) as usize;
-        let comment_len = u16_at(at + 32) as usize;
-        let external = u32_at(at + 38);
-        let local = u32_at(at + 42) as usize;
-        let name = String::from_utf8(bytes[at + 46..at + 46 + name_len].to_vec()).unwrap();
-        assert_eq!(u32_at(local), LOCAL_HEADER, "local header of {name}");
-        let start = local + 30 + u16_at(local + 26) as usize + u16_at(local + 28) as usize;
-        let body = &bytes[start..start + csize];
+        let crc = u32_at(at + 16)?;
+        let csize = usize_at(at + 20)?;
+        let size = usize_at(at + 24)?;
+        let name_len = usize::from(u16_at(at + 28)?);
+        let extra_len = usize::from(u16_at(at + 30)?);
+        let comment_len = usize::from(u16_at(at + 32)?);
+        let external = u32_at(at + 38)?;
+        let local = usize_at(at + 42)?;
+        let name = String::from_utf8(slice(at + 46, name_len)?.to_vec())
+            .map_err(|_| format!("an entry name at byte {at} is not UTF-8"))?;
+        if u32_at(local)? != LOCAL_HEADER {
+            return Err(format!("no local header for {name}"));
+        }
+        let start =
+            local + 30 + usize::from(u16_at(local + 26)?) + usize::from(u16_at(local + 28)?);
+        let body = slice(start, csize)?;
         let data = match method {
             METHOD_STORED => body.to_vec(),
             METHOD_DEFLATED => {
                 let mut v = Vec::new();
                 flate2::read::DeflateDecoder::new(body)
+                    .take(u64::try_from(size).unwrap_or(u64::MAX).saturating_add(1))
                     .read_to_end(&mut v)
-                    .unwrap();
+                    .map_err(|e| format!("{name} does not inflate: {e}"))?;
                 v
             }
-            m => panic!("unexpected method {m}"),
+            m => return Err(format!("{name} uses compression method {m}")),
         };
-        assert_eq!(data.len(), size, "size of {name}");
+        if data.len() != size {
+            return Err(format!(
+                "{name} is {} bytes, its header says {size}",
+                data.len()
+            ));
+        }
         let mut c = Crc::new();
         c.update(&data);
-        assert_eq!(c.sum(), crc, "CRC of {name}");
+        if c.sum() != crc {
+            return Err(format!("{name} fails its CRC check"));
+        }
         out.push(ReadEntry {
             name,
             mode: external >> 16,
@@ -216,7 +250,13 @@ pub fn read(bytes: &[u8]) -> Vec<ReadEntry> {
         });
         at += 46 + name_len + extra_len + comment_len;
     }
-    out
+    Ok(out)
+}
+
+/// [`read_entries`] for tests, which want the archive or a panic.
+#[cfg(test)]
+pub fn read(bytes: &[u8]) -> Vec<ReadEntry> {
+    read_entries(bytes).unwrap()
 }
 
 #[cfg(test)]
@@ -362,8 +402,11 @@ mod tests {
         );
         let extracted = dir.path().join("x/bin_v1");
         assert_eq!(std::fs::read(&extracted).unwrap(), text);
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&extracted).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o755);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&extracted).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o755);
+        }
     }
 }
