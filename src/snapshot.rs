@@ -292,6 +292,12 @@ impl UserSnapshot {
         self.client.delete_user(id).await
     }
 
+    /// `DELETE /users/{id}/logs`: every log Alloy keeps for the user, irreversibly (offboarding).
+    /// It changes nothing this snapshot holds, but it is a write of the user's, so it is here.
+    pub async fn purge_logs(&self, id: &str) -> Result<(), Error> {
+        self.client.purge_logs(id).await
+    }
+
     /// Before a write to `id` (None for a create): until it reports, the entry is not trusted.
     fn writing(&self, id: Option<&str>) {
         self.writes.fetch_add(1, Ordering::SeqCst);
