@@ -19,9 +19,12 @@ pub const CORE_PROTOCOL_VERSION: u32 = 1;
 pub const APP_PROTOCOL_VERSION: u32 = 6;
 /// The oldest Terraform the provider supports, stated by the version-mismatch message, the
 /// README, the generated docs and the guides alike. It is 1.10 because the provider serves an
-/// ephemeral resource (`alloy_user_token`), which Terraform reads from 1.10 on; the provider has
-/// no write-only attributes, which would need 1.11.
+/// ephemeral resource (`alloy_user_token`), which Terraform reads from 1.10 on.
 pub const MINIMUM_TERRAFORM_VERSION: &str = "1.10";
+/// The oldest Terraform that sends write-only attributes (`alloy_credential`'s `data`): a
+/// feature's own minimum, stated only next to the words "write-only" (an older Terraform is
+/// told so at validate time, by the framework's server).
+pub const MINIMUM_TERRAFORM_VERSION_WRITE_ONLY: &str = "1.11";
 /// The oldest OpenTofu that reads ephemeral resources.
 pub const MINIMUM_OPENTOFU_VERSION: &str = "1.11";
 
