@@ -13,6 +13,9 @@
 //! - The plan checks `type` and the names of `data`'s keys against Alloy's credential metadata
 //!   (one read per process): an unknown type, an OAuth type, a missing required property fail
 //!   the plan before anything is written. The values are never quoted.
+//! - A create for a tenant this same apply created skips the client's baseline list (the
+//!   tenant has no credential this process did not make), so onboarding a tenant with its
+//!   credential costs its two writes and nothing else.
 //! - `name` and `created_at` are Alloy's; a create answers with the id alone, so they are known
 //!   from the next refresh on (no read-back, which would add a call per credential).
 
@@ -450,9 +453,10 @@ impl Resource<AlloyData> for CredentialResource {
             };
             secret.insert(k.clone(), v.to_owned());
         }
+        let new_user = data.users.created_here(user);
         match data
             .credentials
-            .create(user, credential_type, &secret)
+            .create(user, credential_type, &secret, new_user)
             .await
         {
             Ok((created, credential)) => {

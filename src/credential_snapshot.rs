@@ -156,18 +156,28 @@ impl CredentialSnapshot {
     // ---- The writes: the only way the provider changes a credential.
 
     /// `POST /headless/credentials` (a lost answer is resolved by the client, never by a second
-    /// create); afterwards the new credential is known without a read.
+    /// create); afterwards the new credential is known without a read. `new_user`: the tenant
+    /// was created by this process, so it has no credential but those this process made, and
+    /// the client's baseline list before the create is not needed.
     pub async fn create(
         &self,
         user: &str,
         credential_type: &str,
         data: &std::collections::BTreeMap<String, String>,
+        new_user: bool,
     ) -> Result<(CreatedCredential, Credential), Error> {
         let t = self.tenant(user);
+        let baseline = new_user.then(|| {
+            lock(&t.known)
+                .iter()
+                .filter(|(_, k)| matches!(k, Known::Present(_)))
+                .map(|(id, _)| id.clone())
+                .collect()
+        });
         *lock(&t.writes) += 1;
         let created = self
             .client
-            .create_credential(user, credential_type, data)
+            .create_credential_after(user, credential_type, data, baseline)
             .await?;
         let credential = created.adopted.clone().unwrap_or_else(|| Credential {
             credential_id: created.credential_id.clone(),

@@ -107,9 +107,21 @@ fn write_only_data_is_stored_nowhere_and_a_version_bump_replaces_the_credential(
         ws.tf(&["plan", "-input=false", "-out=create.tfplan"])
             .expect_ok("plan"),
     ];
+    emu.clear_requests();
     runs.push(
         ws.tf(&["apply", "-input=false", "create.tfplan"])
             .expect_ok("apply"),
+    );
+    // The tenant and its credential cost their two writes: a tenant made by this apply has no
+    // credential to list first (the data source's read is the one list).
+    let counts = emu.request_counts();
+    assert_eq!(counts.count("POST /users"), 1);
+    assert_eq!(counts.count("POST /headless/credentials"), 1);
+    assert_eq!(
+        counts.count("GET /credentials/users/{id}"),
+        1,
+        "{:?}",
+        counts.by_route
     );
 
     // Alloy holds exactly what the configuration said.
