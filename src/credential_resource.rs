@@ -27,6 +27,7 @@ use async_trait::async_trait;
 use super::AlloyData;
 use super::missing_users::Ruling;
 use super::repeats::Cause;
+use super::snapshot::Key;
 use super::user_workflow_resource::check_user;
 use alloy_client::{Credential, CredentialType};
 use terraform_plugin::framework::model::{AttrValue, ModelError};
@@ -511,7 +512,8 @@ impl Resource<AlloyData> for CredentialResource {
 
     async fn import(&self, data: &AlloyData, id: &str, diags: &mut Diagnostics) -> Option<Value> {
         let parts: Vec<&str> = id.trim().split('/').collect();
-        let form = "Import an alloy_credential as `<userId>/<credentialId>`, e.g. \
+        let form = "Import an alloy_credential as `<userId>/<credentialId>` (or \
+                    `<username>/<credentialId>`), e.g. \
                     65a1f0c2e4b0a1b2c3d4e5f6/63252d8f1a2b3c4d5e6f7a8b";
         let [user, credential_id] = parts[..] else {
             diags.error(
@@ -529,6 +531,17 @@ impl Resource<AlloyData> for CredentialResource {
             );
             return None;
         }
+        // A username becomes the userId, so state names the tenant as `alloy_user.x.id` does
+        // (and a configuration that references it plans no replacement).
+        let user = match data.users.lookup(Key::IdOrUsername, user).await {
+            Ok(u) => u.user_id,
+            Err(e) if e.is_not_found() => user.to_owned(), // reported as "no credential" below
+            Err(e) => {
+                data.api_error(diags, "Cannot import the tenant's credential", &e);
+                return None;
+            }
+        };
+        let user = user.as_str();
         match data.credentials.lookup(user, credential_id).await {
             Ok(Some(c)) => Some(state_of(&c, user, &Attr::Null).to_value()),
             Ok(None) => {

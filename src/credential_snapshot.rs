@@ -56,7 +56,7 @@ pub struct CredentialSnapshot {
     /// The client, for this module alone: a credential changes only through here.
     client: AlloyClient,
     tenants: Mutex<HashMap<String, Arc<Tenant>>>,
-    /// The account's credential types, read once per process (`None` if the read failed).
+    /// The account's credential types, read once per process (a failed read is not kept).
     types: OnceCell<Arc<Vec<CredentialType>>>,
 }
 

@@ -281,6 +281,19 @@ fn a_credential_deleted_outside_is_dropped_with_a_warning_and_one_can_be_importe
     assert_eq!(ws.resource(address)["data_version"], "1");
     assert!(ws.plan_is_empty());
 
+    // By username too: the state names the tenant by its userId, as the configuration does.
+    ws.tf(&["state", "rm", address]).expect_ok("state rm");
+    let by_name = format!("acme@customers.example.com/{id}");
+    ws.tf(&["import", "-input=false", address, &by_name])
+        .expect_ok("import by username");
+    assert_eq!(str_of(&ws.resource(address), "user_id"), user_id);
+    let r = ws.apply();
+    assert!(
+        r.stdout.contains("0 added, 1 changed, 0 destroyed"),
+        "{}",
+        r.stdout
+    );
+
     // A bad import id says which form to use.
     ws.tf(&["state", "rm", address]).expect_ok("state rm");
     let r = ws
