@@ -355,7 +355,8 @@ fn assert_same_names_at<'a>(
 }
 
 /// Declares a typed model: a struct whose fields are named exactly like the schema's attributes,
-/// with its [`Model`] and [`AttrValue`] implementations (so models nest in lists).
+/// with its [`Model`] and [`AttrValue`] implementations (so models nest in lists). An attribute
+/// named after a Rust keyword is a raw-identifier field: `r#type` is the attribute `type`.
 ///
 /// ```ignore
 /// model! {
