@@ -31,9 +31,12 @@
 #
 # Knobs (environment): SIZES, ADOPT_SIZES, IMPORT_SAMPLE (20), LATENCY_MS (50), RATE (10),
 # PLAN_RUNS (5), BEFORE_PLAN_RUNS (1), PEERS ('after before floor'), BEFORE_BIN, TERRAFORM,
-# KEEP_WORK=1, WORKFLOW_SIZES (none; the README's figures use 3000), DEACTIVATE (1000).
+# KEEP_WORK=1, WORKFLOW_SIZES (none; the README's figures use 3000), DEACTIVATE (1000),
+# CREDENTIAL_SIZES (none; issue 24 asks for 500).
 #   SIZES=' ' ADOPT_SIZES=' ' WORKFLOW_SIZES=3000 PEERS='after floor' bench/scale.sh
 #                                   (the workflow figures alone; about 15 minutes)
+#   SIZES=' ' ADOPT_SIZES=' ' CREDENTIAL_SIZES=500 PLAN_RUNS=2 PEERS=after bench/scale.sh
+#                                   (onboarding tenants with one credential each; about 8 minutes)
 # Results: target/bench/scale-<UTC timestamp>/results.tsv and report.md.
 
 # HCL interpolation in single quotes is deliberate:
@@ -53,6 +56,7 @@ PEERS=${PEERS:-after before floor}
 PLAN_RUNS=${PLAN_RUNS:-5}
 WORKFLOW_SIZES=${WORKFLOW_SIZES:-}
 DEACTIVATE=${DEACTIVATE:-1000}
+CREDENTIAL_SIZES=${CREDENTIAL_SIZES:-}
 BEFORE_PLAN_RUNS=${BEFORE_PLAN_RUNS:-1}
 DEV_KEY=bench-development-key-0123456789
 
@@ -437,6 +441,52 @@ resource \"alloy_user_workflow\" \"w\" {
   WS=${WS_OF[floor_shape]}
   timed 0 apply -auto-approve -input=false -var release=2 -var "inactive_below=$DEACTIVATE"
   record floor_shape "$n" "workflows: deactivate $DEACTIVATE" "$WALL" "$(summary)"
+done
+
+# Credentials (CREDENTIAL_SIZES): N tenants onboarded by one apply, each an alloy_user with one
+# alloy_credential whose write-only data comes from an ephemeral variable. The floor is the 2N
+# writes (a user and a credential each) at RATE per second; then PLAN_RUNS no-change plans (the
+# refresh reads one credential list per tenant) and the destroy.
+for n in $CREDENTIAL_SIZES; do
+  reset_emulator
+  ROUND=1
+  make_ws after "provider \"alloy\" {}
+
+variable \"secret\" {
+  type      = string
+  sensitive = true
+  ephemeral = true
+}
+
+resource \"alloy_user\" \"t\" {
+  count    = $n
+  username = \"cred-tenant-\${count.index}@example.com\"
+}
+
+resource \"alloy_credential\" \"c\" {
+  count   = $n
+  user_id = alloy_user.t[count.index].id
+  type    = \"httpHeaderAuth\"
+  data = {
+    fieldName = \"X-Api-Key\"
+    value     = \"\${var.secret}-\${count.index}\"
+  }
+}"
+  echo "export TF_VAR_secret=bench-secret-value" >>"$WS/.env"
+  clear_requests
+  timed 0 apply -auto-approve -input=false
+  floor=$(python3 -c "import sys; print(f'{2 * int(sys.argv[1]) / int(sys.argv[2]):.0f}')" "$n" "$RATE")
+  record after "$n" "credentials: onboard (a user + a credential each)" "$WALL" \
+    "$(summary); floor: $((2 * n)) writes at $RATE/s = $floor s"
+  for ROUND in $(seq 1 "$PLAN_RUNS"); do
+    clear_requests
+    timed 0 plan -input=false -detailed-exitcode
+    record after "$n" "credentials: no-change plan" "$WALL" "$(summary)"
+  done
+  ROUND=1
+  clear_requests
+  timed 0 destroy -auto-approve -input=false
+  record after "$n" "credentials: destroy" "$WALL" "$(summary)"
 done
 
 python3 - "$RES/results.tsv" >"$RES/report.md" <<'EOF'

@@ -7,7 +7,7 @@
 //! snapshot, and so leaves it stale, does not compile.
 //!
 //! A new call of the client is offered here only if no snapshot has to know about it. A write of
-//! a kind that has a snapshot (workflows and credentials will) belongs to that snapshot instead.
+//! a kind that has a snapshot (workflows, credentials) belongs to that snapshot instead.
 
 use alloy_client::{AlloyClient, Error, Integration};
 

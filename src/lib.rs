@@ -14,6 +14,9 @@
 
 mod api;
 pub mod config;
+mod credential_resource;
+mod credential_snapshot;
+mod credential_types_data_source;
 mod demand;
 mod integrations_data_source;
 mod ip_addresses_data_source;
@@ -23,6 +26,7 @@ mod not_found;
 mod provider_bug;
 mod repeats;
 mod snapshot;
+mod user_credentials_data_source;
 mod user_data_source;
 mod user_list_resource;
 mod user_protect;
@@ -62,10 +66,15 @@ pub struct AlloyData {
     pub users: snapshot::UserSnapshot,
     /// What this process learns of the tenants' workflows, and the door for changing them.
     pub(crate) workflows: workflow_snapshot::WorkflowSnapshot,
+    /// What this process learns of the tenants' credentials and of the account's credential
+    /// types, and the door for creating and deleting a credential.
+    pub(crate) credentials: credential_snapshot::CredentialSnapshot,
     /// The guard against mass disappearance (see `missing_users`).
     pub(crate) missing: missing_users::MissingUsers,
     /// The same guard for the tenants' workflows (`alloy_user_workflow` reads).
     pub(crate) missing_workflows: missing_users::MissingUsers,
+    /// The same guard for the tenants' credentials (`alloy_credential` reads).
+    pub(crate) missing_credentials: missing_users::MissingUsers,
     /// Causes already explained in full in this run (see `repeats`).
     pub(crate) explained: repeats::Explained,
     /// Where the API key came from: `api_key` or the variable's name, for messages.
@@ -83,10 +92,12 @@ impl AlloyData {
         AlloyData {
             users: snapshot::UserSnapshot::new(client.clone()),
             workflows: workflow_snapshot::WorkflowSnapshot::new(client.clone()),
+            credentials: credential_snapshot::CredentialSnapshot::new(client.clone()),
             api: api::Api::new(client),
             environment,
             missing: missing_users::MissingUsers::new(accept_missing_users),
             missing_workflows: missing_users::MissingUsers::new(accept_missing_users),
+            missing_credentials: missing_users::MissingUsers::new(accept_missing_users),
             explained: repeats::Explained::default(),
             key_source,
         }
@@ -178,12 +189,15 @@ impl Provider for AlloyProvider {
         types
             .resource(user_resource::UserResource)
             .resource(user_workflow_resource::UserWorkflowResource)
+            .resource(credential_resource::CredentialResource)
             .data_source(user_data_source::UserDataSource)
             .data_source(users_data_source::UsersDataSource)
             .data_source(user_token_data_source::UserTokenDataSource)
             .data_source(integrations_data_source::IntegrationsDataSource)
             .data_source(ip_addresses_data_source::IpAddressesDataSource)
             .data_source(workflow_users_data_source::WorkflowUsersDataSource)
+            .data_source(user_credentials_data_source::UserCredentialsDataSource)
+            .data_source(credential_types_data_source::CredentialTypesDataSource)
             .ephemeral_resource(user_token_ephemeral::UserTokenEphemeral)
             .list_resource(user_list_resource::UserList)
             .list_resource(user_workflow_list_resource::UserWorkflowList);

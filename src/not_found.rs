@@ -20,6 +20,8 @@ pub(crate) enum Asked {
     Token,
     /// The integrations `user_id` sees (the `alloy_integrations` data source).
     Integrations,
+    /// The credentials of `user_id` (the `alloy_user_credentials` data source).
+    Credentials,
 }
 
 /// Reports that no user answers to `value`, asked for as `asked` says.
@@ -38,6 +40,12 @@ pub(crate) fn user(data: &AlloyData, asked: Asked, value: &str, diags: &mut Diag
             Some("user_id"),
             Key::IdOrUsername,
             ", so its integrations cannot be listed",
+            "`user_id`",
+        ),
+        Asked::Credentials => (
+            Some("user_id"),
+            Key::IdOrUsername,
+            ", so its credentials cannot be listed",
             "`user_id`",
         ),
     };

@@ -25,6 +25,8 @@ pub(crate) enum Cause {
     ProtectedMissing,
     /// The guard against mass disappearance tripped for tenants' workflows.
     WorkflowsMissing,
+    /// The guard against mass disappearance tripped for tenants' credentials.
+    CredentialsMissing,
 }
 
 /// The causes this process has explained in full.

@@ -164,6 +164,8 @@ pub struct UserSnapshot {
     writes: AtomicUsize,
     /// Whether the strategy line has been logged.
     logged: AtomicBool,
+    /// The users this process created (with a definite answer, not adopted after a lost one).
+    created: Mutex<std::collections::HashSet<String>>,
 }
 
 impl UserSnapshot {
@@ -176,6 +178,7 @@ impl UserSnapshot {
             list: OnceCell::new(),
             writes: AtomicUsize::default(),
             logged: AtomicBool::default(),
+            created: Mutex::default(),
         }
     }
 
@@ -267,11 +270,17 @@ impl UserSnapshot {
                 );
                 found
             }
-            None => User {
-                user_id: created.user_id,
-                username: Some(username.to_owned()),
-                full_name: full_name.map(str::to_owned),
-            },
+            None => {
+                self.created
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(created.user_id.clone());
+                User {
+                    user_id: created.user_id,
+                    username: Some(username.to_owned()),
+                    full_name: full_name.map(str::to_owned),
+                }
+            }
         };
         self.wrote(&user);
         Ok(user)
@@ -290,6 +299,21 @@ impl UserSnapshot {
     pub async fn delete(&self, id: &str) -> Result<(), Error> {
         self.writing(Some(id));
         self.client.delete_user(id).await
+    }
+
+    /// Whether this process created the user `id` (so it holds nothing it did not add since:
+    /// no credentials, say).
+    pub fn created_here(&self, id: &str) -> bool {
+        self.created
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(id)
+    }
+
+    /// `DELETE /users/{id}/logs`: every log Alloy keeps for the user, irreversibly (offboarding).
+    /// It changes nothing this snapshot holds, but it is a write of the user's, so it is here.
+    pub async fn purge_logs(&self, id: &str) -> Result<(), Error> {
+        self.client.purge_logs(id).await
     }
 
     /// Before a write to `id` (None for a create): until it reports, the entry is not trusted.

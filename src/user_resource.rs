@@ -15,6 +15,11 @@
 //!   plan records it, so an identity holding it would change, which an identity may never do.
 //! - `deletion_protection` lives in state only (Alloy has no such flag); the refusal, its
 //!   messages and the state upgrade that introduced it are in `user_protect.rs`.
+//! - Offboarding: `purge_logs_on_destroy` and `delete_credentials_on_destroy` live in state only
+//!   too. Destroy runs, in this order, the purge of the tenant's logs, the deletion of each of its
+//!   stored credentials (a fresh list), then the user's deletion; a step that fails stops there,
+//!   so the user stays in state and the error says what was done. Schema version 2 added them
+//!   (`upgrade_state` records `false`, what a configuration without them plans).
 
 use async_trait::async_trait;
 
@@ -41,8 +46,14 @@ terraform_plugin::model! {
         full_name: Attr<String>,
         environment: Attr<String>,
         deletion_protection: Attr<bool>,
+        purge_logs_on_destroy: Attr<bool>,
+        delete_credentials_on_destroy: Attr<bool>,
     }
 }
+
+/// The offboarding flags' names.
+const PURGE_LOGS: &str = "purge_logs_on_destroy";
+const DELETE_CREDENTIALS: &str = "delete_credentials_on_destroy";
 
 /// The state of a user as Alloy reports it. An empty full name means "none"; a username Alloy
 /// leaves out keeps `fallback_username`. Deletion protection is not Alloy's: it starts `false`,
@@ -61,7 +72,17 @@ pub(crate) fn user_state(
         full_name: user.full_name.as_deref().filter(|n| !n.is_empty()).into(),
         environment: data.environment.as_str().into(),
         deletion_protection: Attr::Known(false),
+        purge_logs_on_destroy: Attr::Known(false),
+        delete_credentials_on_destroy: Attr::Known(false),
     }
+}
+
+/// Keeps the state-only settings (protection, offboarding) of `from` in `state`.
+fn keep_settings(mut state: UserModel, from: &UserModel) -> UserModel {
+    state.deletion_protection = user_protect::kept(&from.deletion_protection);
+    state.purge_logs_on_destroy = user_protect::kept(&from.purge_logs_on_destroy);
+    state.delete_credentials_on_destroy = user_protect::kept(&from.delete_credentials_on_destroy);
+    state
 }
 
 /// Refuses to touch a user recorded under another environment than the provider's. The first
@@ -106,9 +127,10 @@ impl Resource<AlloyData> for UserResource {
     }
 
     fn schema(&self) -> Schema {
-        // Version 1 added `deletion_protection` (see `upgrade_state`).
+        // Version 1 added `deletion_protection`, version 2 the offboarding flags (see
+        // `upgrade_state`).
         Schema::new(
-            1,
+            2,
             Block::new(
                 "An Alloy Embedded end user: one tenant of your application, who can connect third-party apps \
                  through Alloy's modal. Other infrastructure can reference its `id` (Alloy's `userId`).",
@@ -132,6 +154,22 @@ impl Resource<AlloyData> for UserResource {
                          instead of re-creating the user in the other environment.",
                     ),
                     user_protect::attribute(),
+                    Attribute::bool(PURGE_LOGS).optional().computed().description(
+                        "When `true`, destroying this user first deletes every workflow log Alloy keeps \
+                         for it (Alloy's `DELETE /users/{userId}/logs`, which cannot be undone and is meant \
+                         for erasure requests); deleting a user alone leaves its logs. If the purge fails, \
+                         the user is not deleted and stays in state, and the error says so. Defaults to \
+                         `false`. Changing it updates the state only and makes no API call; \
+                         `deletion_protection` still refuses the destroy.",
+                    ),
+                    Attribute::bool(DELETE_CREDENTIALS).optional().computed().description(
+                        "When `true`, destroying this user first deletes every credential Alloy stores for \
+                         it (a fresh list of them, then one delete each; after the log purge when \
+                         `purge_logs_on_destroy` is set), so the outcome does not depend on whether \
+                         Alloy's user delete removes them. If a deletion fails, the user is not deleted \
+                         and stays in state. Defaults to `false`. Changing it updates the state only and \
+                         makes no API call; `deletion_protection` still refuses the destroy.",
+                    ),
                 ],
             ),
         )
@@ -165,6 +203,9 @@ impl Resource<AlloyData> for UserResource {
             return;
         };
         planned.deletion_protection = user_protect::planned(&config.deletion_protection);
+        planned.purge_logs_on_destroy = user_protect::planned(&config.purge_logs_on_destroy);
+        planned.delete_credentials_on_destroy =
+            user_protect::planned(&config.delete_credentials_on_destroy);
         // Known at plan time: the provider's environment, for a new user or a state that predates
         // the attribute.
         let record_environment = if plan.prior.is_null() {
@@ -220,9 +261,8 @@ impl Resource<AlloyData> for UserResource {
         match found {
             Ok(found) => {
                 data.missing.found();
-                let mut state = user_state(&found, &prior.username, data);
-                state.deletion_protection = user_protect::kept(&prior.deletion_protection);
-                Some(state.to_value())
+                let state = user_state(&found, &prior.username, data);
+                Some(keep_settings(state, &prior).to_value())
             }
             Err(e) if e.is_not_found() => {
                 if missing_users::settle(data, &user, diags).await {
@@ -276,9 +316,8 @@ impl Resource<AlloyData> for UserResource {
         };
         // What was sent plus the `userId` (no read-back), or after a lost answer the user the
         // client's username lookup found (see `UserSnapshot::create`).
-        let mut state = user_state(&user, &planned.username, data);
-        state.deletion_protection = user_protect::kept(&planned.deletion_protection);
-        Some(state.to_value())
+        let state = user_state(&user, &planned.username, data);
+        Some(keep_settings(state, &planned).to_value())
     }
 
     async fn update(
@@ -294,26 +333,21 @@ impl Resource<AlloyData> for UserResource {
         if !check_environment(&prior, data, diags) {
             return None;
         }
-        let protection = user_protect::kept(&planned.deletion_protection);
         if planned.full_name == prior.full_name {
-            // Nothing Alloy stores changes (only `deletion_protection`, or the environment a state
-            // that predates it records): no API call.
-            return Some(
-                UserModel {
-                    environment: data.environment.as_str().into(),
-                    deletion_protection: protection,
-                    ..prior
-                }
-                .to_value(),
-            );
+            // Nothing Alloy stores changes (only the state-only settings, or the environment a
+            // state that predates it records): no API call.
+            let state = UserModel {
+                environment: data.environment.as_str().into(),
+                ..prior
+            };
+            return Some(keep_settings(state, &planned).to_value());
         }
         let id =
             provider_bug::expect(prior.id.as_str(), "an alloy_user in state has no id", diags)?;
         match data.users.update(id, planned.full_name.as_str()).await {
             Ok(user) => {
-                let mut state = user_state(&user, &planned.username, data);
-                state.deletion_protection = protection;
-                Some(state.to_value())
+                let state = user_state(&user, &planned.username, data);
+                Some(keep_settings(state, &planned).to_value())
             }
             Err(e) => {
                 data.api_error(diags, "Cannot update Alloy user", &e);
@@ -334,6 +368,9 @@ impl Resource<AlloyData> for UserResource {
         else {
             return;
         };
+        if !offboard(data, &prior, id, diags).await {
+            return;
+        }
         match data.users.delete(id).await {
             Ok(()) => {}
             Err(e) if e.is_not_found() => {} // already gone: the goal is reached
@@ -348,7 +385,8 @@ impl Resource<AlloyData> for UserResource {
         diags: &mut Diagnostics,
     ) -> Option<serde_json::Value> {
         match from_version {
-            0 => user_protect::upgrade_v0(state, diags),
+            0 => upgrade_v1(user_protect::upgrade_v0(state, diags)?, diags),
+            1 => upgrade_v1(state, diags),
             v => {
                 diags.error(
                     "Unsupported state version",
@@ -425,9 +463,112 @@ impl Resource<AlloyData> for UserResource {
     }
 }
 
+/// What destroy does before deleting the user, as the offboarding flags of `prior` ask: the
+/// logs purge, then each stored credential's deletion. False (with an error saying what was
+/// done and that the user stays) when a step failed: the user must not be deleted then.
+async fn offboard(data: &AlloyData, prior: &UserModel, id: &str, diags: &mut Diagnostics) -> bool {
+    let user = format!("{} (id {id})", prior.username.as_str().unwrap_or("?"));
+    let mut done: Vec<String> = Vec::new();
+    if prior.purge_logs_on_destroy.value() == Some(true) {
+        match data.users.purge_logs(id).await {
+            Ok(()) => done.push("its logs were purged".to_owned()),
+            Err(e) if e.is_not_found() => {
+                // Deleted outside Terraform: the API purges no logs of a user it does not know.
+                diags.warning(
+                    "Tenant's logs not purged",
+                    format!(
+                        "The user {user} no longer exists in the {} environment (it was deleted outside \
+                         Terraform), and Alloy's log purge takes only existing users, so its logs could \
+                         not be purged; Alloy may still hold them (it keeps logs for at most 60 days). \
+                         Ask Alloy's support to erase them if that matters.",
+                        data.environment.as_str()
+                    ),
+                );
+            }
+            Err(e) => {
+                data.api_error(
+                    diags,
+                    &format!(
+                        "Cannot purge the tenant's logs: the user {user} was not deleted and stays in state"
+                    ),
+                    &e,
+                );
+                return false;
+            }
+        }
+    }
+    if prior.delete_credentials_on_destroy.value() == Some(true) {
+        match data.credentials.delete_all(id).await {
+            Ok(ids) => done.push(format!("{} stored credential(s) were deleted", ids.len())),
+            Err(e) => {
+                let so_far = if done.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({} first)", done.join("; "))
+                };
+                data.api_error(
+                    diags,
+                    &format!(
+                        "Cannot delete the tenant's credentials: the user {user} was not deleted and \
+                         stays in state{so_far}"
+                    ),
+                    &e,
+                );
+                return false;
+            }
+        }
+    }
+    if !done.is_empty() {
+        tracing::info!(
+            user_id = id,
+            "offboarding before the user's deletion: {}",
+            done.join("; ")
+        );
+    }
+    true
+}
+
+/// State of schema version 1 (before the offboarding flags) gets both `false`, which is what
+/// the plan of a configuration without them says, so nothing changes.
+fn upgrade_v1(mut state: serde_json::Value, diags: &mut Diagnostics) -> Option<serde_json::Value> {
+    let Some(obj) = state.as_object_mut() else {
+        diags.error(
+            "Unreadable stored state",
+            "The stored state of this alloy_user (schema version 1) is not a JSON object. Remove it from \
+             state (terraform state rm) and import the user again.",
+        );
+        return None;
+    };
+    for flag in [PURGE_LOGS, DELETE_CREDENTIALS] {
+        obj.entry(flag).or_insert(serde_json::Value::Bool(false));
+    }
+    Some(state)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn older_states_upgrade_to_no_offboarding() {
+        let mut d = Diagnostics::new();
+        let v0 = serde_json::json!({"id": "x", "username": "u", "full_name": null, "environment": "development"});
+        let v2 = UserResource.upgrade_state(0, v0, &mut d).expect("upgraded");
+        assert_eq!(v2["deletion_protection"], false);
+        assert_eq!(v2[PURGE_LOGS], false);
+        assert_eq!(v2[DELETE_CREDENTIALS], false);
+        let v1 = serde_json::json!({"id": "x", "username": "u", "deletion_protection": true});
+        let v2 = UserResource.upgrade_state(1, v1, &mut d).expect("upgraded");
+        assert_eq!(v2["deletion_protection"], true);
+        assert_eq!(v2[PURGE_LOGS], false);
+        assert!(d.is_empty());
+        assert!(
+            UserResource
+                .upgrade_state(1, serde_json::json!(3), &mut d)
+                .is_none()
+        );
+        assert!(d.has_errors());
+    }
 
     #[test]
     fn model_matches_schema() {

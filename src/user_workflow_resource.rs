@@ -66,8 +66,9 @@ pub(crate) fn check_object_id(value: &str, path: AttrPath, what: &str, diags: &m
     }
 }
 
-/// Checks a user reference: Alloy's `userId` or the user's username.
-fn check_user(value: &str, diags: &mut Diagnostics) {
+/// Checks a user reference: Alloy's `userId` or the user's username (shared with
+/// `alloy_credential`).
+pub(crate) fn check_user(value: &str, diags: &mut Diagnostics) {
     super::validation::check_username("user_id", value, diags);
     if value.contains('/') {
         diags.attr_error(

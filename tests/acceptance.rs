@@ -691,3 +691,73 @@ fn user_workflow_imported_switched_and_forgotten() {
     assert!(ws.resources().is_empty());
     assert_eq!(workflow_active(acc, &user, &wf), Some(was));
 }
+
+// ---------------------------------------------------------------------------------------------
+// alloy_credential, alloy_user_credentials, alloy_credential_types, offboarding
+
+/// The ids of `user`'s credentials, as the public API lists them.
+fn credential_ids(acc: &Acc, user: &str) -> Vec<String> {
+    let a = acc.api(
+        reqwest::Method::GET,
+        &format!("/credentials/users/{user}"),
+        None,
+    );
+    assert_eq!(a.status, 200, "list credentials of {user}: {}", a.json);
+    a.json["data"]
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .filter_map(|c| c["credentialId"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn credential_write_only_replaced_by_version_and_offboarded_with_its_user() {
+    const T: &str = "credential";
+    let Some(mut t) = acc::begin(T) else { return };
+    let acc = t.acc;
+    // The type must be the account's and not OAuth (the emulator's catalogue has it).
+    let types = acc.api(reqwest::Method::GET, "/metadata/credentials", None);
+    let headless = types.json["data"].as_array().is_some_and(|l| {
+        l.iter()
+            .any(|t| t["connector"] == "httpHeaderAuth" && t["isOauth"] != true)
+    });
+    if !headless {
+        println!("skipping {T}: the account has no non-OAuth httpHeaderAuth credential type");
+        return;
+    }
+    let secret = format!("{}secret-value", acc.username(T, "x"));
+    t.ws.set_env("TF_VAR_secret", &secret);
+    let username = t.username("tenant");
+    let ws = &t.ws;
+    let main = |version: u32| {
+        config(&[format!(
+            "variable \"secret\" {{\n  type      = string\n  sensitive = true\n  ephemeral = true\n}}\n\n\
+             resource \"alloy_user\" \"t\" {{\n  username                      = \"{username}\"\n  \
+             purge_logs_on_destroy         = true\n  delete_credentials_on_destroy = true\n}}\n\n\
+             resource \"alloy_credential\" \"c\" {{\n  user_id      = alloy_user.t.id\n  type         = \"httpHeaderAuth\"\n  \
+             data = {{\n    fieldName = \"X-Api-Key\"\n    value     = var.secret\n  }}\n  data_version = {version}\n}}\n\n\
+             data \"alloy_user_credentials\" \"t\" {{\n  user_id    = alloy_user.t.id\n  depends_on = [alloy_credential.c]\n}}\n\n\
+             data \"alloy_credential_types\" \"all\" {{}}\n"
+        )])
+    };
+    ws.write_main(&main(1));
+    let mut runs = vec![ws.apply()];
+    let user = id_of(ws, "alloy_user.t");
+    let first = id_of(ws, "alloy_credential.c");
+    assert_eq!(credential_ids(acc, &user), std::slice::from_ref(&first));
+    assert!(ws.plan_is_empty());
+
+    ws.write_main(&main(2));
+    runs.push(ws.apply());
+    let second = id_of(ws, "alloy_credential.c");
+    assert_ne!(second, first);
+    assert_eq!(credential_ids(acc, &user), [second]);
+
+    Artefacts::of(ws, &runs, &[])
+        .assert_free_of(&[Secret::new("the credential's secret", &secret)]);
+    destroy(ws);
+    assert!(acc.user(&user).is_none(), "the tenant is gone");
+}

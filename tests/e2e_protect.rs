@@ -278,9 +278,52 @@ fn state_written_by_schema_version_0_upgrades_to_unprotected_with_no_change() {
     )
     .expect("state JSON");
     let instance = &raw["resources"][0]["instances"][0];
-    assert_eq!(instance["schema_version"], 1);
+    assert_eq!(instance["schema_version"], 2);
     assert_eq!(instance["attributes"]["deletion_protection"], false);
+    assert_eq!(instance["attributes"]["purge_logs_on_destroy"], false);
+    assert_eq!(
+        instance["attributes"]["delete_credentials_on_destroy"],
+        false
+    );
     assert_eq!(instance["attributes"]["id"], id.as_str());
     assert_eq!(instance["attributes"]["full_name"], "Legacy User");
     assert!(ws.plan_is_empty());
+}
+
+#[test]
+fn state_written_by_schema_version_1_upgrades_to_no_offboarding_with_no_change() {
+    let emu = Emulator::start();
+    // Version 1 is version 0 plus `deletion_protection`; here a protected user, which must stay
+    // protected, with both offboarding flags off (what a configuration without them plans).
+    let id = emu.create_user(DEV_KEY, "legacy@example.com", Some("Legacy User"));
+    let v1 = include_str!("fixtures/alloy_user_v0.tfstate")
+        .replace("\"schema_version\": 0", "\"schema_version\": 1")
+        .replace(
+            "\"environment\": \"development\",",
+            "\"deletion_protection\": true,\n            \"environment\": \"development\",",
+        )
+        .replace("__USER_ID__", &id);
+    assert!(v1.contains("\"schema_version\": 1") && v1.contains("\"deletion_protection\": true"));
+    let ws = Workspace::new(&emu);
+    ws.write("terraform.tfstate", &v1);
+    ws.write_main(
+        "provider \"alloy\" {}\n\nresource \"alloy_user\" \"legacy\" {\n  username  = \"legacy@example.com\"\n  full_name = \"Legacy User\"\n  deletion_protection = true\n}\n",
+    );
+    emu.clear_requests();
+    assert!(ws.plan_is_empty(), "an upgraded state plans no change");
+    ws.tf(&["apply", "-refresh-only", "-auto-approve", "-input=false"])
+        .expect_ok("apply -refresh-only");
+    assert_eq!(writes(&emu), vec![]);
+    let raw: Json = serde_json::from_str(
+        &std::fs::read_to_string(ws.path().join("terraform.tfstate")).expect("state file"),
+    )
+    .expect("state JSON");
+    let instance = &raw["resources"][0]["instances"][0];
+    assert_eq!(instance["schema_version"], 2);
+    assert_eq!(instance["attributes"]["deletion_protection"], true);
+    assert_eq!(instance["attributes"]["purge_logs_on_destroy"], false);
+    assert_eq!(
+        instance["attributes"]["delete_credentials_on_destroy"],
+        false
+    );
 }

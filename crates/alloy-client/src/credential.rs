@@ -120,6 +120,20 @@ impl AlloyClient {
         credential_type: &str,
         data: &BTreeMap<String, String>,
     ) -> Result<CreatedCredential, Error> {
+        self.create_credential_after(user, credential_type, data, None)
+            .await
+    }
+
+    /// [`create_credential`](Self::create_credential) when the caller already knows the user's
+    /// credential ids (`Some(baseline)`: a user it has just created has none), which saves the
+    /// baseline list; `None` lists them first.
+    pub async fn create_credential_after(
+        &self,
+        user: &str,
+        credential_type: &str,
+        data: &BTreeMap<String, String>,
+        baseline: Option<BTreeSet<String>>,
+    ) -> Result<CreatedCredential, Error> {
         let invalid = |message: &str| Error::InvalidArgument {
             op: OP_CREATE,
             message: message.to_owned(),
@@ -151,12 +165,15 @@ impl AlloyClient {
         )
         .with_body(body);
         // The baseline: what a read-back after a lost answer compares with.
-        let before: BTreeSet<String> = self
-            .list_credentials(user)
-            .await?
-            .into_iter()
-            .map(|c| c.credential_id)
-            .collect();
+        let before: BTreeSet<String> = match baseline {
+            Some(known) => known,
+            None => self
+                .list_credentials(user)
+                .await?
+                .into_iter()
+                .map(|c| c.credential_id)
+                .collect(),
+        };
         self.write_op(&CreateCredential {
             call,
             user,
@@ -594,6 +611,37 @@ mod tests {
         let t = truth(&emu).await;
         assert_eq!(t.len(), 2);
         assert_eq!(t[1]["credentialId"], made.credential_id.as_str());
+    }
+
+    #[tokio::test]
+    async fn a_known_baseline_saves_the_list_and_still_resolves_a_lost_answer() {
+        let emu = emulator().await;
+        let c = client_for(&emu, &CancellationToken::new());
+        let jane = c.create_user("jane", None).await.unwrap().user_id;
+        emu.set_faults(Faults {
+            lost_response_rate: 1.0,
+            routes: vec!["POST /headless/credentials".into()],
+            ..Faults::default()
+        })
+        .unwrap();
+        let made = c
+            .create_credential_after(
+                &jane,
+                "httpHeaderAuth",
+                &header_auth(SECRET),
+                Some(BTreeSet::new()),
+            )
+            .await
+            .unwrap();
+        assert!(made.adopted.is_some(), "found by the read-back");
+        let log = admin(&emu, reqwest::Method::GET, "/_emulator/requests", None).await;
+        assert_eq!(posts(&emu).await, 1);
+        assert_eq!(
+            log["by_route"]["GET /credentials/users/{id}"].as_u64(),
+            Some(1),
+            "the read-back alone: no baseline list"
+        );
+        assert_eq!(truth(&emu).await.len(), 1);
     }
 
     #[tokio::test]

@@ -249,6 +249,19 @@ pub trait Model: Sized {
     }
 }
 
+/// The attribute name of a model field: the field's name without a raw-identifier prefix, so
+/// an attribute named after a Rust keyword (`type`) is the field `r#type`.
+#[doc(hidden)]
+pub const fn attr_name(field: &'static str) -> &'static str {
+    match field.as_bytes() {
+        [b'r', b'#', rest @ ..] => match std::str::from_utf8(rest) {
+            Ok(name) => name,
+            Err(_) => field,
+        },
+        _ => field,
+    }
+}
+
 /// The attributes of an object value, for the code [`model!`](crate::model) writes.
 #[doc(hidden)]
 pub fn object<'a>(v: &'a Value, model: &str) -> Result<&'a BTreeMap<String, Value>, ModelError> {
@@ -342,7 +355,8 @@ fn assert_same_names_at<'a>(
 }
 
 /// Declares a typed model: a struct whose fields are named exactly like the schema's attributes,
-/// with its [`Model`] and [`AttrValue`] implementations (so models nest in lists).
+/// with its [`Model`] and [`AttrValue`] implementations (so models nest in lists). An attribute
+/// named after a Rust keyword is a raw-identifier field: `r#type` is the attribute `type`.
 ///
 /// ```ignore
 /// model! {
@@ -368,11 +382,11 @@ macro_rules! model {
         }
 
         impl $crate::framework::model::Model for $name {
-            const ATTRIBUTES: &'static [&'static str] = &[$(stringify!($field)),*];
+            const ATTRIBUTES: &'static [&'static str] = &[$($crate::framework::model::attr_name(stringify!($field))),*];
 
             fn fields() -> ::std::vec::Vec<(&'static str, $crate::framework::model::Shape)> {
                 ::std::vec![$( (
-                    stringify!($field),
+                    $crate::framework::model::attr_name(stringify!($field)),
                     <$ty as $crate::framework::model::AttrValue>::shape(),
                 ), )*]
             }
@@ -382,14 +396,14 @@ macro_rules! model {
             ) -> ::std::result::Result<Self, $crate::framework::model::ModelError> {
                 let obj = $crate::framework::model::object(v, stringify!($name))?;
                 Ok($name {
-                    $( $field: $crate::framework::model::field(obj, stringify!($field))?, )*
+                    $( $field: $crate::framework::model::field(obj, $crate::framework::model::attr_name(stringify!($field)))?, )*
                 })
             }
 
             fn to_value(&self) -> $crate::framework::Value {
                 $crate::framework::Value::object([
                     $( (
-                        stringify!($field),
+                        $crate::framework::model::attr_name(stringify!($field)),
                         $crate::framework::model::AttrValue::to_attr(&self.$field),
                     ), )*
                 ])
@@ -424,6 +438,21 @@ macro_rules! model {
 mod tests {
     use super::*;
     use crate::framework::{Attribute, Block};
+
+    crate::model! {
+        struct Keyword {
+            r#type: Attr<String>,
+        }
+    }
+
+    #[test]
+    fn a_raw_identifier_field_is_the_keyword_attribute() {
+        assert_eq!(Keyword::ATTRIBUTES, ["type"]);
+        let v = Value::object([("type", Value::string("netsuite"))]);
+        let m = Keyword::from_value(&v).expect("decodes");
+        assert_eq!(m.r#type.as_str(), Some("netsuite"));
+        assert_eq!(m.to_value(), v);
+    }
 
     crate::model! {
         struct Inner {

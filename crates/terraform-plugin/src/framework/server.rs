@@ -185,10 +185,15 @@ impl<P: Provider> ProviderService for Server<P> {
     ) -> Result<Response<pb::validate_resource_config::Response>, Status> {
         let req = req.into_inner();
         guarded("ValidateResourceConfig", async {
-            let diags = self
-                .registry
-                .resources
-                .validate(&req.type_name, req.config.as_ref());
+            let write_only_allowed = req
+                .client_capabilities
+                .as_ref()
+                .is_some_and(|c| c.write_only_attributes_allowed);
+            let diags = self.registry.resources.validate_with(
+                &req.type_name,
+                req.config.as_ref(),
+                write_only_allowed,
+            );
             (Default::default(), diags)
         })
         .await

@@ -19,9 +19,11 @@ pub const CORE_PROTOCOL_VERSION: u32 = 1;
 pub const APP_PROTOCOL_VERSION: u32 = 6;
 /// The oldest Terraform the provider supports, stated by the version-mismatch message, the
 /// README, the generated docs and the guides alike. It is 1.10 because the provider serves an
-/// ephemeral resource (`alloy_user_token`), which Terraform reads from 1.10 on; the provider has
-/// no write-only attributes, which would need 1.11.
+/// ephemeral resource (`alloy_user_token`), which Terraform reads from 1.10 on.
 pub const MINIMUM_TERRAFORM_VERSION: &str = "1.10";
+/// The first Terraform that sends write-only attributes (`alloy_credential`'s `data`); an older
+/// one is told so at validate time, by the framework's server.
+pub const WRITE_ONLY_TERRAFORM_VERSION: &str = "1.11";
 /// The oldest OpenTofu that reads ephemeral resources.
 pub const MINIMUM_OPENTOFU_VERSION: &str = "1.11";
 /// The first Terraform (and OpenTofu) that keeps resource identity and imports by it; older ones
@@ -32,7 +34,8 @@ pub const IDENTITY_TERRAFORM_VERSION: &str = "1.12";
 pub const LIST_TERRAFORM_VERSION: &str = "1.14";
 /// Each feature that needs a Terraform newer than the minimum, with that version: the only
 /// other versions the docs may state as a minimum.
-pub const FEATURE_TERRAFORM_VERSIONS: [(&str, &str); 2] = [
+pub const FEATURE_TERRAFORM_VERSIONS: [(&str, &str); 3] = [
+    ("write-only attributes", WRITE_ONLY_TERRAFORM_VERSION),
     ("resource identity", IDENTITY_TERRAFORM_VERSION),
     ("list resources", LIST_TERRAFORM_VERSION),
 ];

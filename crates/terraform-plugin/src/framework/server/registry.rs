@@ -17,12 +17,13 @@ use std::sync::Arc;
 
 use crate::proto::tfplugin6 as pb;
 
-use crate::framework::diag::Diagnostics;
+use crate::framework::diag::{AttrPath, Diagnostics};
 use crate::framework::plan::Rules;
 use crate::framework::resource::{DataSource, EphemeralResource, ListResource, Resource};
 use crate::framework::schema::{IdentitySchema, Schema};
 use crate::framework::value::{Type, Value};
 use crate::framework::wire;
+use crate::plugin::handshake::WRITE_ONLY_TERRAFORM_VERSION;
 
 /// The types a provider serves, by kind. A provider fills it in [`Provider::register`], one
 /// chained call per type: `types.resource(Thing).data_source(Lookup)`.
@@ -346,6 +347,45 @@ impl<T: Kind + ?Sized> Table<T> {
         let what = format!("{} configuration", T::NOUN);
         if let Some(config) = wire::decode(config, &t.ty, &what, &mut diags) {
             t.imp.validate(&config, &mut diags);
+        }
+        diags
+    }
+}
+
+impl<D> Table<dyn Resource<D>> {
+    /// [`validate`](Table::validate) for a resource, which also refuses a write-only attribute
+    /// that is set when the client cannot send write-only values (a Terraform before
+    /// [`WRITE_ONLY_TERRAFORM_VERSION`]): such a client would keep the value in plan and
+    /// state, or fail later with a confusing error.
+    pub fn validate_with(
+        &self,
+        name: &str,
+        config: Option<&pb::DynamicValue>,
+        write_only_allowed: bool,
+    ) -> Diagnostics {
+        let mut diags = self.validate(name, config);
+        if write_only_allowed || diags.has_errors() {
+            return diags;
+        }
+        let Ok(t) = self.find(name) else {
+            return diags;
+        };
+        let Some(config) = wire::decode(config, &t.ty, "resource configuration", &mut diags) else {
+            return diags;
+        };
+        for a in t.schema.block.attributes.iter().filter(|a| a.write_only) {
+            if !config.attr(&a.name).is_null() {
+                diags.attr_error(
+                    AttrPath::attr(&a.name),
+                    "Write-only attribute not supported by this Terraform",
+                    format!(
+                        "`{}` is a write-only attribute, which this Terraform (or OpenTofu) cannot send: \
+                         write-only attributes need Terraform {WRITE_ONLY_TERRAFORM_VERSION} or \
+                         later. Upgrade Terraform to use `{}`.",
+                        a.name, name
+                    ),
+                );
+            }
         }
         diags
     }

@@ -1047,3 +1047,44 @@ impl Provider for Unmatched {
 fn a_list_without_its_resource_stops_the_server_from_being_built() {
     let _ = Server::new(Unmatched);
 }
+
+#[tokio::test]
+async fn a_write_only_value_from_a_client_that_cannot_send_one_is_refused_at_validate() {
+    let s = server();
+    let validate = |secret: Value, allowed: Option<bool>| {
+        let s = &s;
+        async move {
+            s.validate_resource_config(Request::new(pb::validate_resource_config::Request {
+                type_name: "fake_thing".into(),
+                config: dv(&thing(Value::Null, "a", secret)),
+                client_capabilities: allowed.map(|a| pb::ClientCapabilities {
+                    write_only_attributes_allowed: a,
+                    ..Default::default()
+                }),
+            }))
+            .await
+            .unwrap()
+            .into_inner()
+        }
+    };
+    let old = validate(Value::string("hush"), None).await;
+    assert_eq!(old.diagnostics.len(), 1, "{:?}", old.diagnostics);
+    assert!(
+        old.diagnostics[0]
+            .detail
+            .contains("`secret_wo` is a write-only attribute")
+    );
+    assert!(!old.diagnostics[0].detail.contains("hush"));
+    let refused = validate(Value::string("hush"), Some(false)).await;
+    assert_eq!(refused.diagnostics.len(), 1);
+    assert!(
+        validate(Value::string("hush"), Some(true))
+            .await
+            .diagnostics
+            .is_empty()
+    );
+    assert!(
+        validate(Value::Null, None).await.diagnostics.is_empty(),
+        "unset is fine anywhere"
+    );
+}
