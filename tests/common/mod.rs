@@ -13,6 +13,7 @@
 #![allow(dead_code, unused_imports)] // each test binary uses a different part of this harness
 
 pub mod leaks;
+pub mod plugin;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
