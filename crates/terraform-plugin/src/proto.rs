@@ -1,4 +1,4 @@
-//! Generated protocol types: Terraform plugin protocol 6.8 (`tfplugin6`) and
+//! Generated protocol types: Terraform plugin protocol 6.10 (`tfplugin6`) and
 //! the go-plugin housekeeping services (`plugin`).
 //!
 //! The code comes from `proto/` via `build.rs`. It is kept in this one module
@@ -21,8 +21,9 @@ pub mod plugin {
 #[cfg(test)]
 mod tests {
     use super::tfplugin6::{
-        ClientCapabilities, DynamicValue, ServerCapabilities, get_provider_schema,
-        open_ephemeral_resource, schema, stop_provider, validate_resource_config,
+        ClientCapabilities, DynamicValue, ResourceIdentityData, ServerCapabilities,
+        get_provider_schema, import_resource_state, list_resource, open_ephemeral_resource,
+        read_resource, schema, stop_provider, validate_resource_config,
     };
     use prost::Message;
 
@@ -103,6 +104,66 @@ mod tests {
         assert_eq!(
             resp.encode_to_vec(),
             vec![key(2, 2), 2, key(1, 0), 1, key(4, 2), 0]
+        );
+    }
+
+    #[test]
+    fn generate_resource_config_capability_is_4() {
+        let caps = ServerCapabilities {
+            generate_resource_config: true,
+            ..Default::default()
+        };
+        assert_eq!(caps.encode_to_vec(), vec![key(4, 0), 1]);
+    }
+
+    #[test]
+    fn list_resource_schemas_are_field_9() {
+        let mut resp = get_provider_schema::Response::default();
+        resp.list_resource_schemas
+            .insert("a".into(), Default::default());
+        // Map entry: key (field 1) "a"; prost leaves out the empty Schema value.
+        assert_eq!(resp.encode_to_vec(), vec![key(9, 2), 3, key(1, 2), 1, b'a']);
+    }
+
+    /// The identity fields added in 6.9 sit where Terraform reads them.
+    #[test]
+    fn identity_fields() {
+        let identity = || {
+            Some(ResourceIdentityData {
+                identity_data: Some(DynamicValue {
+                    msgpack: vec![0xc0],
+                    json: Vec::new(),
+                }),
+            })
+        };
+        let inner = [key(1, 2), 3, key(1, 2), 1, 0xc0];
+        let resp = read_resource::Response {
+            new_identity: identity(),
+            ..Default::default()
+        };
+        assert_eq!(resp.encode_to_vec(), [&[key(5, 2), 5][..], &inner].concat());
+        let req = read_resource::Request {
+            current_identity: identity(),
+            ..Default::default()
+        };
+        assert_eq!(req.encode_to_vec(), [&[key(6, 2), 5][..], &inner].concat());
+        let req = import_resource_state::Request {
+            identity: identity(),
+            ..Default::default()
+        };
+        assert_eq!(req.encode_to_vec(), [&[key(4, 2), 5][..], &inner].concat());
+    }
+
+    #[test]
+    fn list_event_diagnostics_are_field_4_and_display_name_2() {
+        let event = list_resource::Event {
+            display_name: "x".into(),
+            diagnostic: vec![Default::default()],
+            ..Default::default()
+        };
+        assert_eq!(
+            event.encode_to_vec(),
+            vec![key(2, 2), 1, b'x', key(4, 2), 0]
         );
     }
 }

@@ -511,6 +511,7 @@ impl<P: Provider> ProviderService for Server<P> {
                         type_name: req.type_name.clone(),
                         state: wire::encode(&state, &r.ty, &mut diags),
                         private: Vec::new(),
+                        identity: None,
                     });
             }
             (resp, diags)

@@ -50,6 +50,7 @@ fn block(b: &Block, version: i64) -> pb::schema::Block {
         description: b.description.clone(),
         description_kind: kind(b.description_kind),
         deprecated: b.deprecated,
+        deprecation_message: String::new(),
     }
 }
 
@@ -85,6 +86,7 @@ fn attribute(a: &Attribute) -> pb::schema::Attribute {
         sensitive: a.sensitive,
         write_only: a.write_only,
         deprecated: a.deprecated,
+        deprecation_message: String::new(),
     }
 }
 

@@ -91,6 +91,7 @@ fn capabilities() -> pb::ServerCapabilities {
         // Terraform may reuse the schema instead of asking every provider process.
         get_provider_schema_optional: true,
         move_resource_state: false,
+        generate_resource_config: false,
     }
 }
 
