@@ -12,6 +12,7 @@
 
 #![allow(dead_code, unused_imports)] // each test binary uses a different part of this harness
 
+pub mod harness;
 pub mod leaks;
 pub mod plugin;
 
