@@ -532,3 +532,101 @@ fn generated_configuration_passes_validation() {
     }
     tf.shutdown();
 }
+
+// ---------------------------------------------------------------------------
+// Benchmark driver (not a test): run through bench/list.sh
+// ---------------------------------------------------------------------------
+
+/// Lists `BENCH_USERS` (3000) users through the harness, as `terraform query` would, and for
+/// comparison plans them as `terraform plan` does (ReadResource, then PlanResourceChange, per
+/// user): API calls, provider wall time and the provider's peak RSS (`VmHWM`, read from /proc
+/// before it exits), each in a fresh provider process. `ALLOY_BENCH_PROVIDER` names the provider
+/// binary (bench/list.sh passes the release build). Prints figures; asserts only that the work
+/// was done.
+#[test]
+#[ignore = "benchmark; run bench/list.sh"]
+fn bench_list() {
+    use std::time::Instant;
+    let n: u64 = std::env::var("BENCH_USERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000);
+    let bin =
+        std::env::var("ALLOY_BENCH_PROVIDER").unwrap_or_else(|_| common::plugin::BIN.to_string());
+    let bin = std::path::Path::new(&bin);
+    println!("provider: {}", bin.display());
+    println!("users: {n}");
+    let emu = Emulator::start();
+    seed(&emu, n);
+    let session = || {
+        let mut tf = Terraform::launch_bin(bin);
+        tf.load_schemas();
+        tf.configure_for(&emu);
+        tf
+    };
+    let report = |what: &str, tf: &mut Terraform, started: Instant, results: usize| {
+        let calls = emu.request_counts();
+        println!(
+            "FIGURES {what}: users={n} results={results} api_calls={} wall={:.3}s peak_rss={:.1}MiB routes={:?}",
+            calls.total,
+            started.elapsed().as_secs_f64(),
+            tf.peak_rss_kib() as f64 / 1024.0,
+            calls.by_route
+        );
+    };
+
+    // The configured process before any work: the floor of every figure below.
+    let mut tf = session();
+    println!(
+        "FIGURES idle: peak_rss={:.1}MiB (schemas loaded, provider configured)",
+        tf.peak_rss_kib() as f64 / 1024.0
+    );
+    tf.shutdown();
+
+    // terraform query: one list block, limit = all users, without and with the objects
+    // (`-generate-config-out` asks for them).
+    let mut states = Vec::new();
+    for include in [false, true] {
+        let mut tf = session();
+        emu.clear_requests();
+        let block = tf.list_block(USER, &[]);
+        let started = Instant::now();
+        let out = tf.list(USER, &block, include, i64::try_from(n).unwrap_or(i64::MAX));
+        assert!(errors(&out.diagnostics).is_empty(), "{:?}", out.diagnostics);
+        assert_eq!(out.results.len() as u64, n);
+        let what = if include { "list+objects" } else { "list" };
+        report(what, &mut tf, started, out.results.len());
+        if include {
+            states = out
+                .results
+                .into_iter()
+                .map(|r| Object {
+                    type_name: USER.into(),
+                    state: r.object.expect("object"),
+                    identity: Some(r.identity),
+                    private: vec![],
+                })
+                .collect();
+        }
+        tf.shutdown();
+    }
+
+    // terraform plan of the same users (no change): refresh, then plan, one user at a time.
+    let mut tf = session();
+    emu.clear_requests();
+    let started = Instant::now();
+    for obj in &states {
+        let (read, diags) = tf.read(obj);
+        assert!(errors(&diags).is_empty(), "{diags:?}");
+        let read = read.expect("user exists");
+        let config = user_config(
+            &tf,
+            read.state.attr("username").as_str().expect("username"),
+            read.state.attr("full_name").as_str(),
+        );
+        let planned = tf.plan(Some(&read), USER, &config);
+        assert!(errors(&planned.diagnostics).is_empty());
+    }
+    report("plan", &mut tf, started, states.len());
+    tf.shutdown();
+}

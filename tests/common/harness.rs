@@ -22,7 +22,7 @@ use terraform_plugin::proto::tfplugin6::provider_client::ProviderClient;
 use tonic::transport::Channel;
 
 use super::plugin::{
-    Provider, client_tls, connect, go_plugin_client_identity, managed_command, shutdown,
+    Provider, client_tls, connect, go_plugin_client_identity, managed_command_for, shutdown,
 };
 use super::{Admin, DEV_KEY};
 
@@ -221,6 +221,11 @@ pub struct Terraform {
 impl Terraform {
     /// Launches the provider as go-plugin does, with AutoMTLS, and connects; loads no schema.
     pub fn launch() -> Terraform {
+        Terraform::launch_bin(std::path::Path::new(super::plugin::BIN))
+    }
+
+    /// [`Terraform::launch`] of another build of the provider (a benchmark's release binary).
+    pub fn launch_bin(bin: &std::path::Path) -> Terraform {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -228,7 +233,7 @@ impl Terraform {
             .expect("runtime");
         let socket_parent = tempfile::tempdir().expect("tempdir");
         let me = go_plugin_client_identity();
-        let mut cmd = managed_command(socket_parent.path());
+        let mut cmd = managed_command_for(bin, socket_parent.path());
         cmd.env("PLUGIN_CLIENT_CERT", &me.pem);
         let provider = Provider::spawn(cmd);
         assert!(
@@ -270,9 +275,20 @@ impl Terraform {
         tf
     }
 
-    /// The provider process id (for its peak RSS).
+    /// The provider process id.
     pub fn pid(&mut self) -> i32 {
         self.provider.as_mut().expect("provider running").pid()
+    }
+
+    /// The provider process's peak resident set so far (`VmHWM`), in KiB.
+    pub fn peak_rss_kib(&mut self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("/proc/<pid>/status (Linux)");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc/<pid>/status")
     }
 
     /// `GetProviderSchema`, then `GetResourceIdentitySchemas`, as `GRPCProvider.GetProviderSchema`

@@ -24,6 +24,8 @@ use tonic::codegen::Service;
 use tonic::codegen::http::Uri;
 use tonic::transport::{Channel, Endpoint};
 
+/// The provider binary cargo built for this test run (the release build under
+/// `cargo test --release`).
 pub const BIN: &str = env!("CARGO_BIN_EXE_terraform-provider-alloy");
 
 /// Safety net so a broken provider fails the test instead of hanging it.
@@ -37,7 +39,12 @@ pub const HANG_LIMIT: Duration = Duration::from_secs(30);
 /// The provider's environment, starting from nothing so the developer's
 /// TF_LOG and friends cannot leak in.
 pub fn base_command(socket_parent: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
+    base_command_for(Path::new(BIN), socket_parent)
+}
+
+/// [`base_command`] for another build of the provider (a benchmark's release binary).
+pub fn base_command_for(bin: &Path, socket_parent: &Path) -> Command {
+    let mut cmd = Command::new(bin);
     cmd.env_clear()
         .env("PLUGIN_UNIX_SOCKET_DIR", socket_parent)
         .stdin(Stdio::null())
@@ -47,7 +54,12 @@ pub fn base_command(socket_parent: &Path) -> Command {
 }
 
 pub fn managed_command(socket_parent: &Path) -> Command {
-    let mut cmd = base_command(socket_parent);
+    managed_command_for(Path::new(BIN), socket_parent)
+}
+
+/// [`managed_command`] for another build of the provider.
+pub fn managed_command_for(bin: &Path, socket_parent: &Path) -> Command {
+    let mut cmd = base_command_for(bin, socket_parent);
     cmd.env("TF_PLUGIN_MAGIC_COOKIE", MAGIC_COOKIE_VALUE)
         .env("PLUGIN_PROTOCOL_VERSIONS", "5,6")
         .env("PLUGIN_MIN_PORT", "10000")
