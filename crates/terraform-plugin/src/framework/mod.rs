@@ -22,8 +22,9 @@ pub use diag::{AttrPath, Diagnostics};
 pub use model::{Attr, Model};
 pub use plan::Deletion;
 pub use resource::{
-    ConfigureRequest, DataSource, EphemeralResource, Opened, Plan, Provider, Renewed, Resource,
+    ConfigureRequest, DataSource, EphemeralResource, ListResource, Opened, Plan, Provider, Renewed,
+    Resource,
 };
-pub use schema::{Attribute, Block, Nesting, Schema};
-pub use server::{Registry, Server};
+pub use schema::{Attribute, Block, IdentityAttribute, IdentitySchema, Nesting, Schema};
+pub use server::{ListResults, Registry, Server};
 pub use value::{Number, Type, Value};

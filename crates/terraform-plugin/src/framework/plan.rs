@@ -87,6 +87,9 @@ pub struct Rules {
     write_only: Vec<String>,
     /// Top-level computed attributes, unknown on create when the configuration leaves them unset.
     computed: Vec<String>,
+    /// Top-level attributes a configuration cannot hold: computed-only ones (and write-only ones,
+    /// which no state holds).
+    not_configurable: Vec<String>,
 }
 
 impl Rules {
@@ -102,7 +105,18 @@ impl Rules {
         Rules {
             write_only: names(|a| a.write_only),
             computed: names(|a| a.computed),
+            not_configurable: names(|a| (a.computed && !a.optional && !a.required) || a.write_only),
         }
+    }
+
+    /// The configuration that describes the object `state` describes: the state without what a
+    /// configuration cannot set (for `GenerateResourceConfig`, so generated HCL validates).
+    pub fn config_from_state(&self, state: &Value) -> Value {
+        let mut config = state.clone();
+        for name in &self.not_configurable {
+            config.set_attr(name, Value::Null);
+        }
+        config
     }
 
     /// Nulls every write-only attribute of a plan or state.

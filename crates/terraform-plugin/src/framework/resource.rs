@@ -16,8 +16,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::diag::{AttrPath, Diagnostics};
 use super::plan::Deletion;
-use super::schema::Schema;
-use super::server::Registry;
+use super::schema::{IdentitySchema, Schema};
+use super::server::{ListResults, Registry};
 use super::value::Value;
 
 /// What `ConfigureProvider` hands the provider.
@@ -113,6 +113,55 @@ pub trait Resource<D>: Send + Sync {
     /// Turns the id given to `terraform import` (or an `import {}` block) into a state.
     async fn import(&self, data: &D, id: &str, diags: &mut Diagnostics) -> Option<Value>;
 
+    /// The type's identity (Terraform ≥ 1.12), if it has one. The server then reports the
+    /// identity of every state it returns, computed from that state, refuses one that changes
+    /// across an update, and answers `import { identity = {…} }` through
+    /// [`import_identity`](Self::import_identity). A type with an identity may also be listed
+    /// (a [`ListResource`] of the same name).
+    fn identity(&self) -> Option<IdentitySchema> {
+        None
+    }
+
+    /// Turns the identity given in an `import { identity = {…} }` block (decoded, its
+    /// required attributes present) into a state. The default says the type cannot be imported
+    /// that way; a type with an [`identity`](Self::identity) overrides it.
+    async fn import_identity(
+        &self,
+        _data: &D,
+        _identity: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
+        diags.error(
+            "Import by identity not supported",
+            format!(
+                "The {} resource cannot be imported by identity. Use `import {{ id = \"…\" }}` instead.",
+                self.type_name()
+            ),
+        );
+        None
+    }
+
+    /// Rewrites an identity stored by an older identity version (as JSON) into the current
+    /// shape. The default knows no older versions.
+    fn upgrade_identity(
+        &self,
+        from_version: i64,
+        identity: serde_json::Value,
+        diags: &mut Diagnostics,
+    ) -> Option<serde_json::Value> {
+        diags.error(
+            "Unsupported identity version",
+            format!(
+                "The identity of this {} was written with identity version {from_version}, which this \
+                 provider version cannot upgrade. Use the provider version that wrote it, or remove the \
+                 resource from state and import it again.",
+                self.type_name()
+            ),
+        );
+        let _ = identity;
+        None
+    }
+
     /// Rewrites state stored by an older schema version (as JSON) into the current shape.
     /// The default knows no older versions.
     fn upgrade_state(
@@ -141,6 +190,32 @@ pub trait DataSource<D>: Send + Sync {
     fn schema(&self) -> Schema;
     fn validate(&self, _config: &Value, _diags: &mut Diagnostics) {}
     async fn read(&self, data: &D, config: &Value, diags: &mut Diagnostics) -> Option<Value>;
+}
+
+/// A list resource (Terraform ≥ 1.14: a `list` block in a `.tfquery.hcl` file, run by
+/// `terraform query`): finds the remote objects of the managed resource type of the same name,
+/// which must have an [identity](Resource::identity).
+///
+/// The schema is the list's own configuration (the filters inside the `list` block's `config`).
+/// [`list`](Self::list) runs once per `list` block and hands each object found, as a state of
+/// the managed type, to [`ListResults::send`]; the server turns it into an event with the
+/// object's identity, and the state itself only when Terraform asked for it. Terraform stops
+/// reading at the block's `limit`: `send` then answers `false` and `list` should return at once.
+/// Diagnostics added to `diags` reach Terraform as one event after the results.
+#[async_trait]
+pub trait ListResource<D>: Send + Sync {
+    fn type_name(&self) -> &'static str;
+    fn schema(&self) -> Schema;
+    /// Static checks of the configuration; unknown values must be let through.
+    fn validate(&self, _config: &Value, _diags: &mut Diagnostics) {}
+    /// Finds the objects; `config` is wholly known and validated.
+    async fn list(
+        &self,
+        data: &D,
+        config: &Value,
+        results: &mut ListResults,
+        diags: &mut Diagnostics,
+    );
 }
 
 /// What opening an ephemeral resource produced.

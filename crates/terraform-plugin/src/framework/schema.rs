@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::value::Type;
+use super::value::{Type, Value};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum DescriptionKind {
@@ -220,6 +220,100 @@ impl Schema {
 
     pub fn value_type(&self) -> Type {
         self.block.value_type()
+    }
+}
+
+/// What names one remote object of a managed resource type for its whole life (Terraform ≥ 1.12
+/// and OpenTofu ≥ 1.12 keep it in state beside the object and accept it in `import` blocks).
+///
+/// Each attribute is read from one top-level attribute of the resource's state, so the server
+/// computes the identity of any state itself, and a resource cannot report one that disagrees
+/// with its state. Changing the attributes needs a new `version` and an upgrade step
+/// ([`Resource::upgrade_identity`](super::Resource::upgrade_identity)).
+#[derive(Clone, Debug, PartialEq)]
+pub struct IdentitySchema {
+    pub version: i64,
+    pub attributes: Vec<IdentityAttribute>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct IdentityAttribute {
+    pub name: String,
+    pub ty: Type,
+    /// The state attribute the value is read from.
+    pub state_attribute: String,
+    /// Must be given in `import { identity = {…} }`.
+    pub required_for_import: bool,
+    /// May be given there; the provider fills it in otherwise.
+    pub optional_for_import: bool,
+    pub description: String,
+}
+
+impl IdentityAttribute {
+    /// A string attribute read from the state attribute of the same name.
+    pub fn string(name: &str) -> IdentityAttribute {
+        IdentityAttribute {
+            name: name.to_string(),
+            ty: Type::String,
+            state_attribute: name.to_string(),
+            required_for_import: false,
+            optional_for_import: false,
+            description: String::new(),
+        }
+    }
+
+    /// Reads the value from the state attribute `attribute` instead of the same-named one.
+    pub fn from_state(mut self, attribute: &str) -> Self {
+        self.state_attribute = attribute.to_string();
+        self
+    }
+
+    pub fn required_for_import(mut self) -> Self {
+        self.required_for_import = true;
+        self
+    }
+
+    pub fn optional_for_import(mut self) -> Self {
+        self.optional_for_import = true;
+        self
+    }
+
+    pub fn description(mut self, text: &str) -> Self {
+        self.description = text.to_string();
+        self
+    }
+}
+
+impl IdentitySchema {
+    pub fn new(version: i64, attributes: Vec<IdentityAttribute>) -> IdentitySchema {
+        IdentitySchema {
+            version,
+            attributes,
+        }
+    }
+
+    /// The object type of an identity value.
+    pub fn value_type(&self) -> Type {
+        Type::Object(
+            self.attributes
+                .iter()
+                .map(|a| (a.name.clone(), a.ty.clone()))
+                .collect(),
+        )
+    }
+
+    /// The identity of the object `state` describes: each attribute taken from its state
+    /// attribute. Null for a null state (nothing exists to identify).
+    pub fn of(&self, state: &Value) -> Value {
+        if state.is_null() {
+            return Value::Null;
+        }
+        Value::Object(
+            self.attributes
+                .iter()
+                .map(|a| (a.name.clone(), state.attr(&a.state_attribute).clone()))
+                .collect(),
+        )
     }
 }
 

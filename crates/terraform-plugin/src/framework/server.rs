@@ -11,10 +11,14 @@
 //! The generic plan rules (computed attributes, `requires_replace`, write-only nulling) live in
 //! [`super::plan`], the panic guard in `server/guard.rs`; the handlers here only apply them.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, OnceLock, RwLock};
 
+use futures::FutureExt;
+
 use tokio_util::sync::CancellationToken;
-use tonic::{Request, Response, Status};
+use tonic::codegen::BoxStream;
+use tonic::{Request, Response, Status, Streaming};
 
 use crate::proto::tfplugin6 as pb;
 use crate::proto::tfplugin6::provider_server::Provider as ProviderService;
@@ -26,7 +30,11 @@ use super::value::{Type, Value};
 use super::wire;
 
 mod guard;
+mod identity;
+mod list;
 mod registry;
+
+pub use list::ListResults;
 
 use guard::guarded;
 use registry::{Described, Kind, Table, Typed};
@@ -62,6 +70,7 @@ impl<P: Provider> Server<P> {
     pub fn new(provider: P) -> Self {
         let mut registry = Registry::new();
         provider.register(&mut registry);
+        registry.check();
         let provider_ty = provider.schema().value_type();
         Server {
             provider,
@@ -327,14 +336,27 @@ impl<P: Provider> ProviderService for Server<P> {
                 |r, diags| {
                     let state = wire::decode(req.current_state.as_ref(), &r.ty, "state", diags)?;
                     // Whatever happens, answer with a state: the current one unless the read
-                    // says otherwise. A null state has nothing to read.
+                    // says otherwise, and its identity (backfilled if Terraform holds none).
+                    // A null state has nothing to read.
                     resp.new_state = req.current_state.clone();
-                    (!state.is_null()).then_some(state)
+                    let identity = match &r.identity {
+                        Some(i) => {
+                            let sent =
+                                i.decode(req.current_identity.as_ref(), "identity", diags)?;
+                            resp.new_identity = match sent.is_null() {
+                                true => i.known(&req.type_name, &state, diags),
+                                false => req.current_identity.clone(),
+                            };
+                            sent
+                        }
+                        None => Value::Null,
+                    };
+                    (!state.is_null()).then_some((state, identity))
                 },
             );
             let Some(Ready {
                 typed: r,
-                input: state,
+                input: (state, prior_identity),
                 data,
             }) = ready
             else {
@@ -344,12 +366,25 @@ impl<P: Provider> ProviderService for Server<P> {
             match r.imp.read(&data, state, &mut diags).await {
                 Some(mut v) => {
                     r.rules.null_write_only(&mut v);
+                    if let Some(i) = &r.identity {
+                        i.check_unchanged(
+                            &req.type_name,
+                            &prior_identity,
+                            &i.schema.of(&v),
+                            &mut diags,
+                        );
+                    }
                     if !diags.has_errors() {
                         resp.new_state = wire::encode(&v, &r.ty, &mut diags);
+                        if let Some(i) = &r.identity {
+                            resp.new_identity = i.known(&req.type_name, &v, &mut diags);
+                        }
                     }
                 }
                 None if !diags.has_errors() => {
-                    resp.new_state = wire::encode(&Value::Null, &r.ty, &mut diags)
+                    // Gone: no object, so no identity (Terraform accepts a null one).
+                    resp.new_state = wire::encode(&Value::Null, &r.ty, &mut diags);
+                    resp.new_identity = None;
                 }
                 None => {}
             }
@@ -387,6 +422,22 @@ impl<P: Provider> ProviderService for Server<P> {
             let (Some(prior), Some(proposed), Some(config)) = decoded else {
                 return (resp, diags);
             };
+            // What Terraform holds as the prior object's identity; for state written before
+            // identity existed (or `-refresh=false` right after an upgrade), the prior state's.
+            let prior_identity = match &r.identity {
+                Some(i) => {
+                    let Some(sent) =
+                        i.decode(req.prior_identity.as_ref(), "prior identity", &mut diags)
+                    else {
+                        return (resp, diags);
+                    };
+                    match sent.is_null() {
+                        true => i.schema.of(&prior),
+                        false => sent,
+                    }
+                }
+                None => Value::Null,
+            };
             let proposal = r
                 .rules
                 .propose(&prior, proposed, &config, r.imp.requires_replace());
@@ -397,6 +448,9 @@ impl<P: Provider> ProviderService for Server<P> {
                     r.imp.check_delete(&prior, why, &mut diags);
                 }
                 resp.planned_state = wire::encode(&proposal.planned, &r.ty, &mut diags);
+                if let Some(i) = &r.identity {
+                    resp.planned_identity = wire::identity(&prior_identity, &i.ty, &mut diags);
+                }
                 return (resp, diags);
             }
             let mut plan = Plan {
@@ -412,6 +466,16 @@ impl<P: Provider> ProviderService for Server<P> {
                 r.imp.check_delete(&prior, why, &mut diags);
             }
             r.rules.null_write_only(&mut plan.planned);
+            if let Some(i) = &r.identity {
+                resp.planned_identity = if prior.is_null() || !plan.requires_replace.is_empty() {
+                    // A new object: its identity may still be unknown.
+                    i.planned_new(&plan.planned, &mut diags)
+                } else {
+                    let planned = i.schema.of(&plan.planned);
+                    i.check_unchanged(&req.type_name, &prior_identity, &planned, &mut diags);
+                    wire::identity(&prior_identity, &i.ty, &mut diags)
+                };
+            }
             resp.planned_state = wire::encode(&plan.planned, &r.ty, &mut diags);
             resp.requires_replace = plan.requires_replace.iter().map(wire::path).collect();
             (resp, diags)
@@ -445,12 +509,21 @@ impl<P: Provider> ProviderService for Server<P> {
                     let (Some(prior), Some(planned), Some(config)) = decoded else {
                         return None;
                     };
-                    Some((prior, planned, config))
+                    let planned_identity = match &r.identity {
+                        Some(i) => {
+                            let sent =
+                                i.decode(req.planned_identity.as_ref(), "planned identity", diags)?;
+                            resp.new_identity = i.known(&req.type_name, &prior, diags);
+                            sent
+                        }
+                        None => Value::Null,
+                    };
+                    Some((prior, planned, config, planned_identity))
                 },
             );
             let Some(Ready {
                 typed: r,
-                input: (prior, planned, config),
+                input: (prior, planned, config, planned_identity),
                 data,
             }) = ready
             else {
@@ -474,14 +547,23 @@ impl<P: Provider> ProviderService for Server<P> {
                     .await
                     .unwrap_or(Value::Null)
             } else {
-                r.imp
+                let new_state = r
+                    .imp
                     .update(&data, &prior, &planned, &config, &mut diags)
                     .await
-                    .unwrap_or(prior)
+                    .unwrap_or(prior);
+                if let Some(i) = &r.identity {
+                    let after = i.schema.of(&new_state);
+                    i.check_unchanged(&req.type_name, &planned_identity, &after, &mut diags);
+                }
+                new_state
             };
             let mut new_state = new_state;
             r.rules.null_write_only(&mut new_state);
             resp.new_state = wire::encode(&new_state, &r.ty, &mut diags);
+            if let Some(i) = &r.identity {
+                resp.new_identity = i.known(&req.type_name, &new_state, &mut diags);
+            }
             (resp, diags)
         })
         .await
@@ -504,14 +586,41 @@ impl<P: Provider> ProviderService for Server<P> {
             let Some(Ready { typed: r, data, .. }) = ready else {
                 return (resp, diags);
             };
-            if let Some(mut state) = r.imp.import(&data, &req.id, &mut diags).await {
+            // `import { identity = {…} }` (Terraform ≥ 1.12) sends the identity and no id.
+            let imported = match (&req.identity, &r.identity) {
+                (Some(sent), Some(i)) if req.id.is_empty() => {
+                    let Some(identity) = i.decode(Some(sent), "import identity", &mut diags) else {
+                        return (resp, diags);
+                    };
+                    if !i.check_import(&identity, &mut diags) {
+                        return (resp, diags);
+                    }
+                    r.imp.import_identity(&data, &identity, &mut diags).await
+                }
+                (Some(_), None) if req.id.is_empty() => {
+                    diags.error(
+                        "Import by identity not supported",
+                        format!(
+                            "The {} resource has no identity. Import it with `import {{ id = \"…\" }}`.",
+                            req.type_name
+                        ),
+                    );
+                    None
+                }
+                _ => r.imp.import(&data, &req.id, &mut diags).await,
+            };
+            if let Some(mut state) = imported {
                 r.rules.null_write_only(&mut state);
+                let identity = match &r.identity {
+                    Some(i) => i.known(&req.type_name, &state, &mut diags),
+                    None => None,
+                };
                 resp.imported_resources
                     .push(pb::import_resource_state::ImportedResource {
                         type_name: req.type_name.clone(),
                         state: wire::encode(&state, &r.ty, &mut diags),
                         private: Vec::new(),
-                        identity: None,
+                        identity,
                     });
             }
             (resp, diags)
@@ -643,6 +752,284 @@ impl<P: Provider> ProviderService for Server<P> {
         .await
     }
 
+    async fn get_resource_identity_schemas(
+        &self,
+        _req: Request<pb::get_resource_identity_schemas::Request>,
+    ) -> Result<Response<pb::get_resource_identity_schemas::Response>, Status> {
+        // Never an error: Terraform fails its whole schema load on one. Built with the schema.
+        Ok(Response::new(self.described().identities.clone()))
+    }
+
+    async fn upgrade_resource_identity(
+        &self,
+        req: Request<pb::upgrade_resource_identity::Request>,
+    ) -> Result<Response<pb::upgrade_resource_identity::Response>, Status> {
+        let req = req.into_inner();
+        guarded("UpgradeResourceIdentity", async {
+            let mut diags = Diagnostics::new();
+            let mut resp = pb::upgrade_resource_identity::Response::default();
+            // Like UpgradeResourceState: a pure rewrite, no configured data needed.
+            let r = match self.registry.resources.find(&req.type_name) {
+                Ok(r) => r,
+                Err(unknown) => return (resp, unknown),
+            };
+            let Some(i) = &r.identity else {
+                diags.error(
+                    "Resource type has no identity",
+                    format!(
+                        "This provider version defines no identity for {}, so it cannot read a stored one. \
+                         Use the provider version that wrote it.",
+                        req.type_name
+                    ),
+                );
+                return (resp, diags);
+            };
+            let raw = req.raw_identity.unwrap_or_default();
+            let mut json: serde_json::Value = match serde_json::from_slice(&raw.json) {
+                Ok(j) => j,
+                Err(e) => {
+                    diags.error("Unreadable stored identity", format!("The stored identity is not valid JSON: {e}."));
+                    return (resp, diags);
+                }
+            };
+            let current = i.schema.version;
+            if req.version > current {
+                diags.error(
+                    "Identity written by a newer provider",
+                    format!(
+                        "This {} identity was stored with identity version {}, newer than this provider's \
+                         {current}. Upgrade the provider to at least the version that wrote the state.",
+                        req.type_name, req.version
+                    ),
+                );
+                return (resp, diags);
+            }
+            if req.version < current {
+                match r.imp.upgrade_identity(req.version, json, &mut diags) {
+                    Some(j) => json = j,
+                    None => return (resp, diags),
+                }
+            }
+            match super::value::from_json(&json, &i.ty) {
+                Ok(v) if v.is_wholly_known() && !v.is_null() => {
+                    resp.upgraded_identity = wire::identity(&v, &i.ty, &mut diags);
+                }
+                Ok(_) => diags.error(
+                    "Unreadable stored identity",
+                    format!("The stored identity of this {} is empty.", req.type_name),
+                ),
+                Err(e) => diags.error(
+                    "Unreadable stored identity",
+                    format!(
+                        "The stored identity of this {} does not match its identity schema: {e}.",
+                        req.type_name
+                    ),
+                ),
+            }
+            (resp, diags)
+        })
+        .await
+    }
+
+    async fn generate_resource_config(
+        &self,
+        req: Request<pb::generate_resource_config::Request>,
+    ) -> Result<Response<pb::generate_resource_config::Response>, Status> {
+        let req = req.into_inner();
+        guarded("GenerateResourceConfig", async {
+            let mut diags = Diagnostics::new();
+            let mut resp = pb::generate_resource_config::Response::default();
+            let r = match self.registry.resources.find(&req.type_name) {
+                Ok(r) => r,
+                Err(unknown) => return (resp, unknown),
+            };
+            let Some(state) = wire::decode(req.state.as_ref(), &r.ty, "state", &mut diags) else {
+                return (resp, diags);
+            };
+            if state.is_null() || !state.is_wholly_known() {
+                diags.error(
+                    "No state to generate configuration from",
+                    format!(
+                        "Terraform asked for the configuration of a {} without a known state. This is a \
+                         bug in Terraform or the provider; please report it to the provider developers.",
+                        req.type_name
+                    ),
+                );
+                return (resp, diags);
+            }
+            resp.config = wire::encode(&r.rules.config_from_state(&state), &r.ty, &mut diags);
+            (resp, diags)
+        })
+        .await
+    }
+
+    async fn validate_list_resource_config(
+        &self,
+        req: Request<pb::validate_list_resource_config::Request>,
+    ) -> Result<Response<pb::validate_list_resource_config::Response>, Status> {
+        let req = req.into_inner();
+        guarded("ValidateListResourceConfig", async {
+            let diags = self
+                .registry
+                .lists
+                .validate(&req.type_name, req.config.as_ref());
+            (Default::default(), diags)
+        })
+        .await
+    }
+
+    async fn list_resource(
+        &self,
+        req: Request<pb::list_resource::Request>,
+    ) -> Result<Response<BoxStream<pb::list_resource::Event>>, Status> {
+        let req = req.into_inner();
+        let started = AssertUnwindSafe(async {
+            let mut diags = Diagnostics::new();
+            let ready = self.prepare(&self.registry.lists, &req.type_name, &mut diags, |l, diags| {
+                let config = wire::decode(req.config.as_ref(), &l.ty, "list configuration", diags)?;
+                if !config.is_wholly_known() {
+                    diags.error(
+                        "List configuration not known",
+                        "The `config` block of this list holds a value Terraform cannot know before \
+                         apply. A list runs at plan time: use values known then (variables, locals, \
+                         literals).",
+                    );
+                    return None;
+                }
+                l.imp.validate(&config, diags);
+                (!diags.has_errors()).then_some(config)
+            });
+            let Some(Ready { typed: l, input: config, data }) = ready else {
+                return list::failed(&diags);
+            };
+            // `Registry::check` guarantees a managed type of the same name with an identity.
+            let managed = self.registry.resources.find(&req.type_name).ok();
+            let Some((r, identity)) = managed.and_then(|r| Some((r, r.identity.clone()?))) else {
+                diags.error(
+                    "Provider bug: list without identity",
+                    format!("The list resource {} has no managed resource with an identity.", req.type_name),
+                );
+                return list::failed(&diags);
+            };
+            tracing::debug!(type_name = %req.type_name, limit = req.limit, "ListResource");
+            list::start(list::Job {
+                list: l.imp.clone(),
+                data,
+                config,
+                identity,
+                ty: r.ty.clone(),
+                rules: r.rules.clone(),
+                include_object: req.include_resource_object,
+                limit: req.limit,
+                type_name: req.type_name.clone(),
+            })
+        })
+        .catch_unwind()
+        .await;
+        Ok(Response::new(started.unwrap_or_else(|panic| {
+            list::failed(&guard::panicked("ListResource", panic.as_ref()))
+        })))
+    }
+
+    // State stores and actions: this provider offers none (GetProviderSchema lists no such
+    // type), so Terraform has no reason to call these; each answers with an error diagnostic
+    // rather than a bare UNIMPLEMENTED.
+
+    async fn validate_state_store_config(
+        &self,
+        req: Request<pb::validate_state_store::Request>,
+    ) -> Result<Response<pb::validate_state_store::Response>, Status> {
+        none("state store", &req.into_inner().type_name)
+    }
+
+    async fn configure_state_store(
+        &self,
+        req: Request<pb::configure_state_store::Request>,
+    ) -> Result<Response<pb::configure_state_store::Response>, Status> {
+        none("state store", &req.into_inner().type_name)
+    }
+
+    async fn read_state_bytes(
+        &self,
+        req: Request<pb::read_state_bytes::Request>,
+    ) -> Result<Response<BoxStream<pb::read_state_bytes::Response>>, Status> {
+        let resp = pb::read_state_bytes::Response {
+            diagnostics: wire::diagnostics(&no_such("state store", &req.into_inner().type_name)),
+            ..Default::default()
+        };
+        Ok(Response::new(Box::pin(futures::stream::iter([Ok(resp)]))))
+    }
+
+    async fn write_state_bytes(
+        &self,
+        req: Request<Streaming<pb::write_state_bytes::RequestChunk>>,
+    ) -> Result<Response<pb::write_state_bytes::Response>, Status> {
+        // The type name comes in the first chunk; nothing of the rest is read.
+        let mut chunks = req.into_inner();
+        let first = chunks.message().await.ok().flatten();
+        let name = first
+            .and_then(|c| c.meta)
+            .map(|m| m.type_name)
+            .unwrap_or_default();
+        none("state store", &name)
+    }
+
+    async fn lock_state(
+        &self,
+        req: Request<pb::lock_state::Request>,
+    ) -> Result<Response<pb::lock_state::Response>, Status> {
+        none("state store", &req.into_inner().type_name)
+    }
+
+    async fn unlock_state(
+        &self,
+        req: Request<pb::unlock_state::Request>,
+    ) -> Result<Response<pb::unlock_state::Response>, Status> {
+        none("state store", &req.into_inner().type_name)
+    }
+
+    async fn get_states(
+        &self,
+        req: Request<pb::get_states::Request>,
+    ) -> Result<Response<pb::get_states::Response>, Status> {
+        none("state store", &req.into_inner().type_name)
+    }
+
+    async fn delete_state(
+        &self,
+        req: Request<pb::delete_state::Request>,
+    ) -> Result<Response<pb::delete_state::Response>, Status> {
+        none("state store", &req.into_inner().type_name)
+    }
+
+    async fn plan_action(
+        &self,
+        req: Request<pb::plan_action::Request>,
+    ) -> Result<Response<pb::plan_action::Response>, Status> {
+        none("action", &req.into_inner().action_type)
+    }
+
+    async fn invoke_action(
+        &self,
+        req: Request<pb::invoke_action::Request>,
+    ) -> Result<Response<BoxStream<pb::invoke_action::Event>>, Status> {
+        use pb::invoke_action::event;
+        let diags = no_such("action", &req.into_inner().action_type);
+        let event = pb::invoke_action::Event {
+            r#type: Some(event::Type::Completed(event::Completed {
+                diagnostics: wire::diagnostics(&diags),
+            })),
+        };
+        Ok(Response::new(Box::pin(futures::stream::iter([Ok(event)]))))
+    }
+
+    async fn validate_action_config(
+        &self,
+        req: Request<pb::validate_action_config::Request>,
+    ) -> Result<Response<pb::validate_action_config::Response>, Status> {
+        none("action", &req.into_inner().type_name)
+    }
+
     async fn stop_provider(
         &self,
         _req: Request<pb::stop_provider::Request>,
@@ -652,6 +1039,23 @@ impl<P: Provider> ProviderService for Server<P> {
         self.stop.cancel();
         Ok(Response::new(pb::stop_provider::Response::default()))
     }
+}
+
+/// The error for a kind this provider has no type of (state stores, actions).
+fn no_such(noun: &str, name: &str) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    d.error(
+        format!("Unknown {noun} type"),
+        format!("This provider offers no {noun}s, so it has none named {name:?}."),
+    );
+    d
+}
+
+/// The answer to an RPC of a kind this provider has no type of.
+fn none<R: guard::WithDiagnostics>(noun: &str, name: &str) -> Result<Response<R>, Status> {
+    let mut resp = R::default();
+    resp.set_diagnostics(wire::diagnostics(&no_such(noun, name)));
+    Ok(Response::new(resp))
 }
 
 #[cfg(test)]

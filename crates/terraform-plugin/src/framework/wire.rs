@@ -9,7 +9,9 @@ use std::time::SystemTime;
 use crate::proto::tfplugin6 as pb;
 
 use super::diag::{AttrPath, Diagnostic, Diagnostics, PathStep, Severity};
-use super::schema::{Attribute, AttributeType, Block, DescriptionKind, Nesting, Schema};
+use super::schema::{
+    Attribute, AttributeType, Block, DescriptionKind, IdentitySchema, Nesting, Schema,
+};
 use super::value::{self, Type, Value};
 
 pub fn schema(s: &Schema) -> pb::Schema {
@@ -17,6 +19,33 @@ pub fn schema(s: &Schema) -> pb::Schema {
         version: s.version,
         block: Some(block(&s.block, s.version)),
     }
+}
+
+pub fn identity_schema(s: &IdentitySchema) -> pb::ResourceIdentitySchema {
+    pb::ResourceIdentitySchema {
+        version: s.version,
+        identity_attributes: s
+            .attributes
+            .iter()
+            .map(|a| pb::resource_identity_schema::IdentityAttribute {
+                name: a.name.clone(),
+                r#type: a.ty.to_json_bytes(),
+                required_for_import: a.required_for_import,
+                optional_for_import: a.optional_for_import,
+                description: a.description.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// Wraps an identity value for the wire; `None` (no identity) for a null value.
+pub fn identity(v: &Value, ty: &Type, diags: &mut Diagnostics) -> Option<pb::ResourceIdentityData> {
+    if v.is_null() {
+        return None;
+    }
+    Some(pb::ResourceIdentityData {
+        identity_data: Some(encode(v, ty, diags)?),
+    })
 }
 
 fn kind(k: DescriptionKind) -> i32 {

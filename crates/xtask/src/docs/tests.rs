@@ -114,6 +114,8 @@ fn rendered() -> Generated {
         resources: vec![("sample_thing", &thing)],
         data_sources: vec![("sample_lookup", &lookup)],
         ephemeral_resources: vec![("sample_token", &token)],
+        list_resources: vec![],
+        identities: vec![],
     };
     let ex = examples();
     render("sample", SAMPLE_ENV_VARS, &schemas, ex.path()).unwrap()
@@ -242,6 +244,8 @@ fn output_is_deterministic_whatever_the_input_order() {
             resources: vec![("sample_thing", &thing), ("sample_other", &other)],
             data_sources: vec![("sample_lookup", &lookup)],
             ephemeral_resources: vec![("sample_token", &token)],
+            list_resources: vec![],
+            identities: vec![],
         },
         ex.path(),
     )
@@ -254,6 +258,8 @@ fn output_is_deterministic_whatever_the_input_order() {
             resources: vec![("sample_other", &other), ("sample_thing", &thing)],
             data_sources: vec![("sample_lookup", &lookup)],
             ephemeral_resources: vec![("sample_token", &token)],
+            list_resources: vec![],
+            identities: vec![],
         },
         ex.path(),
     )
@@ -277,6 +283,8 @@ fn a_type_without_the_provider_prefix_is_refused() {
             resources: vec![("other_thing", &thing)],
             data_sources: vec![],
             ephemeral_resources: vec![],
+            list_resources: vec![],
+            identities: vec![],
         },
         ex.path(),
     )

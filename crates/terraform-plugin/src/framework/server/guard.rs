@@ -44,6 +44,19 @@ with_diagnostics!(
     open_ephemeral_resource,
     renew_ephemeral_resource,
     close_ephemeral_resource,
+    get_resource_identity_schemas,
+    upgrade_resource_identity,
+    validate_list_resource_config,
+    generate_resource_config,
+    validate_state_store,
+    configure_state_store,
+    write_state_bytes,
+    lock_state,
+    unlock_state,
+    get_states,
+    delete_state,
+    plan_action,
+    validate_action_config,
 );
 
 /// Runs one RPC body; a panic inside it becomes an error diagnostic and the process lives on.
@@ -58,23 +71,29 @@ where
             Ok(Response::new(resp))
         }
         Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown cause".into());
-            tracing::error!(rpc, panic = %what, "provider panicked while handling a request");
-            let mut d = Diagnostics::new();
-            d.error(
-                "The provider hit an internal error",
-                format!(
-                    "While handling {rpc} the provider failed unexpectedly ({what}). No further work was done \
-                     for this operation. Please report this to the provider developers."
-                ),
-            );
             let mut resp = R::default();
-            resp.set_diagnostics(wire::diagnostics(&d));
+            resp.set_diagnostics(wire::diagnostics(&panicked(rpc, panic.as_ref())));
             Ok(Response::new(resp))
         }
     }
+}
+
+/// The error diagnostic (and log line) for a panic caught while handling `rpc`; also used by the
+/// streaming RPCs, which report it as an event.
+pub(super) fn panicked(rpc: &'static str, panic: &(dyn std::any::Any + Send)) -> Diagnostics {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown cause".into());
+    tracing::error!(rpc, panic = %what, "provider panicked while handling a request");
+    let mut d = Diagnostics::new();
+    d.error(
+        "The provider hit an internal error",
+        format!(
+            "While handling {rpc} the provider failed unexpectedly ({what}). No further work was done \
+             for this operation. Please report this to the provider developers."
+        ),
+    );
+    d
 }

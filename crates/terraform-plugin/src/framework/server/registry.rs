@@ -1,6 +1,7 @@
 //! The registry: every type a provider serves, by kind, filled once by [`Provider::register`].
 //!
-//! This file is where the server lists the kinds (resource, data source, ephemeral resource):
+//! This file is where the server lists the kinds (resource, data source, ephemeral resource,
+//! list resource):
 //! the [`Registry`]'s tables, [`Registry::schemas`] and the two answers that name every type
 //! (`GetProviderSchema` and `GetMetadata`, built by [`describe`]). Everything else reaches a type
 //! through its kind's [`Table`], which also answers an unknown name with one diagnostic.
@@ -12,13 +13,14 @@
 //! [`Provider::register`]: super::Provider::register
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::proto::tfplugin6 as pb;
 
 use crate::framework::diag::Diagnostics;
 use crate::framework::plan::Rules;
-use crate::framework::resource::{DataSource, EphemeralResource, Resource};
-use crate::framework::schema::Schema;
+use crate::framework::resource::{DataSource, EphemeralResource, ListResource, Resource};
+use crate::framework::schema::{IdentitySchema, Schema};
 use crate::framework::value::{Type, Value};
 use crate::framework::wire;
 
@@ -33,6 +35,7 @@ pub struct Registry<D> {
     pub(super) resources: Table<dyn Resource<D>>,
     pub(super) data_sources: Table<dyn DataSource<D>>,
     pub(super) ephemerals: Table<dyn EphemeralResource<D>>,
+    pub(super) lists: Table<dyn ListResource<D>>,
 }
 
 impl<D> Registry<D> {
@@ -41,6 +44,7 @@ impl<D> Registry<D> {
             resources: Table::new(),
             data_sources: Table::new(),
             ephemerals: Table::new(),
+            lists: Table::new(),
         }
     }
 
@@ -62,6 +66,14 @@ impl<D> Registry<D> {
         self
     }
 
+    /// Registers a list resource (`list "<type_name>"` in a `.tfquery.hcl` file, Terraform
+    /// 1.14+). A resource of the same name with an identity must be registered too; the server
+    /// refuses to be built otherwise.
+    pub fn list_resource(&mut self, l: impl ListResource<D> + 'static) -> &mut Self {
+        self.lists.insert(Box::new(l));
+        self
+    }
+
     /// Every registered type's schema, by kind, next to the provider's own.
     pub(super) fn schemas(&self, provider: Schema) -> Schemas<'_> {
         Schemas {
@@ -69,6 +81,30 @@ impl<D> Registry<D> {
             resources: self.resources.schemas(),
             data_sources: self.data_sources.schemas(),
             ephemeral_resources: self.ephemerals.schemas(),
+            list_resources: self.lists.schemas(),
+            identities: self
+                .resources
+                .types
+                .iter()
+                .filter_map(|(k, t)| Some((*k, &t.identity.as_ref()?.schema)))
+                .collect(),
+        }
+    }
+
+    /// Checks what the protocol requires across kinds: Terraform decodes a list's results with
+    /// the identity of the managed resource type of the same name.
+    ///
+    /// # Panics
+    ///
+    /// If a list resource has no such resource, or that resource no identity.
+    pub(super) fn check(&self) {
+        for name in self.lists.types.keys() {
+            match self.resources.types.get(name) {
+                Some(r) if r.identity.is_some() => {}
+                _ => panic!(
+                    "list resource {name:?} needs a resource of the same name with an identity"
+                ),
+            }
         }
     }
 }
@@ -80,6 +116,9 @@ pub struct Schemas<'a> {
     pub resources: Vec<(&'static str, &'a Schema)>,
     pub data_sources: Vec<(&'static str, &'a Schema)>,
     pub ephemeral_resources: Vec<(&'static str, &'a Schema)>,
+    pub list_resources: Vec<(&'static str, &'a Schema)>,
+    /// The identity of each resource that has one.
+    pub identities: Vec<(&'static str, &'a IdentitySchema)>,
 }
 
 /// What the server says of itself whatever it serves.
@@ -91,14 +130,18 @@ fn capabilities() -> pb::ServerCapabilities {
         // Terraform may reuse the schema instead of asking every provider process.
         get_provider_schema_optional: true,
         move_resource_state: false,
-        generate_resource_config: false,
+        // Terraform ≥ 1.14 asks us for the body of each generated `resource` block, which then
+        // holds only what a configuration may set (see `GenerateResourceConfig`).
+        generate_resource_config: true,
     }
 }
 
-/// The answers to `GetProviderSchema` and `GetMetadata`: every type by kind, in wire form.
+/// The answers to `GetProviderSchema`, `GetMetadata` and `GetResourceIdentitySchemas`: every
+/// type by kind, in wire form.
 pub(super) struct Described {
     pub schema: pb::get_provider_schema::Response,
     pub metadata: pb::get_metadata::Response,
+    pub identities: pb::get_resource_identity_schemas::Response,
 }
 
 /// Builds both answers that name every type, from the schemas by kind.
@@ -139,7 +182,28 @@ pub(super) fn describe(s: &Schemas<'_>) -> Described {
             .ephemeral_resources
             .push(pb::get_metadata::EphemeralMetadata { type_name });
     }
-    Described { schema, metadata }
+    for &(name, t) in &s.list_resources {
+        schema
+            .list_resource_schemas
+            .insert(name.to_owned(), wire::schema(t));
+        let type_name = name.to_owned();
+        metadata
+            .list_resources
+            .push(pb::get_metadata::ListResourceMetadata { type_name });
+    }
+    let identities = pb::get_resource_identity_schemas::Response {
+        identity_schemas: s
+            .identities
+            .iter()
+            .map(|&(name, i)| (name.to_owned(), wire::identity_schema(i)))
+            .collect(),
+        diagnostics: Vec::new(),
+    };
+    Described {
+        schema,
+        metadata,
+        identities,
+    }
 }
 
 /// What the server asks of every registered type, whatever its kind; implemented once per kind
@@ -150,6 +214,10 @@ pub(super) trait Kind {
     fn type_name(&self) -> &'static str;
     fn schema(&self) -> Schema;
     fn validate(&self, config: &Value, diags: &mut Diagnostics);
+    /// Only resources have one.
+    fn identity(&self) -> Option<IdentitySchema> {
+        None
+    }
 }
 
 impl<D> Kind for dyn Resource<D> {
@@ -162,6 +230,9 @@ impl<D> Kind for dyn Resource<D> {
     }
     fn validate(&self, config: &Value, diags: &mut Diagnostics) {
         Resource::validate(self, config, diags)
+    }
+    fn identity(&self) -> Option<IdentitySchema> {
+        Resource::identity(self)
     }
 }
 
@@ -191,13 +262,33 @@ impl<D> Kind for dyn EphemeralResource<D> {
     }
 }
 
+impl<D> Kind for dyn ListResource<D> {
+    const NOUN: &'static str = "list resource";
+    fn type_name(&self) -> &'static str {
+        ListResource::type_name(self)
+    }
+    fn schema(&self) -> Schema {
+        ListResource::schema(self)
+    }
+    fn validate(&self, config: &Value, diags: &mut Diagnostics) {
+        ListResource::validate(self, config, diags)
+    }
+}
+
 /// A registered type together with what is derived from its schema once and used on every call:
-/// the value type and the plan rules.
+/// the value type and the plan rules. Shared (`Arc`) so a streaming RPC can outlive its call.
 pub(super) struct Typed<T: ?Sized> {
-    pub imp: Box<T>,
+    pub imp: Arc<T>,
     pub schema: Schema,
     pub ty: Type,
-    pub rules: Rules,
+    pub rules: Arc<Rules>,
+    pub identity: Option<Arc<Identity>>,
+}
+
+/// A resource type's identity and the value type derived from it.
+pub(super) struct Identity {
+    pub schema: IdentitySchema,
+    pub ty: Type,
 }
 
 /// The registered types of one kind, by type name.
@@ -215,11 +306,18 @@ impl<T: Kind + ?Sized> Table<T> {
     fn insert(&mut self, imp: Box<T>) {
         let name = imp.type_name();
         let schema = imp.schema();
+        let identity = imp.identity().map(|schema| {
+            Arc::new(Identity {
+                ty: schema.value_type(),
+                schema,
+            })
+        });
         let typed = Typed {
             ty: schema.value_type(),
-            rules: Rules::new(&schema),
+            rules: Arc::new(Rules::new(&schema)),
             schema,
-            imp,
+            imp: Arc::from(imp),
+            identity,
         };
         if self.types.insert(name, typed).is_some() {
             panic!("two {} types are registered as {name:?}", T::NOUN);

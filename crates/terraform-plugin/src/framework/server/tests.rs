@@ -4,15 +4,17 @@
 
 use super::*;
 use crate::framework::{
-    AttrPath, Attribute, Block, DataSource, EphemeralResource, Opened, Resource, Schema,
+    AttrPath, Attribute, Block, DataSource, EphemeralResource, IdentityAttribute, IdentitySchema,
+    ListResource, ListResults, Opened, Resource, Schema,
 };
 use async_trait::async_trait;
 
 struct Fake;
 struct Thing;
-/// A data source and an ephemeral resource, so that every kind has one registered type.
+/// A data source, an ephemeral resource and a list, so that every kind has one registered type.
 struct Lookup;
 struct Token;
+struct Things;
 
 #[async_trait]
 impl Provider for Fake {
@@ -33,7 +35,8 @@ impl Provider for Fake {
         types
             .resource(Thing)
             .data_source(Lookup)
-            .ephemeral_resource(Token);
+            .ephemeral_resource(Token)
+            .list_resource(Things);
     }
 }
 
@@ -136,6 +139,29 @@ impl Resource<()> for Thing {
     }
     async fn import(&self, _: &(), _: &str, _: &mut Diagnostics) -> Option<Value> {
         None
+    }
+    fn identity(&self) -> Option<IdentitySchema> {
+        Some(IdentitySchema::new(
+            0,
+            vec![
+                IdentityAttribute::string("thing_id")
+                    .from_state("id")
+                    .required_for_import()
+                    .description("The id."),
+            ],
+        ))
+    }
+    async fn import_identity(
+        &self,
+        _: &(),
+        identity: &Value,
+        _: &mut Diagnostics,
+    ) -> Option<Value> {
+        Some(thing(
+            identity.attr("thing_id").clone(),
+            "imported",
+            Value::Null,
+        ))
     }
 }
 
@@ -501,4 +527,516 @@ impl Provider for Twice {
 #[should_panic(expected = "two resource types are registered as \"fake_thing\"")]
 fn a_name_registered_twice_stops_the_server_from_being_built() {
     let _ = Server::new(Twice);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resource identity, list resources and generated configuration (Terraform 1.12-1.15).
+// ---------------------------------------------------------------------------------------------
+
+fn identity_ty() -> Type {
+    Thing.identity().unwrap().value_type()
+}
+
+fn identity(id: &str) -> Option<pb::ResourceIdentityData> {
+    wire::identity(
+        &Value::object([("thing_id", Value::string(id))]),
+        &identity_ty(),
+        &mut Diagnostics::new(),
+    )
+}
+
+fn identity_of(i: Option<pb::ResourceIdentityData>) -> Value {
+    let dv = i
+        .expect("an identity")
+        .identity_data
+        .expect("identity data");
+    crate::framework::value::from_msgpack(&dv.msgpack, &identity_ty()).unwrap()
+}
+
+fn summaries(diags: &[pb::Diagnostic]) -> Vec<&str> {
+    diags.iter().map(|d| d.summary.as_str()).collect()
+}
+
+#[tokio::test]
+async fn identity_schemas_come_with_the_resource_types_and_never_fail() {
+    let s = server();
+    let r = s
+        .get_resource_identity_schemas(Request::new(Default::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.diagnostics.is_empty());
+    let i = &r.identity_schemas["fake_thing"];
+    assert_eq!(i.version, 0);
+    assert_eq!(i.identity_attributes.len(), 1);
+    let a = &i.identity_attributes[0];
+    assert_eq!(a.name, "thing_id");
+    assert_eq!(a.r#type, b"\"string\"");
+    assert!(a.required_for_import && !a.optional_for_import);
+    // Every key is a managed resource type (Terraform attaches it to the type of that name).
+    for k in r.identity_schemas.keys() {
+        assert!(s.schema_response().resource_schemas.contains_key(k));
+    }
+}
+
+#[tokio::test]
+async fn read_backfills_a_missing_identity_and_refuses_a_changed_one() {
+    let s = server();
+    configure(&s).await;
+    let state = thing(Value::string("x1"), "n", Value::Null);
+    // State written before identity existed: the identity is computed from it.
+    let r = read(&s, &state).await;
+    assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
+    assert_eq!(
+        identity_of(r.new_identity),
+        Value::object([("thing_id", Value::string("x1"))])
+    );
+    // The same identity again: fine.
+    let req = |id: &str| pb::read_resource::Request {
+        type_name: "fake_thing".into(),
+        current_state: dv(&state),
+        current_identity: identity(id),
+        ..Default::default()
+    };
+    let r = s
+        .read_resource(Request::new(req("x1")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
+    // Terraform holds another identity for this object: a provider may never change it.
+    let r = s
+        .read_resource(Request::new(req("other")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(summaries(&r.diagnostics), ["Unexpected identity change"]);
+    assert_eq!(identity_of(r.new_identity), identity_of(identity("other")));
+}
+
+#[tokio::test]
+async fn planned_identity_is_unknown_only_for_new_objects() {
+    let s = server();
+    configure(&s).await;
+    let new = thing(Value::Null, "n", Value::Null);
+    let r = plan(&s, &Value::Null, &new).await;
+    let dv = r.planned_identity.unwrap().identity_data.unwrap();
+    let planned = crate::framework::value::from_msgpack(&dv.msgpack, &identity_ty()).unwrap();
+    assert!(planned.is_unknown(), "{planned:?}");
+    // An update keeps the prior identity (computed from the prior state when Terraform has none).
+    let prior = thing(Value::string("x1"), "n", Value::Null);
+    let r = plan(&s, &prior, &prior).await;
+    assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
+    assert_eq!(identity_of(r.planned_identity), identity_of(identity("x1")));
+    // A destroy plans the prior identity.
+    let r = plan(&s, &prior, &Value::Null).await;
+    assert_eq!(identity_of(r.planned_identity), identity_of(identity("x1")));
+    // A replacement may leave it unknown.
+    let renamed = thing(Value::string("x1"), "m", Value::Null);
+    let r = plan(&s, &prior, &renamed).await;
+    assert!(!r.requires_replace.is_empty());
+    assert!(r.planned_identity.is_some());
+}
+
+#[tokio::test]
+async fn apply_reports_the_new_objects_identity_and_refuses_a_change_on_update() {
+    let s = server();
+    configure(&s).await;
+    let planned = thing(Value::Unknown, "n", Value::Null);
+    let r = s
+        .apply_resource_change(Request::new(pb::apply_resource_change::Request {
+            type_name: "fake_thing".into(),
+            prior_state: dv(&Value::Null),
+            planned_state: dv(&planned),
+            config: dv(&thing(Value::Null, "n", Value::Null)),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
+    assert_eq!(identity_of(r.new_identity), identity_of(identity("x1")));
+    // An update whose result names another object than the planned identity.
+    let prior = thing(Value::string("x1"), "n", Value::Null);
+    let r = s
+        .apply_resource_change(Request::new(pb::apply_resource_change::Request {
+            type_name: "fake_thing".into(),
+            prior_state: dv(&prior),
+            planned_state: dv(&prior),
+            config: dv(&prior),
+            planned_identity: identity("elsewhere"),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(summaries(&r.diagnostics), ["Unexpected identity change"]);
+}
+
+#[tokio::test]
+async fn import_by_identity_returns_one_object_with_its_identity() {
+    let s = server();
+    configure(&s).await;
+    let r = s
+        .import_resource_state(Request::new(pb::import_resource_state::Request {
+            type_name: "fake_thing".into(),
+            identity: identity("x9"),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
+    assert_eq!(r.imported_resources.len(), 1);
+    let imported = r.imported_resources.into_iter().next().unwrap();
+    assert_eq!(identity_of(imported.identity), identity_of(identity("x9")));
+    assert_eq!(decoded(imported.state).attr("id"), &Value::string("x9"));
+    // The attribute the schema requires for import must be there.
+    let r = s
+        .import_resource_state(Request::new(pb::import_resource_state::Request {
+            type_name: "fake_thing".into(),
+            identity: wire::identity(
+                &Value::object([("thing_id", Value::Null)]),
+                &identity_ty(),
+                &mut Diagnostics::new(),
+            ),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        summaries(&r.diagnostics),
+        ["Missing import identity attribute"]
+    );
+    assert!(r.imported_resources.is_empty());
+}
+
+#[tokio::test]
+async fn identity_of_the_current_version_upgrades_as_is_and_a_newer_one_is_refused() {
+    let s = server();
+    let upgrade = |version: i64, json: &str| pb::upgrade_resource_identity::Request {
+        type_name: "fake_thing".into(),
+        version,
+        raw_identity: Some(pb::RawState {
+            json: json.as_bytes().to_vec(),
+            ..Default::default()
+        }),
+    };
+    let r = s
+        .upgrade_resource_identity(Request::new(upgrade(0, r#"{"thing_id":"x1"}"#)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
+    assert_eq!(
+        identity_of(r.upgraded_identity),
+        identity_of(identity("x1"))
+    );
+    let r = s
+        .upgrade_resource_identity(Request::new(upgrade(1, r#"{"thing_id":"x1"}"#)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        summaries(&r.diagnostics),
+        ["Identity written by a newer provider"]
+    );
+    let r = s
+        .upgrade_resource_identity(Request::new(upgrade(0, "{")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(summaries(&r.diagnostics), ["Unreadable stored identity"]);
+}
+
+#[tokio::test]
+async fn generated_configuration_holds_only_what_a_configuration_can_set() {
+    let s = server();
+    let state = thing(Value::string("x1"), "n", Value::Null);
+    let r = s
+        .generate_resource_config(Request::new(pb::generate_resource_config::Request {
+            type_name: "fake_thing".into(),
+            state: dv(&state),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
+    assert_eq!(r.config, dv(&thing(Value::Null, "n", Value::Null)));
+    // And it validates.
+    let v = s
+        .validate_resource_config(Request::new(pb::validate_resource_config::Request {
+            type_name: "fake_thing".into(),
+            config: r.config,
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(v.diagnostics.is_empty(), "{:?}", v.diagnostics);
+    assert_eq!(
+        s.schema_response()
+            .server_capabilities
+            .as_ref()
+            .map(|c| c.generate_resource_config),
+        Some(true)
+    );
+}
+
+/// How many objects `Things` has handed to `send`, and a signal when a listing ends (returns or
+/// is dropped), for the cancellation tests. Each test uses its own `mode` so they cannot mix.
+static SENT: std::sync::Mutex<Vec<(String, usize)>> = std::sync::Mutex::new(Vec::new());
+static ENDED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+struct Ends(String);
+impl Drop for Ends {
+    fn drop(&mut self) {
+        SENT.lock().unwrap().push((format!("{} ended", self.0), 0));
+        ENDED.notify_waiters();
+    }
+}
+
+fn sent(mode: &str) -> usize {
+    SENT.lock()
+        .unwrap()
+        .iter()
+        .filter(|(m, _)| m == mode)
+        .count()
+}
+
+fn ended(mode: &str) -> bool {
+    sent(&format!("{mode} ended")) > 0
+}
+
+#[async_trait]
+impl ListResource<()> for Things {
+    fn type_name(&self) -> &'static str {
+        "fake_thing"
+    }
+    fn schema(&self) -> Schema {
+        Schema::new(
+            0,
+            Block::new("l", vec![Attribute::string("mode").optional()]),
+        )
+    }
+    fn validate(&self, config: &Value, diags: &mut Diagnostics) {
+        if config.attr("mode").as_str() == Some("bad") {
+            diags.attr_error(AttrPath::attr("mode"), "Bad mode", "Use another.");
+        }
+    }
+    async fn list(
+        &self,
+        _: &(),
+        config: &Value,
+        results: &mut ListResults,
+        diags: &mut Diagnostics,
+    ) {
+        let mode = config.attr("mode").as_str().unwrap_or("").to_owned();
+        let _ends = Ends(mode.clone());
+        match mode.as_str() {
+            "panic" => panic!("list boom"),
+            "fail" => {
+                results
+                    .send(&thing(Value::string("x0"), "n", Value::Null), "first")
+                    .await;
+                diags.error("API down", "The listing failed.");
+            }
+            // Sends one, then waits forever (an API call that never answers).
+            "hang" => {
+                results
+                    .send(&thing(Value::string("x0"), "n", Value::Null), "first")
+                    .await;
+                std::future::pending::<()>().await;
+            }
+            _ => {
+                for n in 0.. {
+                    SENT.lock().unwrap().push((mode.clone(), n));
+                    let t = thing(Value::string(format!("x{n}")), "n", Value::Null);
+                    if !results.send(&t, &format!("thing {n}")).await {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn list_config(mode: Value) -> Option<pb::DynamicValue> {
+    wire::encode(
+        &Value::object([("mode", mode)]),
+        &Things.schema().value_type(),
+        &mut Diagnostics::new(),
+    )
+}
+
+async fn list(
+    s: &Server<Fake>,
+    mode: Value,
+    include: bool,
+    limit: i64,
+) -> BoxStream<pb::list_resource::Event> {
+    s.list_resource(Request::new(pb::list_resource::Request {
+        type_name: "fake_thing".into(),
+        config: list_config(mode),
+        include_resource_object: include,
+        limit,
+    }))
+    .await
+    .unwrap()
+    .into_inner()
+}
+
+async fn all(stream: BoxStream<pb::list_resource::Event>) -> Vec<pb::list_resource::Event> {
+    use futures::StreamExt;
+    let events: Vec<_> = stream.collect().await;
+    events.into_iter().map(Result::unwrap).collect()
+}
+
+/// Waits (bounded, as a guard against a hang) until the listing in `mode` has ended.
+async fn until_ended(mode: &str) {
+    let wait = async {
+        loop {
+            let notified = ENDED.notified();
+            if ended(mode) {
+                return;
+            }
+            notified.await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), wait)
+        .await
+        .expect("the listing never stopped");
+}
+
+#[tokio::test]
+async fn a_list_stops_at_the_limit_with_identities_and_objects_only_when_asked() {
+    let s = server();
+    configure(&s).await;
+    let events = all(list(&s, Value::string("limit"), false, 3).await).await;
+    assert_eq!(events.len(), 3);
+    for (n, e) in events.iter().enumerate() {
+        assert!(e.diagnostic.is_empty(), "{:?}", e.diagnostic);
+        assert_eq!(e.display_name, format!("thing {n}"));
+        assert_eq!(
+            identity_of(e.identity.clone()),
+            identity_of(identity(&format!("x{n}")))
+        );
+        assert!(e.resource_object.is_none());
+    }
+    assert_eq!(sent("limit"), 3);
+    let events = all(list(&s, Value::string("objects"), true, 2).await).await;
+    assert_eq!(events.len(), 2);
+    let object = events[1].resource_object.clone();
+    assert_eq!(
+        decoded(object),
+        thing(Value::string("x1"), "n", Value::Null)
+    );
+}
+
+#[tokio::test]
+async fn a_cancelled_list_stops_producing() {
+    use futures::StreamExt;
+    let s = server();
+    configure(&s).await;
+    // No limit: the list would run forever; Terraform reads two events and cancels.
+    let mut stream = list(&s, Value::string("cancel"), false, 0).await;
+    for _ in 0..2 {
+        assert!(stream.next().await.is_some());
+    }
+    drop(stream);
+    until_ended("cancel").await;
+    // At most what fits in the channel was produced beyond what was read.
+    assert!(sent("cancel") <= 2 + 16 + 1, "{}", sent("cancel"));
+    // A list stuck inside a call is dropped too.
+    let mut stream = list(&s, Value::string("hang"), false, 0).await;
+    assert!(stream.next().await.is_some());
+    drop(stream);
+    until_ended("hang").await;
+}
+
+#[tokio::test]
+async fn list_failures_arrive_as_events_with_diagnostics() {
+    let s = server();
+    configure(&s).await;
+    // A configuration Terraform cannot know yet.
+    let events = all(list(&s, Value::Unknown, false, 10).await).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        summaries(&events[0].diagnostic),
+        ["List configuration not known"]
+    );
+    assert!(events[0].identity.is_none());
+    // Invalid configuration.
+    let events = all(list(&s, Value::string("bad"), false, 10).await).await;
+    assert_eq!(summaries(&events[0].diagnostic), ["Bad mode"]);
+    // The provider's error after a result: the result, then the error.
+    let events = all(list(&s, Value::string("fail"), false, 10).await).await;
+    assert_eq!(events.len(), 2);
+    assert!(events[0].identity.is_some());
+    assert_eq!(summaries(&events[1].diagnostic), ["API down"]);
+    // A panic.
+    let events = all(list(&s, Value::string("panic"), false, 10).await).await;
+    assert_eq!(
+        summaries(&events[0].diagnostic),
+        ["The provider hit an internal error"]
+    );
+    // ValidateListResourceConfig runs the same checks.
+    let r = s
+        .validate_list_resource_config(Request::new(pb::validate_list_resource_config::Request {
+            type_name: "fake_thing".into(),
+            config: list_config(Value::string("bad")),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(summaries(&r.diagnostics), ["Bad mode"]);
+}
+
+#[tokio::test]
+async fn kinds_this_provider_lacks_answer_with_a_diagnostic() {
+    let s = server();
+    let r = s
+        .plan_action(Request::new(pb::plan_action::Request {
+            action_type: "fake_reboot".into(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(summaries(&r.diagnostics), ["Unknown action type"]);
+    let r = s
+        .get_states(Request::new(pb::get_states::Request {
+            type_name: "fake_store".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(summaries(&r.diagnostics), ["Unknown state store type"]);
+}
+
+struct Unmatched;
+
+#[async_trait]
+impl Provider for Unmatched {
+    type Data = ();
+    fn type_name(&self) -> &'static str {
+        "fake"
+    }
+    fn schema(&self) -> Schema {
+        named("p")
+    }
+    async fn configure(&self, _req: ConfigureRequest, _diags: &mut Diagnostics) -> Option<()> {
+        Some(())
+    }
+    fn register(&self, types: &mut Registry<()>) {
+        types.list_resource(Things);
+    }
+}
+
+#[test]
+#[should_panic(expected = "needs a resource of the same name with an identity")]
+fn a_list_without_its_resource_stops_the_server_from_being_built() {
+    let _ = Server::new(Unmatched);
 }
