@@ -583,36 +583,28 @@ fn bench_list() {
     );
     tf.shutdown();
 
-    // terraform query: one list block, limit = all users, without and with the objects
-    // (`-generate-config-out` asks for them).
-    let mut states = Vec::new();
-    for include in [false, true] {
-        let mut tf = session();
-        emu.clear_requests();
-        let block = tf.list_block(USER, &[]);
-        let started = Instant::now();
-        let out = tf.list(USER, &block, include, i64::try_from(n).unwrap_or(i64::MAX));
-        assert!(errors(&out.diagnostics).is_empty(), "{:?}", out.diagnostics);
-        assert_eq!(out.results.len() as u64, n);
-        let what = if include { "list+objects" } else { "list" };
-        report(what, &mut tf, started, out.results.len());
-        if include {
-            states = out
-                .results
-                .into_iter()
-                .map(|r| Object {
-                    type_name: USER.into(),
-                    state: r.object.expect("object"),
-                    identity: Some(r.identity),
-                    private: vec![],
-                })
-                .collect();
-        }
-        tf.shutdown();
-    }
-
-    // terraform plan of the same users (no change): refresh, then plan, one user at a time.
+    // terraform plan of the users (no change): refresh, then plan, one user at a time, from
+    // state as Terraform 1.11 wrote it.
     let mut tf = session();
+    let states: Vec<Object> = emu
+        .users(Development)
+        .into_iter()
+        .map(|u| Object {
+            type_name: USER.into(),
+            state: tf.object(
+                USER,
+                &[
+                    ("id", Value::string(u.user_id)),
+                    ("username", Value::string(u.username)),
+                    ("full_name", u.full_name.map_or(Value::Null, Value::string)),
+                    ("environment", Value::string("development")),
+                    ("deletion_protection", Value::Bool(false)),
+                ],
+            ),
+            identity: None,
+            private: vec![],
+        })
+        .collect();
     emu.clear_requests();
     let started = Instant::now();
     for obj in &states {
@@ -629,4 +621,19 @@ fn bench_list() {
     }
     report("plan", &mut tf, started, states.len());
     tf.shutdown();
+
+    // terraform query: one list block, limit = all users, without and with the objects
+    // (`-generate-config-out` asks for them).
+    for include in [false, true] {
+        let mut tf = session();
+        emu.clear_requests();
+        let block = tf.list_block(USER, &[]);
+        let started = Instant::now();
+        let out = tf.list(USER, &block, include, i64::try_from(n).unwrap_or(i64::MAX));
+        assert!(errors(&out.diagnostics).is_empty(), "{:?}", out.diagnostics);
+        assert_eq!(out.results.len() as u64, n);
+        let what = if include { "list+objects" } else { "list" };
+        report(what, &mut tf, started, out.results.len());
+        tf.shutdown();
+    }
 }
