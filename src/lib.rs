@@ -24,6 +24,7 @@ mod provider_bug;
 mod repeats;
 mod snapshot;
 mod user_data_source;
+mod user_list_resource;
 mod user_protect;
 mod user_resource;
 mod user_token_data_source;
@@ -182,7 +183,8 @@ impl Provider for AlloyProvider {
             .data_source(integrations_data_source::IntegrationsDataSource)
             .data_source(ip_addresses_data_source::IpAddressesDataSource)
             .data_source(workflow_users_data_source::WorkflowUsersDataSource)
-            .ephemeral_resource(user_token_ephemeral::UserTokenEphemeral);
+            .ephemeral_resource(user_token_ephemeral::UserTokenEphemeral)
+            .list_resource(user_list_resource::UserList);
     }
 }
 

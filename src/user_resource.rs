@@ -9,6 +9,10 @@
 //! - Create is one round trip: Alloy answers `POST /users` with the `userId` alone, and the rest
 //!   of the state is what was sent. It never duplicates: the client resolves an ambiguous create
 //!   by looking the username up, and that lookup's answer becomes the state.
+//! - Its identity (Terraform ≥ 1.12) is the `userId` alone, `user_id`, read from `id`: what Alloy
+//!   names a user by, fixed for the user's life. The environment stays out of it: it is checked
+//!   on every plan already, and state written before `environment` existed holds none until a
+//!   plan records it, so an identity holding it would change, which an identity may never do.
 //! - `deletion_protection` lives in state only (Alloy has no such flag); the refusal, its
 //!   messages and the state upgrade that introduced it are in `user_protect.rs`.
 
@@ -18,11 +22,13 @@ use super::missing_users::{self, StateUser};
 use super::not_found::{self, Asked};
 use super::repeats::Cause;
 use super::snapshot::Key;
+use super::user_workflow_resource::check_object_id;
 use super::validation::check_username;
 use super::{AlloyData, provider_bug, user_protect};
 use alloy_client::{Error, User};
 use terraform_plugin::framework::{
-    Attr, AttrPath, Attribute, Block, Deletion, Diagnostics, Model, Plan, Resource, Schema, Value,
+    Attr, AttrPath, Attribute, Block, Deletion, Diagnostics, IdentityAttribute, IdentitySchema,
+    Model, Plan, Resource, Schema, Value,
 };
 
 pub struct UserResource;
@@ -41,7 +47,11 @@ terraform_plugin::model! {
 /// The state of a user as Alloy reports it. An empty full name means "none"; a username Alloy
 /// leaves out keeps `fallback_username`. Deletion protection is not Alloy's: it starts `false`,
 /// and callers with a prior state or plan keep theirs (`user_protect::kept`).
-fn user_state(user: &User, fallback_username: &Attr<String>, data: &AlloyData) -> UserModel {
+pub(crate) fn user_state(
+    user: &User,
+    fallback_username: &Attr<String>,
+    data: &AlloyData,
+) -> UserModel {
     UserModel {
         id: user.user_id.as_str().into(),
         username: user
@@ -347,6 +357,46 @@ impl Resource<AlloyData> for UserResource {
                 None
             }
         }
+    }
+
+    fn identity(&self) -> Option<IdentitySchema> {
+        Some(IdentitySchema::new(
+            0,
+            vec![
+                IdentityAttribute::string("user_id")
+                    .from_state("id")
+                    .required_for_import()
+                    .description(
+                        "Alloy's `userId` of the user (24 hexadecimal characters), the same value as the \
+                         resource's `id`.",
+                    ),
+            ],
+        ))
+    }
+
+    async fn import_identity(
+        &self,
+        data: &AlloyData,
+        identity: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
+        let user_id = identity.attr("user_id").as_str().unwrap_or_default();
+        // The identity is the userId; a username here would import a user whose identity is not
+        // the one asked for.
+        let mut bad = Diagnostics::new();
+        check_object_id(user_id, AttrPath::attr("user_id"), "user_id", &mut bad);
+        if bad.has_errors() {
+            diags.error(
+                "Invalid import identity",
+                format!(
+                    "`user_id` in an import block's identity must be Alloy's userId (24 hexadecimal \
+                     characters), but it is {user_id:?}. To import by username, use `id = \"<username>\"` \
+                     instead of `identity`."
+                ),
+            );
+            return None;
+        }
+        self.import(data, user_id, diags).await
     }
 
     async fn import(&self, data: &AlloyData, id: &str, diags: &mut Diagnostics) -> Option<Value> {

@@ -24,7 +24,8 @@ use super::snapshot::Key;
 use super::workflow_snapshot::Install;
 use alloy_client::Error;
 use terraform_plugin::framework::{
-    Attr, AttrPath, Attribute, Block, Diagnostics, Model, Plan, Resource, Schema, Value,
+    Attr, AttrPath, Attribute, Block, Diagnostics, IdentityAttribute, IdentitySchema, Model, Plan,
+    Resource, Schema, Value,
 };
 
 pub struct UserWorkflowResource;
@@ -384,6 +385,33 @@ impl Resource<AlloyData> for UserWorkflowResource {
         if let Err(e) = done {
             data.api_error(diags, "Cannot destroy the tenant's workflow", &e);
         }
+    }
+
+    fn identity(&self) -> Option<IdentitySchema> {
+        Some(IdentitySchema::new(
+            0,
+            vec![
+                IdentityAttribute::string("user_id").required_for_import().description(
+                    "The tenant, as the resource's `user_id` holds it: Alloy's `userId` (an import \
+                     always records the userId, also when given a username).",
+                ),
+                IdentityAttribute::string("workflow_id")
+                    .required_for_import()
+                    .description("The parent workflow's `workflowId` (24 hexadecimal characters)."),
+            ],
+        ))
+    }
+
+    async fn import_identity(
+        &self,
+        data: &AlloyData,
+        identity: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
+        // The same checks and lookups as the `<userId>/<workflowId>` import id.
+        let part = |name| identity.attr(name).as_str().unwrap_or_default();
+        let id = id_of(part("user_id"), part("workflow_id"));
+        self.import(data, &id, diags).await
     }
 
     async fn import(&self, data: &AlloyData, id: &str, diags: &mut Diagnostics) -> Option<Value> {

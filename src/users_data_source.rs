@@ -10,6 +10,8 @@
 //!   `workflow_id = ""` is refused there too.
 //! - A stable order (username, then id; entries without a username first) so an unchanged list
 //!   never shows a diff.
+//! - The `alloy_user` list resource (`terraform query`) takes the same filters and the same
+//!   users, through [`check_filters`] and [`selected`].
 
 use std::cmp::Ordering;
 
@@ -140,12 +142,7 @@ impl DataSource<AlloyData> for UsersDataSource {
         let Some(config) = UsersModel::decode(config, diags) else {
             return;
         };
-        if let Some(p) = config.username_regex.as_str() {
-            username_regex(p, diags);
-        }
-        if let Some(w) = config.workflow_id.as_str() {
-            check_workflow_id("workflow_id", w, LIST_EVERY_USER, diags);
-        }
+        check_filters(&config.username_regex, &config.workflow_id, diags);
     }
 
     async fn read(
@@ -155,34 +152,60 @@ impl DataSource<AlloyData> for UsersDataSource {
         diags: &mut Diagnostics,
     ) -> Option<Value> {
         let mut config = UsersModel::decode(config, diags)?;
-        // Validation runs first; these only guard against a Terraform that skipped it.
-        let username_regex = match config.username_regex.as_str() {
-            None => None,
-            Some(p) => Some(username_regex(p, diags)?),
-        };
-        let selected = match config.workflow_id.as_str() {
-            Some(w) if !check_workflow_id("workflow_id", w, LIST_EVERY_USER, diags) => return None,
-            Some(w) => match data.users.of_workflow(w).await {
-                Ok(users) => select(&users, username_regex.as_ref()),
-                Err(e) => {
-                    data.api_error(
-                        diags,
-                        &format!("Cannot list the Alloy users of workflow {w:?}"),
-                        &e,
-                    );
-                    return None;
-                }
-            },
-            None => match data.users.all().await {
-                Ok(users) => select(&users, username_regex.as_ref()),
-                Err(e) => {
-                    data.api_error(diags, "Cannot list Alloy users", &e);
-                    return None;
-                }
-            },
-        };
+        let selected = selected(data, &config.username_regex, &config.workflow_id, diags).await?;
         config.users = Attr::Known(selected.iter().map(entry).collect());
         Some(config.to_value())
+    }
+}
+
+/// Static checks of the two filters (`username_regex`, `workflow_id`), each error on its
+/// attribute; unknown values pass.
+pub(crate) fn check_filters(
+    regex: &Attr<String>,
+    workflow_id: &Attr<String>,
+    diags: &mut Diagnostics,
+) {
+    if let Some(p) = regex.as_str() {
+        username_regex(p, diags);
+    }
+    if let Some(w) = workflow_id.as_str() {
+        check_workflow_id("workflow_id", w, LIST_EVERY_USER, diags);
+    }
+}
+
+/// The users that pass the filters, sorted: one request (the users snapshot's list, or the
+/// workflow's filtered list). `None` after an error diagnostic.
+pub(crate) async fn selected(
+    data: &AlloyData,
+    regex: &Attr<String>,
+    workflow_id: &Attr<String>,
+    diags: &mut Diagnostics,
+) -> Option<Vec<User>> {
+    // Validation runs first; these only guard against a Terraform that skipped it.
+    let username_regex = match regex.as_str() {
+        None => None,
+        Some(p) => Some(username_regex(p, diags)?),
+    };
+    match workflow_id.as_str() {
+        Some(w) if !check_workflow_id("workflow_id", w, LIST_EVERY_USER, diags) => None,
+        Some(w) => match data.users.of_workflow(w).await {
+            Ok(users) => Some(select(&users, username_regex.as_ref())),
+            Err(e) => {
+                data.api_error(
+                    diags,
+                    &format!("Cannot list the Alloy users of workflow {w:?}"),
+                    &e,
+                );
+                None
+            }
+        },
+        None => match data.users.all().await {
+            Ok(users) => Some(select(&users, username_regex.as_ref())),
+            Err(e) => {
+                data.api_error(diags, "Cannot list Alloy users", &e);
+                None
+            }
+        },
     }
 }
 

@@ -24,6 +24,18 @@ pub const APP_PROTOCOL_VERSION: u32 = 6;
 pub const MINIMUM_TERRAFORM_VERSION: &str = "1.10";
 /// The oldest OpenTofu that reads ephemeral resources.
 pub const MINIMUM_OPENTOFU_VERSION: &str = "1.11";
+/// The first Terraform (and OpenTofu) that keeps resource identity and imports by it; older ones
+/// ignore the identity and keep working.
+pub const IDENTITY_TERRAFORM_VERSION: &str = "1.12";
+/// The first Terraform with list resources, `terraform query` and generated configuration from
+/// the provider; OpenTofu has none of them yet.
+pub const LIST_TERRAFORM_VERSION: &str = "1.14";
+/// Each feature that needs a Terraform newer than the minimum, with that version: the only
+/// other versions the docs may state as a minimum.
+pub const FEATURE_TERRAFORM_VERSIONS: [(&str, &str); 2] = [
+    ("resource identity", IDENTITY_TERRAFORM_VERSION),
+    ("list resources", LIST_TERRAFORM_VERSION),
+];
 
 /// The launch-related environment, read once at start-up.
 #[derive(Debug, Clone, Default)]

@@ -1,7 +1,7 @@
 //! Registry documentation generated from the provider's schema and `examples/`.
 //!
 //! The pages follow the Registry's conventional layout (`docs/index.md`, `docs/resources/`,
-//! `docs/data-sources/`, `docs/ephemeral-resources/`), one page per type, named after the type
+//! `docs/data-sources/`, `docs/ephemeral-resources/`, `docs/list-resources/`), one page per type, named after the type
 //! without the provider prefix. Everything a page says about arguments comes from the schema's
 //! descriptions and flags, so the docs cannot drift from what Terraform is told; the examples
 //! are the same files `tests/e2e_examples.rs` validates against the emulator.
@@ -16,9 +16,13 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use terraform_plugin::framework::schema::IdentityAttribute;
 use terraform_plugin::framework::server::Schemas;
-use terraform_plugin::framework::{Provider, Schema, Server};
-use terraform_plugin::plugin::handshake::{MINIMUM_OPENTOFU_VERSION, MINIMUM_TERRAFORM_VERSION};
+use terraform_plugin::framework::{IdentitySchema, Provider, Schema, Server};
+use terraform_plugin::plugin::handshake::{
+    IDENTITY_TERRAFORM_VERSION, LIST_TERRAFORM_VERSION, MINIMUM_OPENTOFU_VERSION,
+    MINIMUM_TERRAFORM_VERSION,
+};
 use terraform_provider_alloy::AlloyProvider;
 
 use super::{Error, Result, io_err};
@@ -32,7 +36,12 @@ pub use files::{DocsOptions, check, docs_command, write};
 use schema::{render_block, render_env_vars};
 
 /// The directories this generator owns under `docs/` (besides `index.md`).
-pub const GENERATED_DIRS: [&str; 3] = ["resources", "data-sources", "ephemeral-resources"];
+pub const GENERATED_DIRS: [&str; 4] = [
+    "resources",
+    "data-sources",
+    "ephemeral-resources",
+    "list-resources",
+];
 
 /// What kind of thing a page documents.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +49,7 @@ pub enum Kind {
     Resource,
     DataSource,
     EphemeralResource,
+    ListResource,
 }
 
 impl Kind {
@@ -49,6 +59,7 @@ impl Kind {
             Kind::Resource => "resources",
             Kind::DataSource => "data-sources",
             Kind::EphemeralResource => "ephemeral-resources",
+            Kind::ListResource => "list-resources",
         }
     }
 
@@ -58,6 +69,8 @@ impl Kind {
             Kind::Resource => "resource.tf",
             Kind::DataSource => "data-source.tf",
             Kind::EphemeralResource => "ephemeral-resource.tf",
+            // Read by `terraform query` only, never by plan or apply.
+            Kind::ListResource => "list-resource.tfquery.hcl",
         }
     }
 
@@ -66,6 +79,7 @@ impl Kind {
             Kind::Resource => "Resource",
             Kind::DataSource => "Data Source",
             Kind::EphemeralResource => "Ephemeral Resource",
+            Kind::ListResource => "List Resource",
         }
     }
 }
@@ -140,16 +154,28 @@ pub fn render(
         (Kind::Resource, &schemas.resources),
         (Kind::DataSource, &schemas.data_sources),
         (Kind::EphemeralResource, &schemas.ephemeral_resources),
+        (Kind::ListResource, &schemas.list_resources),
     ] {
         let mut list: Vec<(&str, &Schema)> = list.iter().map(|(n, s)| (*n, *s)).collect();
         list.sort_by_key(|(n, _)| *n);
         for (type_name, schema) in list {
             let short = page_name(provider, type_name)?;
+            let identity = match kind {
+                Kind::Resource => schemas
+                    .identities
+                    .iter()
+                    .find(|(n, _)| *n == type_name)
+                    .map(|(_, i)| *i),
+                _ => None,
+            };
             let page = render_type(
                 provider,
-                kind,
-                type_name,
-                schema,
+                Page {
+                    kind,
+                    type_name,
+                    schema,
+                    identity,
+                },
                 examples,
                 &mut out.warnings,
             )?;
@@ -172,6 +198,10 @@ fn page_name<'a>(provider: &str, type_name: &'a str) -> Result<&'a str> {
             ))
         })
 }
+
+/// The `import { identity = {…} }` example beside a resource's `import.sh`. Not a `.tf` file:
+/// Terraform before 1.12 (which the examples are validated with) rejects the `identity` argument.
+pub const IDENTITY_EXAMPLE: &str = "import-by-identity.tf.example";
 
 pub(super) fn read_optional(path: &Path) -> Result<Option<String>> {
     match std::fs::read_to_string(path) {
@@ -269,14 +299,27 @@ fn render_provider(
     Ok(finish(s))
 }
 
+/// One type's page: what it documents.
+struct Page<'a> {
+    kind: Kind,
+    type_name: &'a str,
+    schema: &'a Schema,
+    /// A resource's identity, if it has one.
+    identity: Option<&'a IdentitySchema>,
+}
+
 fn render_type(
     provider: &str,
-    kind: Kind,
-    type_name: &str,
-    schema: &Schema,
+    page: Page<'_>,
     examples: &Path,
     warnings: &mut Vec<String>,
 ) -> Result<String> {
+    let Page {
+        kind,
+        type_name,
+        schema,
+        identity,
+    } = page;
     let block = &schema.block;
     let mut s = front_matter(
         &format!("{type_name} {} - {provider}", kind.title()),
@@ -297,6 +340,14 @@ fn render_type(
             "-> **Note:** Ephemeral resources need Terraform {MINIMUM_TERRAFORM_VERSION} or later \
              (OpenTofu {MINIMUM_OPENTOFU_VERSION} or later). Their values are never stored in the \
              plan or the state.\n"
+        );
+    }
+    if kind == Kind::ListResource {
+        let _ = writeln!(
+            s,
+            "-> **Note:** List resources need Terraform {LIST_TERRAFORM_VERSION} or later; OpenTofu has none yet. They are \
+             declared in `.tfquery.hcl` files and run by `terraform query`, which lists what exists \
+             remotely and can write the configuration to adopt it (`-generate-config-out`).\n"
         );
     }
     let dir = examples.join(kind.dir()).join(type_name);
@@ -324,8 +375,62 @@ fn render_type(
         s.push_str("## Import\n\nImport is supported using the following syntax:\n\n");
         s.push_str(&code_block("shell", &text));
         s.push('\n');
+        if let Some(identity) = identity {
+            render_identity(&mut s, identity, &dir, warnings)?;
+        }
     }
     Ok(finish(s))
+}
+
+/// The resource's identity (Terraform ≥ 1.12): import by identity, then the identity's schema.
+fn render_identity(
+    s: &mut String,
+    identity: &IdentitySchema,
+    dir: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
+    let _ = writeln!(
+        s,
+        "### Import by identity\n\nTerraform {v} or later (and OpenTofu {v} or later) can import by the \
+         resource's identity instead of an id, in an `import` block:\n",
+        v = IDENTITY_TERRAFORM_VERSION
+    );
+    let example = dir.join(IDENTITY_EXAMPLE);
+    match read_optional(&example)? {
+        Some(text) => {
+            s.push_str(&code_block("terraform", &text));
+            s.push('\n');
+        }
+        None => warnings.push(format!(
+            "no identity import example at {}",
+            example.display()
+        )),
+    }
+    s.push_str("### Identity Schema\n\n");
+    for (title, keep) in [
+        (
+            "Required",
+            (|a| a.required_for_import) as fn(&IdentityAttribute) -> bool,
+        ),
+        ("Optional", |a| !a.required_for_import),
+    ] {
+        let attrs: Vec<_> = identity.attributes.iter().filter(|a| keep(a)).collect();
+        if attrs.is_empty() {
+            continue;
+        }
+        let _ = writeln!(s, "#### {title}\n");
+        for a in attrs {
+            let _ = writeln!(
+                s,
+                "- `{}` ({}) {}",
+                a.name,
+                schema::type_name(&a.ty),
+                a.description.trim()
+            );
+        }
+        s.push('\n');
+    }
+    Ok(())
 }
 
 fn push_paragraph(s: &mut String, text: &str) {

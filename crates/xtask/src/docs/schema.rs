@@ -226,7 +226,7 @@ fn attribute_type(a: &Attribute) -> String {
 }
 
 /// `List of String`, `Map of Number`, `Object`…, as users read types in the Registry.
-fn type_name(t: &Type) -> String {
+pub(super) fn type_name(t: &Type) -> String {
     match t {
         Type::Bool => "Boolean".to_string(),
         Type::Number => "Number".to_string(),

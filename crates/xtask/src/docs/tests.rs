@@ -339,7 +339,11 @@ fn the_alloy_provider_documents_every_type_it_serves() {
     let g = generate(&ex).unwrap();
     let server = Server::new(AlloyProvider);
     let s = server.schemas();
-    let expected = 1 + s.resources.len() + s.data_sources.len() + s.ephemeral_resources.len();
+    let expected = 1
+        + s.resources.len()
+        + s.data_sources.len()
+        + s.ephemeral_resources.len()
+        + s.list_resources.len();
     assert_eq!(g.files.len(), expected);
     let index = &g.files[Path::new("index.md")];
     for var in [
@@ -357,6 +361,15 @@ fn the_alloy_provider_documents_every_type_it_serves() {
     let user = &g.files[Path::new("resources/user.md")];
     assert!(user.contains("## Import"));
     assert!(user.contains("### Required\n\n- `username` (String)"));
+    // Identity: its import example and its schema, in the import section.
+    assert!(user.contains("### Import by identity"));
+    assert!(user.contains("identity = {\n    user_id = "));
+    assert!(user.contains("### Identity Schema\n\n#### Required\n\n- `user_id` (String)"));
+    let list = &g.files[Path::new("list-resources/user.md")];
+    assert!(list.contains("# alloy_user (List Resource)"));
+    assert!(list.contains("list \"alloy_user\""));
+    assert!(list.contains("Terraform 1.14 or later"));
+    assert!(g.warnings.is_empty(), "{:?}", g.warnings);
 }
 
 fn repo_examples() -> PathBuf {
