@@ -123,9 +123,18 @@ fn list_resource_schemas_follow_terraforms_wire_rules() {
         assert!(!a.computed, "{}: a list config is input only", a.name);
     }
     // convert.ProtoToListSchema wraps the block in `config`: the provider sees only the inner
-    // object, so the wrapped value's inner part must be exactly the provider's type.
+    // object, whose attributes are exactly the provider's list schema.
     let wrapped = tf.list_block(USER, &[]);
-    assert_eq!(wrapped.attr("config").infer_type(), ty);
+    let Value::Object(outer) = &wrapped else {
+        panic!("{wrapped:?}")
+    };
+    assert_eq!(outer.keys().collect::<Vec<_>>(), ["config"]);
+    let (Value::Object(inner), terraform_plugin::framework::Type::Object(types)) =
+        (wrapped.attr("config"), &ty)
+    else {
+        panic!("{wrapped:?} {ty:?}")
+    };
+    assert!(inner.keys().eq(types.keys()), "{inner:?} {types:?}");
     assert!(tf.schemas.capabilities.generate_resource_config);
     let diags = tf.validate_list(USER, &wrapped);
     assert!(errors(&diags).is_empty(), "{diags:?}");
