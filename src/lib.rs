@@ -29,6 +29,7 @@ mod user_protect;
 mod user_resource;
 mod user_token_data_source;
 mod user_token_ephemeral;
+mod user_workflow_list_resource;
 mod user_workflow_resource;
 mod users_data_source;
 mod validation;
@@ -184,7 +185,8 @@ impl Provider for AlloyProvider {
             .data_source(ip_addresses_data_source::IpAddressesDataSource)
             .data_source(workflow_users_data_source::WorkflowUsersDataSource)
             .ephemeral_resource(user_token_ephemeral::UserTokenEphemeral)
-            .list_resource(user_list_resource::UserList);
+            .list_resource(user_list_resource::UserList)
+            .list_resource(user_workflow_list_resource::UserWorkflowList);
     }
 }
 

@@ -113,6 +113,30 @@ fn state_of(
     }
 }
 
+/// The state an import of `install` records (also what the list resource returns): the userId,
+/// and the defaults of what Alloy does not hold.
+pub(crate) fn imported_state(install: &Install, workflow_id: &str) -> Value {
+    let none = UserWorkflowModel {
+        id: Attr::Null,
+        user_id: Attr::Null,
+        workflow_id: Attr::Null,
+        active: Attr::Null,
+        auto_upgrade: Attr::Null,
+        uninstall_on_destroy: Attr::Null,
+        installed_version: Attr::Null,
+        latest_version: Attr::Null,
+        installed_at: Attr::Null,
+        username: Attr::Null,
+    };
+    state_of(
+        install,
+        &install.user_id.as_str().into(),
+        workflow_id,
+        &none,
+    )
+    .to_value()
+}
+
 /// What `a` knows, or null: a state never holds an unknown value.
 fn known_or_null(a: &Attr<String>) -> Attr<String> {
     match a {
@@ -458,21 +482,7 @@ impl Resource<AlloyData> for UserWorkflowResource {
             }
         };
         match data.workflows.lookup_whole(&user_id, workflow_id).await {
-            Ok(Some(install)) => {
-                let none = UserWorkflowModel {
-                    id: Attr::Null,
-                    user_id: Attr::Null,
-                    workflow_id: Attr::Null,
-                    active: Attr::Null,
-                    auto_upgrade: Attr::Null,
-                    uninstall_on_destroy: Attr::Null,
-                    installed_version: Attr::Null,
-                    latest_version: Attr::Null,
-                    installed_at: Attr::Null,
-                    username: Attr::Null,
-                };
-                Some(state_of(&install, &user_id.as_str().into(), workflow_id, &none).to_value())
-            }
+            Ok(Some(install)) => Some(imported_state(&install, workflow_id)),
             Ok(None) => {
                 not_installed(diags, user, workflow_id, data.environment.as_str());
                 None

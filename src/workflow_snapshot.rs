@@ -104,6 +104,12 @@ impl WorkflowSnapshot {
             .clone()
     }
 
+    /// One entry of a workflow's list as an installation, with the workflow's latest version
+    /// if this process knows it already (no request).
+    pub fn install_listed(&self, e: &WorkflowUser, workflow_id: &str) -> Install {
+        install(e, self.latest_of(workflow_id))
+    }
+
     fn latest_of(&self, workflow_id: &str) -> Option<i64> {
         lock(&self.latest).get(workflow_id).copied()
     }

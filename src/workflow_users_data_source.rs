@@ -6,6 +6,8 @@
 //!   it and refreshes thousands of `alloy_user_workflow`s makes one list request.
 //! - Filters (`active`, `username_regex`) apply locally; the regex is compiled at validate time.
 //! - A stable order (username, then user id) so an unchanged fleet never shows a diff.
+//! - The `alloy_user_workflow` list resource (`terraform query`) takes the same filters and the
+//!   same tenants, through [`check_filters`] and [`selected`].
 
 use async_trait::async_trait;
 use regex::Regex;
@@ -137,12 +139,7 @@ impl DataSource<AlloyData> for WorkflowUsersDataSource {
         let Some(config) = WorkflowUsersModel::decode(config, diags) else {
             return;
         };
-        if let Some(w) = config.workflow_id.as_str() {
-            check_object_id(w, AttrPath::attr("workflow_id"), "workflow_id", diags);
-        }
-        if let Some(p) = config.username_regex.as_str() {
-            regex("username_regex", p, Some(REGEX_ADVICE), diags);
-        }
+        check_filters(&config.workflow_id, &config.username_regex, diags);
     }
 
     async fn read(
@@ -152,41 +149,75 @@ impl DataSource<AlloyData> for WorkflowUsersDataSource {
         diags: &mut Diagnostics,
     ) -> Option<Value> {
         let mut config = WorkflowUsersModel::decode(config, diags)?;
-        let Some(workflow_id) = config.workflow_id.as_str().map(str::to_owned) else {
-            super::provider_bug::report("alloy_workflow_users read without workflow_id", diags);
-            return None;
-        };
-        // Validation runs first; these only guard against a Terraform that skipped it.
-        let mut bad = Diagnostics::new();
-        check_object_id(
-            &workflow_id,
-            AttrPath::attr("workflow_id"),
-            "workflow_id",
-            &mut bad,
-        );
-        if bad.has_errors() {
-            diags.extend(bad);
-            return None;
-        }
-        let re = match config.username_regex.as_str() {
-            None => None,
-            Some(p) => Some(regex("username_regex", p, Some(REGEX_ADVICE), diags)?),
-        };
-        let users = match data.workflows.users_of(&workflow_id).await {
-            Ok(users) => users,
-            Err(e) => {
-                data.api_error(
-                    diags,
-                    &format!("Cannot list the tenants of workflow {workflow_id}"),
-                    &e,
-                );
-                return None;
-            }
-        };
-        let selected = select(&users, config.active.get().copied(), re.as_ref());
+        let selected = selected(
+            data,
+            &config.workflow_id,
+            &config.active,
+            &config.username_regex,
+            diags,
+        )
+        .await?;
         config.users = Attr::Known(selected.iter().map(entry).collect());
         Some(config.to_value())
     }
+}
+
+/// Static checks of `workflow_id` and `username_regex`, each error on its attribute; unknown
+/// values pass.
+pub(crate) fn check_filters(
+    workflow_id: &Attr<String>,
+    username_regex: &Attr<String>,
+    diags: &mut Diagnostics,
+) {
+    if let Some(w) = workflow_id.as_str() {
+        check_object_id(w, AttrPath::attr("workflow_id"), "workflow_id", diags);
+    }
+    if let Some(p) = username_regex.as_str() {
+        regex("username_regex", p, Some(REGEX_ADVICE), diags);
+    }
+}
+
+/// The tenants of the workflow that pass the filters, sorted: the workflow snapshot's one list.
+/// `None` after an error diagnostic.
+pub(crate) async fn selected(
+    data: &AlloyData,
+    workflow_id: &Attr<String>,
+    active: &Attr<bool>,
+    username_regex: &Attr<String>,
+    diags: &mut Diagnostics,
+) -> Option<Vec<WorkflowUser>> {
+    let Some(workflow_id) = workflow_id.as_str().map(str::to_owned) else {
+        super::provider_bug::report("a list of a workflow's tenants without workflow_id", diags);
+        return None;
+    };
+    // Validation runs first; these only guard against a Terraform that skipped it.
+    let mut bad = Diagnostics::new();
+    check_object_id(
+        &workflow_id,
+        AttrPath::attr("workflow_id"),
+        "workflow_id",
+        &mut bad,
+    );
+    if bad.has_errors() {
+        diags.extend(bad);
+        return None;
+    }
+    let re = match username_regex.as_str() {
+        None => None,
+        Some(p) => Some(regex("username_regex", p, Some(REGEX_ADVICE), diags)?),
+    };
+    let users = match data.workflows.users_of(&workflow_id).await {
+        Ok(users) => users,
+        Err(e) => {
+            data.api_error(
+                diags,
+                &format!("Cannot list the tenants of workflow {workflow_id}"),
+                &e,
+            );
+            return None;
+        }
+    };
+    Some(select(&users, active.get().copied(), re.as_ref()))
 }
 
 #[cfg(test)]

@@ -285,3 +285,97 @@ fn an_api_failure_and_bad_input_arrive_as_diagnostics_in_the_stream() {
         .into_inner();
     assert_eq!(r.diagnostics.len(), 2, "{:?}", r.diagnostics);
 }
+
+#[test]
+fn a_workflows_tenants_are_listed_from_one_request_with_both_identity_attributes() {
+    let def = &alloy_emulator::catalogue::catalogue()[0];
+    let (integration, wf) = (def.id, def.workflows[0].id);
+    let emu = TestEmulator::start();
+    existing_users(&emu, "tenant-", 30);
+    let users = emu.users(alloy_emulator::Environment::Development);
+    // A few tenants install the workflow.
+    let mut installed: Vec<(String, String)> = users
+        .iter()
+        .filter(|u| u.username.ends_with("0@example.com") || u.username.contains("-0001"))
+        .map(|u| (u.username.clone(), u.user_id.clone()))
+        .collect();
+    for (_, id) in &installed {
+        emu.install(
+            alloy_emulator::Environment::Development,
+            id,
+            integration,
+            Some(wf),
+        );
+    }
+    installed.sort();
+    assert!(installed.len() > 5, "{installed:?}");
+    let world = World::new(&emu);
+    emu.clear_requests();
+    let s = world.server.schemas();
+    let list_ty = s
+        .list_resources
+        .iter()
+        .find(|(n, _)| *n == "alloy_user_workflow")
+        .map(|(_, s)| s.value_type())
+        .expect("list alloy_user_workflow");
+    let (ty, identity_ty) = (
+        s.resources
+            .iter()
+            .find(|(n, _)| *n == "alloy_user_workflow")
+            .map(|(_, s)| s.value_type())
+            .expect("resource"),
+        s.identities
+            .iter()
+            .find(|(n, _)| *n == "alloy_user_workflow")
+            .map(|(_, i)| i.value_type())
+            .expect("identity"),
+    );
+    drop(s);
+    let config = encode(
+        &Value::object([
+            ("workflow_id", Value::string(wf)),
+            ("active", Value::Null),
+            ("username_regex", Value::Null),
+        ]),
+        &list_ty,
+    );
+    let stream = world
+        .rt
+        .block_on(
+            world
+                .server
+                .list_resource(Request::new(pb::list_resource::Request {
+                    type_name: "alloy_user_workflow".into(),
+                    config,
+                    include_resource_object: true,
+                    limit: 100,
+                })),
+        )
+        .expect("a stream")
+        .into_inner();
+    let events = world.all(stream);
+    assert_eq!(emu.total_requests(), 1, "{:?}", emu.request_counts());
+    assert_eq!(emu.count("GET /workflows/{id}/users"), 1);
+    assert_eq!(events.len(), installed.len());
+    for (e, (username, id)) in events.iter().zip(&installed) {
+        assert!(e.diagnostic.is_empty(), "{:?}", e.diagnostic);
+        assert_eq!(e.display_name, format!("{username}/{wf}"));
+        let identity = decode(
+            e.identity
+                .as_ref()
+                .and_then(|i| i.identity_data.as_ref())
+                .expect("identity"),
+            &identity_ty,
+        );
+        assert_eq!(
+            identity,
+            Value::object([
+                ("user_id", Value::string(id)),
+                ("workflow_id", Value::string(wf))
+            ])
+        );
+        let object = decode(e.resource_object.as_ref().expect("object"), &ty);
+        assert_eq!(object.attr("active"), &Value::Bool(true));
+        assert_eq!(object.attr("id"), &Value::string(format!("{id}/{wf}")));
+    }
+}
