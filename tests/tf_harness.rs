@@ -542,6 +542,77 @@ fn generated_configuration_passes_validation() {
     tf.shutdown();
 }
 
+#[test]
+fn a_workflows_tenants_list_import_and_generate_like_users() {
+    // list "alloy_user_workflow": one workflow's tenants from its one list request, each with an
+    // identity of the managed alloy_user_workflow type (the harness checks both on every event).
+    let emu = Emulator::start();
+    let wf = alloy_emulator::catalogue::catalogue()[0].workflows[0].id;
+    emu.admin_ok(
+        reqwest::Method::POST,
+        "seed",
+        Some(serde_json::json!({"environment": "development", "count": 5, "workflows": [wf]})),
+    );
+    seed_more(&emu, 3);
+    let mut tf = Terraform::configured(&emu);
+    const TYPE: &str = "alloy_user_workflow";
+    let block = tf.list_block(TYPE, &[("workflow_id", Value::string(wf))]);
+    assert!(errors(&tf.validate_list(TYPE, &block)).is_empty());
+    emu.clear_requests();
+    let out = tf.list(TYPE, &block, true, 100);
+    assert!(errors(&out.diagnostics).is_empty(), "{:?}", out.diagnostics);
+    assert_eq!(out.results.len(), 5, "the workflow's tenants only");
+    let listed_calls = emu.request_counts();
+    assert_eq!(listed_calls.total, 1, "{:?}", listed_calls.by_route);
+    let mut names: Vec<&str> = out
+        .results
+        .iter()
+        .map(|r| r.display_name.as_str())
+        .collect();
+    names.sort_unstable();
+    let expected: Vec<String> = (1..=5).map(|i| format!("user-{i}/{wf}")).collect();
+    assert_eq!(names, expected, "display names: username/workflow");
+    // `terraform query -generate-config-out`, then the plan of what it wrote: each tenant imports
+    // by its listed identity, its generated configuration validates, and plans no change.
+    for r in &out.results {
+        let imported = tf
+            .import(TYPE, "", Some(&r.identity))
+            .expect("import by the listed identity");
+        assert_eq!(imported.identity.as_ref(), Some(&r.identity));
+        let (config, diags) = tf.generate_config(TYPE, r.object.as_ref().expect("object"));
+        assert!(errors(&diags).is_empty(), "{diags:?}");
+        let diags = tf.validate(TYPE, &config);
+        rule(
+            errors(&diags).is_empty(),
+            "internal/terraform/node_resource_validate.go",
+            "generated configuration must validate",
+            format!("{config:?}: {diags:?}"),
+        );
+        let planned = tf.plan(Some(&imported), TYPE, &config);
+        assert!(
+            errors(&planned.diagnostics).is_empty(),
+            "{:?}",
+            planned.diagnostics
+        );
+        assert!(planned.requires_replace.is_empty());
+        assert_eq!(
+            planned.state, imported.state,
+            "generated config plans no change"
+        );
+        assert_eq!(planned.identity.as_ref(), Some(&r.identity));
+    }
+    tf.shutdown();
+}
+
+/// Seeds `n` more users (`other-1..`) with no workflow.
+fn seed_more(emu: &Emulator, n: u64) {
+    emu.admin_ok(
+        reqwest::Method::POST,
+        "seed",
+        Some(serde_json::json!({"environment": "development", "count": n, "prefix": "other-"})),
+    );
+}
+
 // ---------------------------------------------------------------------------
 // Benchmark driver (not a test): run through bench/list.sh
 // ---------------------------------------------------------------------------
