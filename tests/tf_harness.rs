@@ -124,6 +124,14 @@ fn list_resource_schemas_follow_terraforms_wire_rules() {
     }
     // convert.ProtoToListSchema wraps the block in `config`: the provider sees only the inner
     // object, whose attributes are exactly the provider's list schema.
+    assert!(
+        !tf.list_config_required(USER),
+        "`config {{}}` may be left out"
+    );
+    assert!(
+        tf.list_config_required("alloy_user_workflow"),
+        "a workflow's tenants need its workflow_id: `config` is required"
+    );
     let wrapped = tf.list_block(USER, &[]);
     let Value::Object(outer) = &wrapped else {
         panic!("{wrapped:?}")
@@ -447,9 +455,19 @@ fn an_unknown_list_config_is_refused_in_the_stream() {
     seed(&emu, 3);
     let mut tf = Terraform::configured(&emu);
     emu.clear_requests();
-    // Terraform never sends one (node_resource_plan_instance_query.go: "config is not known");
-    // a provider that gets one anyway refuses it in the stream and calls no API.
+    // Terraform never sends one (node_resource_plan_instance_query.go: "config is not known"),
+    // and neither does the harness...
     let block = tf.list_block(USER, &[("username_regex", Value::Unknown)]);
+    let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        tf.list(USER, &block, false, 100);
+    }));
+    let message = refused.expect_err("the harness refuses an unknown config");
+    let message = message
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(message.contains("config is not known"), "{message}");
+    // ...but a provider that gets one anyway refuses it in the stream and calls no API.
     let mut stream = tf.open_list(USER, block.attr("config"), false, 100);
     let out = tf.read_list(USER, &mut stream, false, 100);
     assert!(out.results.is_empty());

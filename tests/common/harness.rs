@@ -1009,6 +1009,15 @@ impl Terraform {
         Value::object([("config", fill(&ty, config))])
     }
 
+    /// Whether the `config` block of a `list` block is mandatory: `convert.ProtoToListSchema`
+    /// gives it MinItems 1 when an attribute of the list schema is required or one of its blocks
+    /// has MinItems.
+    pub fn list_config_required(&self, type_name: &str) -> bool {
+        let (_, block) = self.schemas.lists.get(type_name).expect("list type");
+        block.attributes.iter().any(|a| a.required)
+            || block.block_types.iter().any(|b| b.min_items > 0)
+    }
+
     /// ValidateListResourceConfig: Terraform sends only `type_name` and the inner `config`
     /// (`grpc_provider.go ValidateListResourceConfig` drops `include_resource_object` and `limit`).
     pub fn validate_list(&mut self, type_name: &str, block: &Value) -> Vec<pb::Diagnostic> {
@@ -1048,6 +1057,12 @@ impl Terraform {
             "internal/terraform/node_resource_plan_instance_query.go",
             "the list block's config must be wholly known (\"config is not known\")",
             format!("{block:?}"),
+        );
+        rule(
+            !(block.attr("config").is_null() && self.list_config_required(type_name)),
+            "internal/plugin6/convert/schema.go ProtoToListSchema",
+            "a list schema with a required attribute makes the `config` block required",
+            type_name,
         );
         rule(
             limit >= 0,
