@@ -442,6 +442,13 @@ async fn metadata_and_schema_name_every_registered_type_by_kind() {
     assert_eq!(keys(&r.resource_schemas), ["fake_thing"]);
     assert_eq!(keys(&r.data_source_schemas), ["fake_lookup"]);
     assert_eq!(keys(&r.ephemeral_resource_schemas), ["fake_token"]);
+    assert_eq!(keys(&r.list_resource_schemas), ["fake_thing"]);
+    let lists: Vec<_> = m
+        .list_resources
+        .iter()
+        .map(|t| t.type_name.as_str())
+        .collect();
+    assert_eq!(lists, ["fake_thing"]);
 }
 
 #[tokio::test]
