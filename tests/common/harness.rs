@@ -1120,8 +1120,10 @@ impl Terraform {
             let event = match self.rt.block_on(stream.message()) {
                 Ok(Some(e)) => e,
                 Ok(None) => break,
+                // Terraform would show the bare status as an error; the convention (and
+                // terraform-plugin-framework's) is an event carrying diagnostics.
                 Err(s) => panic!(
-                    "{SRC}: the stream failed with a gRPC error {s:?} (errors belong in an event's diagnostics)"
+                    "ListResource failed with a gRPC status instead of an in-stream diagnostic: {s:?}"
                 ),
             };
             let has_error = !errors(&event.diagnostic).is_empty();
@@ -1135,9 +1137,10 @@ impl Terraform {
                 .as_ref()
                 .and_then(|i| i.identity_data.as_ref())
             else {
-                // An event with only warnings and no identity is skipped; any other is an error.
+                // With warnings seen (in this event or an earlier one) an event without identity
+                // is skipped; otherwise it is an error.
                 rule(
-                    !event.diagnostic.is_empty(),
+                    !out.diagnostics.is_empty(),
                     SRC,
                     "every result carries an identity (\"missing identity data in ListResource event\")",
                     format!("{event:?}"),
