@@ -1019,7 +1019,7 @@ fn arbitrary_requests_never_panic_any_rpc() {
     // shared configured server answers repeated reads from its snapshots (users, and since the
     // workflow types, each workflow's list and the tenants it confirmed), so only some cases
     // cost a request (262 to 305 of 4,000 seen before the Terraform 1.12+ RPCs shared the cases;
-    // 323 with them, ListResource's own GET /users included); one in forty is the floor.
+    // 215 to 323 with them, ListResource's own GET /users included); one in forty is the floor.
     assert!(
         api_calls > u64::from(CASES) / 40,
         "only {api_calls} API calls"
