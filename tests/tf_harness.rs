@@ -219,6 +219,46 @@ fn identity_is_known_conforming_and_unchanged_from_create_to_destroy() {
     assert!(status.success());
 }
 
+#[test]
+fn an_identity_that_would_change_is_refused() {
+    // Terraform core never compares identities (node_resource_abstract_instance.go: "we allow
+    // identity changes" on destroy and replace only by not checking); the "never changes for an
+    // object's life" rule is the provider's, as in the SDKs ("Unexpected Identity Change").
+    let emu = Emulator::start();
+    let mut tf = Terraform::configured(&emu);
+    let created = tf.create_or_update(None, USER, &user_config(&tf, "eve@example.com", None));
+    let identity = created.identity.clone().expect("identity");
+    let mut other = identity.clone();
+    let Value::Object(m) = &mut other else {
+        panic!("{identity:?}")
+    };
+    for v in m.values_mut() {
+        if v.as_str().is_some_and(|s| s.len() == 24) {
+            *v = Value::string("0123456789abcdef01234567");
+        }
+    }
+    assert_ne!(other, identity);
+    let tampered = Object {
+        identity: Some(other.clone()),
+        ..created.clone()
+    };
+    let (_, diags) = tf.read(&tampered);
+    assert!(
+        !errors(&diags).is_empty(),
+        "a refresh that would change the identity"
+    );
+    let planned = tf.plan(
+        Some(&tampered),
+        USER,
+        &user_config(&tf, "eve@example.com", Some("Eve")),
+    );
+    assert!(
+        !errors(&planned.diagnostics).is_empty(),
+        "an update planned against another identity"
+    );
+    tf.shutdown();
+}
+
 /// Whether some attribute of `identity` is the string `s`.
 fn identity_mentions(identity: &Value, s: &str) -> bool {
     match identity {
