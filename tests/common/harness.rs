@@ -153,11 +153,6 @@ pub fn decode(d: Option<&pb::DynamicValue>, ty: &Type, source: &str, what: &str)
         .unwrap_or_else(|e| panic!("Terraform would fail here ({source}: {what}): {e}"))
 }
 
-/// Whether every attribute the object type declares is present and every value is known.
-pub fn wholly_known(v: &Value) -> bool {
-    v.is_wholly_known()
-}
-
 // ---------------------------------------------------------------------------
 // Objects as Terraform keeps them in plan and state
 // ---------------------------------------------------------------------------
@@ -597,7 +592,7 @@ impl Terraform {
                 let replacing = !resp.requires_replace.is_empty();
                 if !(creating || replacing) && errors(&resp.diagnostics).is_empty() {
                     rule(
-                        wholly_known(&v),
+                        v.is_wholly_known(),
                         SRC,
                         "planned_identity may be unknown only when planning a create or a \
                          replacement (\"Provider produced invalid identity\")",
@@ -667,7 +662,7 @@ impl Terraform {
                 );
                 if !state.is_null() {
                     rule(
-                        wholly_known(&v),
+                        v.is_wholly_known(),
                         SRC,
                         "new_identity must be wholly known (\"Provider produced invalid identity\")",
                         format!("{v:?}"),
@@ -750,7 +745,7 @@ impl Terraform {
                     "Provider produced an identity that doesn't match the schema",
                 );
                 rule(
-                    wholly_known(&v),
+                    v.is_wholly_known(),
                     SRC,
                     "new_identity must be wholly known (\"Provider produced invalid identity\")",
                     format!("{v:?}"),
@@ -842,7 +837,7 @@ impl Terraform {
             "Invalid resource identity upgrade",
         );
         rule(
-            !v.is_null() && wholly_known(&v),
+            !v.is_null() && v.is_wholly_known(),
             SRC,
             "the upgraded identity must be wholly known (\"Invalid resource identity upgrade\")",
             format!("{v:?}"),
@@ -920,7 +915,7 @@ impl Terraform {
                 "Provider produced an identity that doesn't match the schema",
             );
             rule(
-                !v.is_null() && wholly_known(&v),
+                !v.is_null() && v.is_wholly_known(),
                 SRC,
                 "the imported identity must be known",
                 format!("{v:?}"),
@@ -1154,7 +1149,7 @@ impl Terraform {
                 "identity must conform to the managed type's identity schema",
             );
             rule(
-                !identity.is_null() && wholly_known(&identity),
+                !identity.is_null() && identity.is_wholly_known(),
                 SRC,
                 "a result's identity is known",
                 format!("{identity:?}"),
