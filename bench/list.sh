@@ -22,7 +22,7 @@ cargo build --release --bin terraform-provider-alloy
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 RES="$ROOT/target/bench/list-$STAMP"
 mkdir -p "$RES"
-ALLOY_BENCH_PROVIDER="$ROOT/target/release/terraform-provider-alloy" \
+HARNESS_PROVIDER_BIN="$ROOT/target/release/terraform-provider-alloy" \
   BENCH_USERS=${BENCH_USERS:-3000} \
   cargo test --test tf_harness -- --ignored --exact bench_list --nocapture 2>&1 | tee "$RES/report.txt"
 echo "report: $RES/report.txt"

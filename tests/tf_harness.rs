@@ -678,7 +678,7 @@ fn seed_more(emu: &Emulator, n: u64) {
 /// Lists `BENCH_USERS` (3000) users through the harness, as `terraform query` would, and for
 /// comparison plans them as `terraform plan` does (ReadResource, then PlanResourceChange, per
 /// user): API calls, provider wall time and the provider's peak RSS (`VmHWM`, read from /proc
-/// before it exits), each in a fresh provider process. `ALLOY_BENCH_PROVIDER` names the provider
+/// before it exits), each in a fresh provider process. `HARNESS_PROVIDER_BIN` names the provider
 /// binary (bench/list.sh passes the release build). Prints figures; asserts only that the work
 /// was done.
 #[test]
@@ -689,15 +689,15 @@ fn bench_list() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3000);
-    let bin =
-        std::env::var("ALLOY_BENCH_PROVIDER").unwrap_or_else(|_| common::plugin::BIN.to_string());
-    let bin = std::path::Path::new(&bin);
-    println!("provider: {}", bin.display());
+    println!(
+        "provider: {}",
+        std::env::var("HARNESS_PROVIDER_BIN").unwrap_or_else(|_| common::plugin::BIN.to_string())
+    );
     println!("users: {n}");
     let emu = Emulator::start();
     seed(&emu, n);
     let session = || {
-        let mut tf = Terraform::launch_bin(bin);
+        let mut tf = Terraform::launch();
         tf.load_schemas();
         tf.configure_for(&emu);
         tf

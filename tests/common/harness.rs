@@ -215,8 +215,17 @@ pub struct Terraform {
 
 impl Terraform {
     /// Launches the provider as go-plugin does, with AutoMTLS, and connects; loads no schema.
+    /// The binary is the one cargo built for this test run, or `HARNESS_PROVIDER_BIN` when set
+    /// (`HARNESS_PROVIDER_BIN=target/release/terraform-provider-alloy` plays Terraform against
+    /// the release build).
     pub fn launch() -> Terraform {
-        Terraform::launch_bin(std::path::Path::new(super::plugin::BIN))
+        let bin = std::env::var_os("HARNESS_PROVIDER_BIN")
+            .filter(|b| !b.is_empty())
+            .map_or_else(
+                || std::path::PathBuf::from(super::plugin::BIN),
+                std::path::PathBuf::from,
+            );
+        Terraform::launch_bin(&bin)
     }
 
     /// [`Terraform::launch`] of another build of the provider (a benchmark's release binary).
