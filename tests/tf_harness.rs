@@ -344,6 +344,51 @@ fn state_written_before_identity_gets_one_on_its_first_refresh() {
 }
 
 #[test]
+fn a_user_deleted_out_of_band_reads_as_gone_with_or_without_identity() {
+    // The roll-out bug of aws#46964 and azapi#1156: a refresh of an object that no longer exists
+    // must report it gone (null state), not fail for want of an identity to return.
+    let emu = Emulator::start();
+    seed(&emu, 5);
+    let mut tf = Terraform::configured(&emu);
+    let listed = tf.list(USER, &tf.list_block(USER, &[]), true, 100);
+    assert_eq!(listed.results.len(), 5);
+    let objects: Vec<Object> = listed
+        .results
+        .iter()
+        .map(|r| Object {
+            type_name: USER.into(),
+            state: r.object.clone().expect("object"),
+            identity: Some(r.identity.clone()),
+            private: vec![],
+        })
+        .collect();
+    let (with, without) = (&objects[0], &objects[1]);
+    let without = Object {
+        identity: None,
+        ..without.clone()
+    };
+    for gone in [with, &without] {
+        let id = gone.state.attr("id").as_str().expect("id").to_string();
+        emu.delete_out_of_band(Development, &id);
+    }
+    let (status, _) = tf.shutdown();
+    assert!(status.success());
+    // A new process, as the next `terraform plan` is.
+    let mut tf = Terraform::configured(&emu);
+    for gone in [with, &without] {
+        let (read, diags) = tf.read(gone);
+        assert!(errors(&diags).is_empty(), "{diags:?}");
+        assert!(read.is_none(), "reported gone: {read:?}");
+    }
+    for kept in &objects[2..] {
+        let (read, diags) = tf.read(kept);
+        assert!(errors(&diags).is_empty(), "{diags:?}");
+        assert_eq!(read.expect("still there").identity, kept.identity);
+    }
+    tf.shutdown();
+}
+
+#[test]
 fn upgrade_resource_identity_from_version_0_returns_it_whole() {
     let emu = Emulator::start();
     let mut tf = Terraform::configured(&emu);
