@@ -389,6 +389,47 @@ fn a_user_deleted_out_of_band_reads_as_gone_with_or_without_identity() {
 }
 
 #[test]
+fn an_update_without_refresh_of_pre_identity_state_gets_an_identity() {
+    // tfe#1977: `terraform apply -refresh=false` after upgrading the provider plans and applies
+    // an update of state that has no identity yet; the plan (an update: the identity must be
+    // known, node_resource_abstract_instance.go plan) and the apply must both supply it.
+    let emu = Emulator::start();
+    let id = emu.create_user(common::DEV_KEY, "kay@example.com", None);
+    let mut tf = Terraform::configured(&emu);
+    let version = tf.resource(USER).version;
+    let state = tf.upgrade_state(
+        USER,
+        version,
+        &serde_json::json!({
+            "id": id, "username": "kay@example.com", "full_name": null,
+            "environment": "development", "deletion_protection": false,
+        }),
+    );
+    let old = Object {
+        type_name: USER.into(),
+        state,
+        identity: None,
+        private: vec![],
+    };
+    let config = user_config(&tf, "kay@example.com", Some("Kay"));
+    let planned = tf.plan(Some(&old), USER, &config);
+    assert!(
+        errors(&planned.diagnostics).is_empty(),
+        "{:?}",
+        planned.diagnostics
+    );
+    let identity = planned
+        .identity
+        .clone()
+        .expect("the plan supplies the identity");
+    assert!(identity_mentions(&identity, &id), "{identity:?}");
+    let (updated, diags) = tf.apply(Some(&old), USER, &config, &planned);
+    assert!(errors(&diags).is_empty(), "{diags:?}");
+    assert_eq!(updated.identity, Some(identity));
+    tf.shutdown();
+}
+
+#[test]
 fn upgrade_resource_identity_from_version_0_returns_it_whole() {
     let emu = Emulator::start();
     let mut tf = Terraform::configured(&emu);
