@@ -124,7 +124,15 @@ calls() {
   admin "$EMU/_emulator/requests?tail=0" | python3 -c '
 import json, sys
 r = json.load(sys.stdin)
-print(r["total"], ",".join(f"{k}={v}" for k, v in sorted(r["by_route"].items())) or "-", sep="\t")'
+routes = ",".join(f"{k}={v}" for k, v in sorted(r["by_route"].items())) or "-"
+refused = r["by_status"].get("429")
+print(r["total"], routes + (f" (429: {refused})" if refused else ""), sep="\t")'
+}
+write_span() { # seconds from the first to the last API write since the last clear (request log)
+  admin "$EMU/_emulator/requests?tail=100000" | python3 -c '
+import json, sys
+at = [e["at_ms"] for e in json.load(sys.stdin)["log"] if e["method"] in ("POST", "PUT", "PATCH", "DELETE")]
+print(f"{(max(at) - min(at)) / 1000:.2f}" if at else "0")'
 }
 existing_users() { # existing_users N: tenant-0..N-1, with one POST /users/batch per 1000
   python3 - "$1" <<'EOF' | while read -r body; do
@@ -147,12 +155,12 @@ make_ws() { # make_ws PEER BODY: sets WS to a fresh initialised workspace
   mkdir -p "$WS"
   {
     echo "terraform {"
-    [ "$1" != floor ] && echo '  required_providers { alloy = { source = "alloy-automation/alloy" } }'
+    [[ $1 != floor* ]] && echo '  required_providers { alloy = { source = "alloy-automation/alloy" } }'
     printf '  backend "http" {\n    address = "%s/state/%s"\n  }\n}\n\n' "$STATE_URL" "$WS_N"
     echo "$2"
   } >"$WS/main.tf"
   {
-    echo "export TF_CLI_CONFIG_FILE='$WORK/cli-$1.tfrc' CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1"
+    echo "export TF_CLI_CONFIG_FILE='$WORK/cli-${1%%_*}.tfrc' CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1"
     echo "export ALLOY_BASE_URL='$EMU' ALLOY_ENVIRONMENT=development ALLOY_DEVELOPMENT_API_KEY='$DEV_KEY'"
   } >"$WS/.env"
   tf 0 init -input=false >/dev/null
@@ -170,7 +178,7 @@ tf() { # tf EXPECTED_EXIT ARGS...: runs terraform in $WS; aborts on another exit
 }
 record() { # record PEER N WHAT WALL [CHECK]: one result line (round $ROUND), calls since the clear
   local c
-  if [ "$1" = floor ]; then c=$'0\t-'; else c=$(calls); fi
+  if [[ $1 == floor* ]]; then c=$'0\t-'; else c=$(calls); fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "${ROUND:-1}" "$4" "$c" "${5:-}" | tee -a "$RES/results.tsv"
 }
 since() { # since T0: seconds from T0 (a `date +%s.%N`) until now, to the hundredth
@@ -343,6 +351,38 @@ for n in $WORKFLOW_SIZES; do
   WS_OF[floor]=$WS
   timed 0 apply -auto-approve -input=false
   record floor "$n" "workflows: apply" "$WALL" "$(summary)"
+  # The same-shape floor: terraform_data under the configuration shape the guide recommends (a
+  # for_each map of N objects keyed by user id, the same expression for `active`), still without a
+  # provider. Terraform's own cost of that shape grows faster than N; this peer measures it, so
+  # "after / floor_shape" is what the provider adds.
+  make_ws floor_shape "variable \"inactive_below\" {
+  type    = number
+  default = 0
+}
+
+variable \"release\" {
+  type    = number
+  default = 1
+}
+
+locals {
+  # range() yields at most 1,024 values: N users in chunks of 1,000.
+  users = flatten([for c in range(ceil($n / 1000)) : [
+    for i in range(c * 1000, min($n, c * 1000 + 1000)) :
+    { user_id = format(\"u%023d\", i), username = \"wf-tenant-\${i}@example.com\" }
+  ]])
+}
+
+resource \"terraform_data\" \"w\" {
+  for_each = { for u in local.users : u.user_id => u }
+  input = {
+    release = var.release
+    active  = tonumber(trimsuffix(trimprefix(each.value.username, \"wf-tenant-\"), \"@example.com\")) >= var.inactive_below
+  }
+}"
+  WS_OF[floor_shape]=$WS
+  timed 0 apply -auto-approve -input=false
+  record floor_shape "$n" "workflows: apply" "$WALL" "$(summary)"
   make_ws after "provider \"alloy\" {}
 
 variable \"inactive_below\" {
@@ -366,7 +406,10 @@ resource \"alloy_user_workflow\" \"w\" {
   timed 0 apply -auto-approve -input=false
   record after "$n" "workflows: apply (adopt)" "$WALL" "$(summary)"
   for ROUND in $(seq 1 "$PLAN_RUNS"); do
-    for peer in $( ((ROUND % 2)) && echo "after floor" || echo "floor after"); do
+    # Alternate the order so neither peer always runs on a warm or a cold machine.
+    order="after floor floor_shape"
+    ((ROUND % 2)) || order="floor_shape floor after"
+    for peer in $order; do
       WS=${WS_OF[$peer]}
       clear_requests
       timed 0 plan -input=false -detailed-exitcode
@@ -380,9 +423,20 @@ resource \"alloy_user_workflow\" \"w\" {
   clear_requests
   timed 0 apply -auto-approve -input=false
   record after "$n" "workflows: roll out a new version to all" "$WALL" "$(summary)"
+  record after "$n" "workflows: roll out, first to last write" "$(write_span)" \
+    "the writes alone, from the emulator's request log"
+  WS=${WS_OF[floor_shape]}
+  timed 0 apply -auto-approve -input=false -var release=2
+  record floor_shape "$n" "workflows: roll out a new version to all" "$WALL" "$(summary)"
+  WS=${WS_OF[after]}
   clear_requests
   timed 0 apply -auto-approve -input=false -var "inactive_below=$DEACTIVATE"
   record after "$n" "workflows: deactivate $DEACTIVATE" "$WALL" "$(summary)"
+  record after "$n" "workflows: deactivate, first to last write" "$(write_span)" \
+    "the writes alone, from the emulator's request log"
+  WS=${WS_OF[floor_shape]}
+  timed 0 apply -auto-approve -input=false -var release=2 -var "inactive_below=$DEACTIVATE"
+  record floor_shape "$n" "workflows: deactivate $DEACTIVATE" "$WALL" "$(summary)"
 done
 
 python3 - "$RES/results.tsv" >"$RES/report.md" <<'EOF'
@@ -398,8 +452,9 @@ for r in rows:
 med = statistics.median
 
 print("## Medians: wall seconds / API calls (runs in brackets when more than one)\n")
-print("| N | command | " + " | ".join(peers) + " | after / floor: median of the rounds' own ratios |")
-print("|---|---|" + "---|" * (len(peers) + 1))
+floors = [p for p in peers if p.startswith("floor")]
+print("| N | command | " + " | ".join(peers) + "".join(f" | after / {f}" for f in floors) + " |")
+print("|---|---|" + "---|" * (len(peers) + len(floors)))
 for n in sizes:
     for c in commands:
         got = {p: cell[n, c, p] for p in peers if cell[n, c, p]}
@@ -413,18 +468,21 @@ for n in sizes:
                 continue
             wall = med([float(r["wall_s"]) for r in rs])
             runs = f" ({len(rs)})" if len(rs) > 1 else ""
-            if p == "floor":
+            if p.startswith("floor"):
                 cols.append(f"{wall:.2f} s{runs}")
             else:
                 calls = med([int(r["api_calls"]) for r in rs])
                 cols.append(f"{wall:.2f} s / {calls:g}{runs}")
+        # The median of each round's own ratio: the peers of a round ran side by side.
         after = {r["round"]: float(r["wall_s"]) for r in got.get("after", [])}
-        floor = {r["round"]: float(r["wall_s"]) for r in got.get("floor", [])}
-        ratios = [after[k] / floor[k] for k in after if k in floor and floor[k] > 0]
-        ratio = f"{med(ratios):.2f}" if ratios else ""
-        if len(ratios) > 1:
-            ratio += " (" + ", ".join(f"{x:.2f}" for x in ratios) + ")"
-        print(f"| {n} | {c} | " + " | ".join(cols) + f" | {ratio} |")
+        for f in floors:
+            floor = {r["round"]: float(r["wall_s"]) for r in got.get(f, [])}
+            ratios = [after[k] / floor[k] for k in after if k in floor and floor[k] > 0]
+            ratio = f"{med(ratios):.2f}" if ratios else ""
+            if len(ratios) > 1:
+                ratio += " (" + ", ".join(f"{x:.2f}" for x in ratios) + ")"
+            cols.append(ratio)
+        print(f"| {n} | {c} | " + " | ".join(cols) + " |")
 
 print("\n## Every command\n")
 head = list(rows[0].keys()) if rows else []
