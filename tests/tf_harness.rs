@@ -517,9 +517,11 @@ fn a_cancelled_list_stops_without_another_api_call() {
     let mut stream = tf.open_list(USER, block.attr("config"), true, 100);
     let got = tf.read_list(USER, &mut stream, true, 1);
     assert_eq!(got.results.len(), 1);
-    // Terraform cancels the stream's context: dropping the stream resets it.
+    // Terraform cancels the stream's context: dropping the stream resets it. On Ctrl-C it also
+    // sends StopProvider, which must answer without error.
     drop(stream);
     let at_cancel = emu.request_counts();
+    assert_eq!(tf.stop_provider(), "", "StopProvider reports no error");
     // Nothing more after the cancel: counted once the provider has exited, so no request can
     // still be on its way.
     let (status, _) = tf.shutdown();
