@@ -259,6 +259,63 @@ fn an_identity_that_would_change_is_refused() {
     tf.shutdown();
 }
 
+#[test]
+fn a_tenants_workflow_keeps_its_identity_through_create_update_and_refresh() {
+    // The same rules for alloy_user_workflow, whose identity is (user_id, workflow_id).
+    const TYPE: &str = "alloy_user_workflow";
+    let emu = Emulator::start();
+    let def = &alloy_emulator::catalogue::catalogue()[0];
+    let (integration, wf) = (def.id, def.workflows[0].id);
+    let user = emu.create_user(common::DEV_KEY, "wes@example.com", None);
+    emu.install(Development, &user, integration, Some(wf));
+    let mut tf = Terraform::configured(&emu);
+    let config = |tf: &Terraform, active: Value| {
+        tf.object(
+            TYPE,
+            &[
+                ("user_id", Value::string(&user)),
+                ("workflow_id", Value::string(wf)),
+                ("active", active),
+            ],
+        )
+    };
+    let created = tf.create_or_update(None, TYPE, &config(&tf, Value::Null));
+    let identity = created.identity.clone().expect("apply returns an identity");
+    assert!(identity_mentions(&identity, &user) && identity_mentions(&identity, wf));
+    let off = config(&tf, Value::Bool(false));
+    let planned = tf.plan(Some(&created), TYPE, &off);
+    assert!(
+        planned.requires_replace.is_empty(),
+        "{:?}",
+        planned.requires_replace
+    );
+    assert_eq!(
+        planned.identity.as_ref(),
+        Some(&identity),
+        "plan of an update"
+    );
+    let (updated, diags) = tf.apply(Some(&created), TYPE, &off, &planned);
+    assert!(errors(&diags).is_empty(), "{diags:?}");
+    assert_eq!(updated.state.attr("active").as_bool(), Some(false));
+    assert_eq!(
+        updated.identity.as_ref(),
+        Some(&identity),
+        "apply of an update"
+    );
+    let (read, diags) = tf.read(&updated);
+    assert!(errors(&diags).is_empty(), "{diags:?}");
+    assert_eq!(
+        read.expect("still installed").identity,
+        Some(identity.clone())
+    );
+    // Imported by its identity: the same object.
+    let imported = tf
+        .import(TYPE, "", Some(&required_only(&tf, TYPE, &identity)))
+        .expect("import by identity");
+    assert_eq!(imported.identity, Some(identity));
+    tf.shutdown();
+}
+
 /// Whether some attribute of `identity` is the string `s`.
 fn identity_mentions(identity: &Value, s: &str) -> bool {
     match identity {
