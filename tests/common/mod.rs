@@ -12,7 +12,9 @@
 
 #![allow(dead_code, unused_imports)] // each test binary uses a different part of this harness
 
+pub mod harness;
 pub mod leaks;
+pub mod plugin;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
