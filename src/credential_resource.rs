@@ -30,7 +30,7 @@ use super::AlloyData;
 use super::missing_users::Ruling;
 use super::repeats::Cause;
 use super::snapshot::Key;
-use super::user_workflow_resource::check_user;
+use super::validation::check_user;
 use alloy_client::{Credential, CredentialType};
 use terraform_plugin::framework::model::{AttrValue, ModelError};
 use terraform_plugin::framework::{

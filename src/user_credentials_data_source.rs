@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use super::AlloyData;
 use super::not_found::{self, Asked};
-use super::user_workflow_resource::check_user;
+use super::validation::check_user;
 use alloy_client::Credential;
 use terraform_plugin::framework::{
     Attr, AttrPath, Attribute, Block, DataSource, Diagnostics, Model, Nesting, Schema, Value,

@@ -27,7 +27,7 @@ use super::missing_users::{self, StateUser};
 use super::not_found::{self, Asked};
 use super::repeats::Cause;
 use super::snapshot::Key;
-use super::user_workflow_resource::check_object_id;
+use super::validation::check_object_id;
 use super::validation::check_username;
 use super::{AlloyData, provider_bug, user_protect};
 use alloy_client::{Error, User};

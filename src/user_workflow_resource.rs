@@ -21,6 +21,7 @@ use super::AlloyData;
 use super::missing_users::Ruling;
 use super::repeats::Cause;
 use super::snapshot::Key;
+use super::validation::{check_object_id, check_user};
 use super::workflow_snapshot::Install;
 use alloy_client::Error;
 use terraform_plugin::framework::{
@@ -43,39 +44,6 @@ terraform_plugin::model! {
         latest_version: Attr<i64>,
         installed_at: Attr<String>,
         username: Attr<String>,
-    }
-}
-
-/// Checks an Alloy object id (a workflow's): 24 hexadecimal characters.
-pub(crate) fn check_object_id(value: &str, path: AttrPath, what: &str, diags: &mut Diagnostics) {
-    let ok = value.len() == 24 && value.bytes().all(|b| b.is_ascii_hexdigit());
-    if !ok {
-        let found = if value.is_empty() {
-            "an empty string".to_owned()
-        } else {
-            format!("{value:?}")
-        };
-        diags.attr_error(
-            path,
-            format!("Invalid {what}"),
-            format!(
-                "`{what}` must be an Alloy id of 24 hexadecimal characters (the parent workflow's \
-                 `workflowId`, as `alloy_integrations` lists it), but it is {found}."
-            ),
-        );
-    }
-}
-
-/// Checks a user reference: Alloy's `userId` or the user's username (shared with
-/// `alloy_credential`).
-pub(crate) fn check_user(value: &str, diags: &mut Diagnostics) {
-    super::validation::check_username("user_id", value, diags);
-    if value.contains('/') {
-        diags.attr_error(
-            AttrPath::attr("user_id"),
-            "Invalid user_id",
-            "`user_id` must not contain \"/\": use the user's `userId` (for example `alloy_user.example.id`).",
-        );
     }
 }
 

@@ -4,7 +4,8 @@
 //! - Usernames, and values that may be one: Alloy's `GET /users/{x}` takes a `userId` or a
 //!   username in the same place, so an id (`alloy_user`'s data source `id`, every `user_id`) is
 //!   checked by the username rules too ([`check_username`]).
-//! - Workflow ids ([`check_workflow_id`]).
+//! - Workflow ids ([`check_workflow_id`], non-empty; [`check_object_id`], Alloy's 24 hexadecimal
+//!   characters) and user references that must not hold a `/` ([`check_user`]).
 //! - Regular expressions: every filter pattern is compiled by [`regex`], the one place patterns
 //!   are compiled, with the syntax [`REGEX_SYNTAX`] describes to users: the Rust `regex` crate's,
 //!   which is close to RE2 (Terraform's `regex` function), not Go's `regexp` nor PCRE.
@@ -65,6 +66,39 @@ pub(crate) fn check_workflow_id(
         ),
     );
     false
+}
+
+/// Checks an Alloy object id (a workflow's): 24 hexadecimal characters.
+pub(crate) fn check_object_id(value: &str, path: AttrPath, what: &str, diags: &mut Diagnostics) {
+    let ok = value.len() == 24 && value.bytes().all(|b| b.is_ascii_hexdigit());
+    if !ok {
+        let found = if value.is_empty() {
+            "an empty string".to_owned()
+        } else {
+            format!("{value:?}")
+        };
+        diags.attr_error(
+            path,
+            format!("Invalid {what}"),
+            format!(
+                "`{what}` must be an Alloy id of 24 hexadecimal characters (the parent workflow's \
+                 `workflowId`, as `alloy_integrations` lists it), but it is {found}."
+            ),
+        );
+    }
+}
+
+/// Checks a user reference: Alloy's `userId` or the user's username (shared with
+/// `alloy_credential`).
+pub(crate) fn check_user(value: &str, diags: &mut Diagnostics) {
+    check_username("user_id", value, diags);
+    if value.contains('/') {
+        diags.attr_error(
+            AttrPath::attr("user_id"),
+            "Invalid user_id",
+            "`user_id` must not contain \"/\": use the user's `userId` (for example `alloy_user.example.id`).",
+        );
+    }
 }
 
 /// Compiled regexes are bounded so a pathological pattern fails validation instead of eating

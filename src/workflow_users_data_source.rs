@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use regex::Regex;
 
 use super::AlloyData;
-use super::user_workflow_resource::check_object_id;
+use super::validation::check_object_id;
 use super::validation::{REGEX_SYNTAX, regex};
 use alloy_client::WorkflowUser;
 use terraform_plugin::framework::{
