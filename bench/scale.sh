@@ -32,6 +32,8 @@
 # Knobs (environment): SIZES, ADOPT_SIZES, IMPORT_SAMPLE (20), LATENCY_MS (50), RATE (10),
 # PLAN_RUNS (5), BEFORE_PLAN_RUNS (1), PEERS ('after before floor'), BEFORE_BIN, TERRAFORM,
 # KEEP_WORK=1, WORKFLOW_SIZES (none; the README's figures use 3000), DEACTIVATE (1000),
+# WORKFLOW_SHARDS (1: one for_each over every tenant; 16: a module instance per last hex digit of
+# the userId, the shape the workflows guide recommends for thousands of tenants),
 # CREDENTIAL_SIZES (none; issue 24 asks for 500).
 #   SIZES=' ' ADOPT_SIZES=' ' WORKFLOW_SIZES=3000 PEERS='after floor' bench/scale.sh
 #                                   (the workflow figures alone; about 15 minutes)
@@ -56,6 +58,7 @@ PEERS=${PEERS:-after before floor}
 PLAN_RUNS=${PLAN_RUNS:-5}
 WORKFLOW_SIZES=${WORKFLOW_SIZES:-}
 DEACTIVATE=${DEACTIVATE:-1000}
+WORKFLOW_SHARDS=${WORKFLOW_SHARDS:-1}
 CREDENTIAL_SIZES=${CREDENTIAL_SIZES:-}
 BEFORE_PLAN_RUNS=${BEFORE_PLAN_RUNS:-1}
 DEV_KEY=bench-development-key-0123456789
@@ -167,6 +170,16 @@ make_ws() { # make_ws PEER BODY: sets WS to a fresh initialised workspace
     echo "export TF_CLI_CONFIG_FILE='$WORK/cli-${1%%_*}.tfrc' CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1"
     echo "export ALLOY_BASE_URL='$EMU' ALLOY_ENVIRONMENT=development ALLOY_DEVELOPMENT_API_KEY='$DEV_KEY'"
   } >"$WS/.env"
+  if [ -n "${WS_MODULE:-}" ]; then # a local module ./shard, for the sharded workflow shape
+    mkdir -p "$WS/shard"
+    {
+      [[ $1 != floor* ]] && echo 'terraform {
+  required_providers { alloy = { source = "alloy-automation/alloy" } }
+}
+'
+      echo "$WS_MODULE"
+    } >"$WS/shard/main.tf"
+  fi
   tf 0 init -input=false >/dev/null
 }
 LAST_OUT="$WORK/last.out"
@@ -359,52 +372,86 @@ for n in $WORKFLOW_SIZES; do
   # for_each map of N objects keyed by user id, the same expression for `active`), still without a
   # provider. Terraform's own cost of that shape grows faster than N; this peer measures it, so
   # "after / floor_shape" is what the provider adds.
-  make_ws floor_shape "variable \"inactive_below\" {
+  # Each peer's resource block: one for_each over every tenant, or (WORKFLOW_SHARDS=16) a module
+  # instance per last hex digit of the userId, each with its own for_each over its share.
+  floor_active='tonumber(trimsuffix(trimprefix(each.value.username, "wf-tenant-"), "@example.com")) >= var.inactive_below'
+  floor_block="resource \"terraform_data\" \"w\" {
+  for_each = USERS
+  input = {
+    release = var.release
+    active  = $floor_active
+  }
+}"
+  after_block="resource \"alloy_user_workflow\" \"w\" {
+  for_each     = USERS
+  user_id      = each.key
+  workflow_id  = var.workflow_id
+  auto_upgrade = true
+  active       = $floor_active
+}"
+  vars='variable "inactive_below" {
   type    = number
   default = 0
 }
 
-variable \"release\" {
+variable "release" {
   type    = number
   default = 1
 }
+'
+  if [ "$WORKFLOW_SHARDS" = 16 ]; then
+    shard_call() { # shard_call USERS_EXPR: the module block over the 16 shards
+      printf '%s' "module \"shard\" {
+  source         = \"./shard\"
+  for_each       = toset(split(\"\", \"0123456789abcdef\"))
+  users          = { for u in $1 : u.user_id => u if endswith(u.user_id, each.key) }
+  inactive_below = var.inactive_below
+  release        = var.release
+  workflow_id    = \"$WF\"
+}"
+    }
+    module_vars="$vars
+variable \"users\" {
+  type = map(object({ user_id = string, username = string }))
+}
 
+variable \"workflow_id\" {
+  type = string
+}
+"
+    floor_ws=$(shard_call local.users) floor_mod="$module_vars
+${floor_block//USERS/var.users}"
+    after_ws=$(shard_call data.alloy_workflow_users.w.users) after_mod="$module_vars
+${after_block//USERS/var.users}"
+  else
+    floor_ws=${floor_block//USERS/\{ for u in local.users : u.user_id => u \}} floor_mod=
+    after_ws="variable \"workflow_id\" {
+  default = \"$WF\"
+}
+
+${after_block//USERS/\{ for u in data.alloy_workflow_users.w.users : u.user_id => u \}}" after_mod=
+  fi
+  WS_MODULE=$floor_mod make_ws floor_shape "$vars
 locals {
-  # range() yields at most 1,024 values: N users in chunks of 1,000.
+  # range() yields at most 1,024 values: N users in chunks of 1,000; ids are 24 hex digits.
   users = flatten([for c in range(ceil($n / 1000)) : [
     for i in range(c * 1000, min($n, c * 1000 + 1000)) :
-    { user_id = format(\"u%023d\", i), username = \"wf-tenant-\${i}@example.com\" }
+    { user_id = format(\"%024x\", i * 7919), username = \"wf-tenant-\${i}@example.com\" }
   ]])
 }
 
-resource \"terraform_data\" \"w\" {
-  for_each = { for u in local.users : u.user_id => u }
-  input = {
-    release = var.release
-    active  = tonumber(trimsuffix(trimprefix(each.value.username, \"wf-tenant-\"), \"@example.com\")) >= var.inactive_below
-  }
-}"
+$floor_ws"
   WS_OF[floor_shape]=$WS
   timed 0 apply -auto-approve -input=false
   record floor_shape "$n" "workflows: apply" "$WALL" "$(summary)"
-  make_ws after "provider \"alloy\" {}
+  WS_MODULE=$after_mod make_ws after "provider \"alloy\" {}
 
-variable \"inactive_below\" {
-  type    = number
-  default = 0
-}
-
+$vars
 data \"alloy_workflow_users\" \"w\" {
   workflow_id = \"$WF\"
 }
 
-resource \"alloy_user_workflow\" \"w\" {
-  for_each     = { for u in data.alloy_workflow_users.w.users : u.user_id => u }
-  user_id      = each.key
-  workflow_id  = \"$WF\"
-  auto_upgrade = true
-  active       = tonumber(trimsuffix(trimprefix(each.value.username, \"wf-tenant-\"), \"@example.com\")) >= var.inactive_below
-}"
+$after_ws"
   WS_OF[after]=$WS
   clear_requests
   timed 0 apply -auto-approve -input=false
