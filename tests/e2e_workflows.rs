@@ -537,3 +537,125 @@ fn a_key_of_the_other_environment_keeps_every_workflow_and_fails_once() {
         ids.len()
     );
 }
+
+/// The workflows guide's layout for thousands of tenants: a module instance per last hex digit
+/// of the userId. An unsharded fleet moves into it with the guide's `removed` and `import`
+/// blocks in one apply that writes nothing, and the sharded plan is still one list call.
+#[test]
+fn the_guides_sharded_layout_takes_over_an_unsharded_fleet_without_a_write() {
+    let emu = Emulator::start();
+    let names: Vec<String> = (0..24).map(|i| format!("s{i:02}@example.com")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let ids = tenants(&emu, &refs);
+    for id in &ids {
+        install(&emu, id);
+    }
+    let (_, wf) = workflow();
+    let data = format!(
+        "provider \"alloy\" {{}}\nvariable \"workflow_id\" {{\n  default = \"{wf}\"\n}}\n\
+         data \"alloy_workflow_users\" \"installed\" {{\n  workflow_id = var.workflow_id\n}}\n"
+    );
+    let ws = Workspace::new(&emu);
+    ws.write_main(&format!(
+        r#"{data}
+resource "alloy_user_workflow" "this" {{
+  for_each     = {{ for u in data.alloy_workflow_users.installed.users : u.user_id => u }}
+  user_id      = each.key
+  workflow_id  = var.workflow_id
+  active       = true
+  auto_upgrade = true
+}}
+"#
+    ));
+    ws.apply();
+
+    std::fs::create_dir_all(ws.path().join("tenant-workflow")).expect("module dir");
+    ws.write(
+        "tenant-workflow/main.tf",
+        r#"terraform {
+  required_providers {
+    alloy = {
+      source = "alloy-automation/alloy"
+    }
+  }
+}
+
+variable "workflow_id" {
+  type = string
+}
+
+variable "users" {
+  type = map(object({ user_id = string, username = string }))
+}
+
+resource "alloy_user_workflow" "this" {
+  for_each     = var.users
+  user_id      = each.key
+  workflow_id  = var.workflow_id
+  active       = true
+  auto_upgrade = true
+}
+"#,
+    );
+    ws.write_main(&format!(
+        r#"{data}
+module "tenant_workflow" {{
+  source      = "./tenant-workflow"
+  for_each    = toset(split("", "0123456789abcdef"))
+  workflow_id = var.workflow_id
+  users = {{
+    for u in data.alloy_workflow_users.installed.users : u.user_id => u
+    if endswith(u.user_id, each.key)
+  }}
+}}
+
+removed {{
+  from = alloy_user_workflow.this
+  lifecycle {{
+    destroy = false
+  }}
+}}
+
+import {{
+  for_each = {{ for u in data.alloy_workflow_users.installed.users : u.user_id => substr(u.user_id, 23, 1) }}
+  to       = module.tenant_workflow[each.value].alloy_user_workflow.this[each.key]
+  id       = "${{each.key}}/${{var.workflow_id}}"
+}}
+"#
+    ));
+    ws.tf(&["get"]).expect_ok("terraform get");
+    emu.clear_requests();
+    let run = ws.apply();
+    assert!(
+        run.stdout.contains(&format!("{} imported", ids.len())),
+        "every tenant is imported into its shard:\n{}",
+        run.stdout
+    );
+    let t = Traffic::of(&emu);
+    assert_eq!(
+        emu.count(ACTIVATE) + emu.count(DEACTIVATE) + emu.count(UPGRADE) + emu.count(UNINSTALL),
+        0,
+        "moving into shards writes nothing: {t:?}"
+    );
+    let sharded: Vec<String> = ws
+        .resources()
+        .into_iter()
+        .map(|(address, _)| address)
+        .filter(|a| a.starts_with("module.tenant_workflow["))
+        .collect();
+    assert_eq!(sharded.len(), ids.len(), "{sharded:?}");
+    for id in &ids {
+        let shard = &id[id.len() - 1..];
+        let address =
+            format!("module.tenant_workflow[\"{shard}\"].alloy_user_workflow.this[\"{id}\"]");
+        assert!(sharded.contains(&address), "{address} missing: {sharded:?}");
+    }
+
+    emu.clear_requests();
+    assert!(ws.plan_is_empty());
+    assert_eq!(
+        emu.count(LIST),
+        1,
+        "the shards share one list of the workflow's tenants"
+    );
+}
