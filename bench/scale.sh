@@ -35,8 +35,8 @@
 # WORKFLOW_SHARDS (1: one for_each over every tenant; 16: a module instance per last hex digit of
 # the userId, the shape the workflows guide recommends for thousands of tenants),
 # CREDENTIAL_SIZES (none; issue 24 asks for 500).
-#   SIZES=' ' ADOPT_SIZES=' ' WORKFLOW_SIZES=3000 PEERS='after floor' bench/scale.sh
-#                                   (the workflow figures alone; about 15 minutes)
+#   SIZES=' ' ADOPT_SIZES=' ' WORKFLOW_SIZES=3000 WORKFLOW_SHARDS=16 PEERS='after floor' PLAN_RUNS=3 bench/scale.sh
+#                                   (the workflow figures alone; about 16 minutes sharded, an hour in one block)
 #   SIZES=' ' ADOPT_SIZES=' ' CREDENTIAL_SIZES=500 PLAN_RUNS=2 PEERS=after bench/scale.sh
 #                                   (onboarding tenants with one credential each; about 8 minutes)
 # Results: target/bench/scale-<UTC timestamp>/results.tsv and report.md.
