@@ -21,8 +21,9 @@
 //!   [`CredentialSnapshot::delete`]): before the write the tenant's entry is not trusted, after
 //!   it the entry holds what was written, so the list never answers for what this process changed.
 
+use super::lock;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
 
@@ -58,11 +59,6 @@ pub struct CredentialSnapshot {
     tenants: Mutex<HashMap<String, Arc<Tenant>>>,
     /// The account's credential types, read once per process (a failed read is not kept).
     types: OnceCell<Arc<Vec<CredentialType>>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic elsewhere cannot leave these maps half-updated in a way that matters here.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A tenant's list: `Ok(None)` when the tenant does not exist.

@@ -251,3 +251,10 @@ fn advice(err: &alloy_client::Error) -> Option<&'static str> {
         _ => return None,
     })
 }
+
+/// Locks one of the provider's in-memory caches (snapshots, tallies). A panic elsewhere cannot
+/// leave them half-updated in a way that matters: each update is one insert or replace, so a
+/// poisoned lock is taken as it is.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -108,7 +108,7 @@ impl MissingUsers {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, (Tally, Instant)> {
-        self.tally.lock().unwrap_or_else(|p| p.into_inner())
+        super::lock(&self.tally)
     }
 
     /// Changes the tally, marks activity and wakes the held-back reads to look again.

@@ -36,10 +36,7 @@ pub(crate) struct Explained(Mutex<HashSet<Cause>>);
 impl Explained {
     /// True the first time `cause` is met in this process, false ever after.
     pub fn first(&self, cause: Cause) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(cause)
+        super::lock(&self.0).insert(cause)
     }
 
     /// An error: `full()` the first time `cause` is met, else a summary that adds `short` (a few

@@ -183,8 +183,7 @@ impl UserSnapshot {
     }
 
     fn facts(&self) -> MutexGuard<'_, Facts> {
-        // A panic elsewhere cannot leave the maps half-updated in a way that matters here.
-        self.facts.lock().unwrap_or_else(|p| p.into_inner())
+        super::lock(&self.facts)
     }
 
     fn known(&self, key: Key, asked: &str) -> Lookup {
@@ -271,10 +270,7 @@ impl UserSnapshot {
                 found
             }
             None => {
-                self.created
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(created.user_id.clone());
+                super::lock(&self.created).insert(created.user_id.clone());
                 User {
                     user_id: created.user_id,
                     username: Some(username.to_owned()),
@@ -304,10 +300,7 @@ impl UserSnapshot {
     /// Whether this process created the user `id` (so it holds nothing it did not add since:
     /// no credentials, say).
     pub fn created_here(&self, id: &str) -> bool {
-        self.created
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(id)
+        super::lock(&self.created).contains(id)
     }
 
     /// `DELETE /users/{id}/logs`: every log Alloy keeps for the user, irreversibly (offboarding).

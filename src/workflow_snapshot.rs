@@ -21,8 +21,9 @@
 //!   entry holds what was written, and a write whose outcome is unknown leaves the entry to the
 //!   API. So the list never answers for what this process changed.
 
+use super::lock;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
 
@@ -73,11 +74,6 @@ pub struct WorkflowSnapshot {
     latest: Mutex<HashMap<String, i64>>,
     /// The one integrations read made only to learn the latest versions.
     latest_read: OnceCell<bool>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic elsewhere cannot leave these maps half-updated in a way that matters here.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The entry of `user` (an id or a username) in a workflow's list.
