@@ -267,16 +267,7 @@ fn state_written_by_schema_version_0_upgrades_to_unprotected_with_no_change() {
     ws.write_main(
         "provider \"alloy\" {}\n\nresource \"alloy_user\" \"legacy\" {\n  username  = \"legacy@example.com\"\n  full_name = \"Legacy User\"\n}\n",
     );
-    emu.clear_requests();
-    assert!(ws.plan_is_empty(), "an upgraded state plans no change");
-    ws.tf(&["apply", "-refresh-only", "-auto-approve", "-input=false"])
-        .expect_ok("apply -refresh-only");
-    assert_eq!(writes(&emu), vec![]);
-
-    let raw: Json = serde_json::from_str(
-        &std::fs::read_to_string(ws.path().join("terraform.tfstate")).expect("state file"),
-    )
-    .expect("state JSON");
+    let raw = upgraded_without_a_write(&emu, &ws);
     let instance = &raw["resources"][0]["instances"][0];
     assert_eq!(instance["schema_version"], 2);
     assert_eq!(instance["attributes"]["deletion_protection"], false);
@@ -309,15 +300,7 @@ fn state_written_by_schema_version_1_upgrades_to_no_offboarding_with_no_change()
     ws.write_main(
         "provider \"alloy\" {}\n\nresource \"alloy_user\" \"legacy\" {\n  username  = \"legacy@example.com\"\n  full_name = \"Legacy User\"\n  deletion_protection = true\n}\n",
     );
-    emu.clear_requests();
-    assert!(ws.plan_is_empty(), "an upgraded state plans no change");
-    ws.tf(&["apply", "-refresh-only", "-auto-approve", "-input=false"])
-        .expect_ok("apply -refresh-only");
-    assert_eq!(writes(&emu), vec![]);
-    let raw: Json = serde_json::from_str(
-        &std::fs::read_to_string(ws.path().join("terraform.tfstate")).expect("state file"),
-    )
-    .expect("state JSON");
+    let raw = upgraded_without_a_write(&emu, &ws);
     let instance = &raw["resources"][0]["instances"][0];
     assert_eq!(instance["schema_version"], 2);
     assert_eq!(instance["attributes"]["deletion_protection"], true);
@@ -326,4 +309,18 @@ fn state_written_by_schema_version_1_upgrades_to_no_offboarding_with_no_change()
         instance["attributes"]["delete_credentials_on_destroy"],
         false
     );
+}
+
+/// Plans and refreshes an older state: no change planned, nothing written to Alloy. Returns the
+/// state file Terraform then wrote (the upgraded instance, as stored).
+fn upgraded_without_a_write(emu: &Emulator, ws: &Workspace) -> Json {
+    emu.clear_requests();
+    assert!(ws.plan_is_empty(), "an upgraded state plans no change");
+    ws.tf(&["apply", "-refresh-only", "-auto-approve", "-input=false"])
+        .expect_ok("apply -refresh-only");
+    assert_eq!(writes(emu), vec![]);
+    serde_json::from_str(
+        &std::fs::read_to_string(ws.path().join("terraform.tfstate")).expect("state file"),
+    )
+    .expect("state JSON")
 }
